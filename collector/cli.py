@@ -1,0 +1,230 @@
+"""`phi-replay`: the operator's command line (also `python -m collector`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from collector import __version__
+from collector.config import DEFAULT_DATA_DIR, DEFAULT_PORT, Settings, load_settings
+from collector.crypto import Keyring
+from collector.embedded import EmbeddedStore
+from collector.exceptions import PhiReplayError
+from collector.records import read_session
+
+log = logging.getLogger("phi_replay")
+
+DEV_WARNING = (
+    "WARNING: dev mode is not for production: the app key is 'dev', any http://127.0.0.1 "
+    "or http://localhost origin may record, and keys are generated next to the data."
+)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(
+        getattr(args, "config", None),
+        data_dir=getattr(args, "data_dir", None),
+        keyring=getattr(args, "keyring", None),
+    )
+    return settings.with_dev_instance() if getattr(args, "dev", False) else settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from collector.server import hypercorn_config, open_collector, serve_apps
+
+    settings = _settings(args)
+    if settings.dev:
+        print(DEV_WARNING, file=sys.stderr)
+    if not settings.instances:
+        raise PhiReplayError("no instances configured: pass --config FILE or --dev")
+    app = open_collector(settings)
+    config = hypercorn_config(
+        args.host,
+        args.port,
+        max_message_bytes=settings.max_message_bytes,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
+    )
+    scheme = "https" if args.certfile else "http"
+    print(f"phi-replay collector listening on {scheme}://{args.host}:{args.port}", flush=True)
+    asyncio.run(serve_apps([(app, config)]))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from collector.demo_app.runner import run_demo
+
+    return run_demo(host=args.host, port=args.port, data_dir=args.data_dir, keyring=args.keyring)
+
+
+def _open_reader(args: argparse.Namespace) -> tuple[EmbeddedStore, Settings]:
+    settings = _settings(args)
+    return EmbeddedStore(settings.data_dir, writer=False), settings
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _duration(ms: int) -> str:
+    seconds = ms // 1000
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    store, _ = _open_reader(args)
+    try:
+        sessions = store.list_sessions()
+    finally:
+        store.close()
+    if args.json:
+        for s in sessions:
+            print(
+                json.dumps(
+                    {
+                        "session_id": s.session_id,
+                        "instance": s.instance,
+                        "user": s.user,
+                        "environment": s.environment,
+                        "started_at": _iso(s.started_at),
+                        "duration_ms": s.duration_ms,
+                        "event_count": s.event_count,
+                    }
+                )
+            )
+        return 0
+    header = ("SESSION", "INSTANCE", "USER", "STARTED (UTC)", "DURATION", "EVENTS")
+    rows = [
+        (
+            s.session_id,
+            s.instance,
+            s.user or "-",
+            _iso(s.started_at),
+            _duration(s.duration_ms),
+            str(s.event_count),
+        )
+        for s in sessions
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if not rows:
+        print("(no sessions stored yet)", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store, settings = _open_reader(args)
+    try:
+        keyring = Keyring.load(settings.keyring_path)
+        ids = [s.session_id for s in store.list_sessions()] if args.all else [args.session]
+        out = sys.stdout
+        for session_id in ids:
+            for seq, event in read_session(store, keyring, session_id):
+                out.write(
+                    json.dumps(
+                        {"session_id": session_id, "seq": seq, "event": event},
+                        ensure_ascii=False,
+                        separators=(",", ":"),
+                    )
+                    + "\n"
+                )
+        out.flush()
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    ring = Keyring.create(settings.keyring_path)
+    print(f"created keyring {ring.path} (mode 0600) with active key {ring.active}")
+    return 0
+
+
+def _add_store_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help=f"data directory (default {DEFAULT_DATA_DIR})"
+    )
+    parser.add_argument(
+        "--keyring",
+        type=Path,
+        default=None,
+        help="keyring file (default: DATA_DIR.keyring.json beside the data dir)",
+    )
+    parser.add_argument("--config", type=Path, default=None, help="TOML config file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="phi-replay", description="Self-hosted session replay for applications with PHI."
+    )
+    parser.add_argument("--version", action="version", version=f"phi-replay {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the collector")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    _add_store_args(serve)
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="add an instance 'dev' (app key 'dev', localhost origins)",
+    )
+    serve.add_argument("--certfile", type=Path, default=None, help="TLS certificate (PEM)")
+    serve.add_argument("--keyfile", type=Path, default=None, help="TLS private key (PEM)")
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="collector in dev mode plus a sample clinical app")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="collector port; the sample app uses the next one",
+    )
+    demo.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    demo.add_argument("--keyring", type=Path, default=None)
+    demo.set_defaults(func=cmd_demo)
+
+    sessions = sub.add_parser("sessions", help="list stored sessions")
+    _add_store_args(sessions)
+    sessions.add_argument("--json", action="store_true", help="one JSON object per line")
+    sessions.set_defaults(func=cmd_sessions)
+
+    export = sub.add_parser("export", help="print a session's decrypted events as JSON lines")
+    _add_store_args(export)
+    which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument("--session", metavar="ID")
+    which.add_argument("--all", action="store_true")
+    export.set_defaults(func=cmd_export)
+
+    keys = sub.add_parser("keys", help="manage the keyring")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    init = keys_sub.add_parser("init", help="create a new keyring")
+    _add_store_args(init)
+    init.set_defaults(func=cmd_keys_init)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except PhiReplayError as exc:
+        print(f"phi-replay: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,125 @@
+"""Collector configuration: defaults, the TOML config file, and the dev instance.
+
+A config file looks like this (every key optional except an instance's `name`):
+
+    data_dir = "/var/lib/phi-replay"
+    keyring = "/etc/phi-replay/keyring.json"
+    max_message_bytes = 4194304
+
+    [[instances]]
+    name = "trials"
+    app_keys = ["trials-web-2f9c"]
+    allowed_origins = ["https://trials.example.org"]
+
+Errors name the key and the problem, e.g. `instances[0].allowed_origins[1]: expected an
+origin like https://host or http://host:*`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from collector.exceptions import ConfigError
+from collector.origins import OriginPattern
+
+DEFAULT_PORT = 8700
+DEFAULT_DATA_DIR = Path("./var")
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one batch; a full snapshot is ~300 KB
+DEV_INSTANCE = "dev"
+DEV_APP_KEY = "dev"
+DEV_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*")
+
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+class InstanceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name
+    app_keys: tuple[Annotated[str, Field(min_length=3, max_length=200)], ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, text in enumerate(value):
+            try:
+                OriginPattern.parse(text)
+            except ValueError as exc:
+                raise ValueError(f"item {index}: {exc}") from None
+        return value
+
+    def origin_patterns(self) -> tuple[OriginPattern, ...]:
+        return tuple(OriginPattern.parse(o) for o in self.allowed_origins)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    keyring: Path | None = None
+    max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, ge=64 * 1024, le=64 << 20)
+    hello_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    dev: bool = False
+    instances: tuple[InstanceConfig, ...] = ()
+
+    @property
+    def keyring_path(self) -> Path:
+        """The keyring lives beside the data directory, never inside it."""
+        if self.keyring is not None:
+            return self.keyring
+        data_dir = self.data_dir.resolve()
+        return data_dir.parent / f"{data_dir.name}.keyring.json"
+
+    def with_dev_instance(self) -> Settings:
+        names = {i.name for i in self.instances}
+        extra = () if DEV_INSTANCE in names else (dev_instance(),)
+        return self.model_copy(update={"dev": True, "instances": self.instances + extra})
+
+
+def dev_instance() -> InstanceConfig:
+    return InstanceConfig(name=DEV_INSTANCE, app_keys=(DEV_APP_KEY,), allowed_origins=DEV_ORIGINS)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors(include_input=False, include_url=False):
+        key = ""
+        for part in item["loc"]:
+            key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+        lines.append(f"{key or '(top level)'}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def load_settings(config_file: Path | None, **overrides: object) -> Settings:
+    """Read the TOML file (if any), then apply command-line overrides that were given."""
+    raw: dict[str, object] = {}
+    if config_file is not None:
+        try:
+            raw = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{config_file}: no such config file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_file}: not valid TOML ({exc})") from None
+        if "data_dir" in raw and isinstance(raw["data_dir"], str):
+            raw["data_dir"] = (config_file.parent / raw["data_dir"]).as_posix()
+        if "keyring" in raw and isinstance(raw["keyring"], str):
+            raw["keyring"] = (config_file.parent / raw["keyring"]).as_posix()
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        where = str(config_file) if config_file else "settings"
+        raise ConfigError(f"{where}: {_describe(exc)}") from None
+    names = [i.name for i in settings.instances]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"instances: name {duplicates[0]!r} is defined more than once")
+    keys = [k for i in settings.instances for k in i.app_keys]
+    if len(keys) != len(set(keys)):
+        raise ConfigError("instances: an app key is used by more than one instance")
+    return settings

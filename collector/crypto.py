@@ -1,0 +1,173 @@
+"""All cryptography lives here: the only module that imports `cryptography.hazmat`.
+
+Envelope encryption: each session has a random 256-bit data key (DEK). Records are
+sealed with AES-256-GCM under the DEK, with a fresh 96-bit nonce from `os.urandom`
+and associated data that binds the record to its instance, session, seq and DEK id,
+so a record cannot be moved to another place without failing verification. DEKs are
+wrapped (also AES-256-GCM) by a key-encryption key (KEK) from the keyring, a file
+kept apart from the data directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import stat
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from collector.exceptions import CorruptRecord, KeyringError
+
+KEY_BYTES = 32  # AES-256
+NONCE_BYTES = 12  # 96-bit GCM nonce, fresh for every seal
+KEYRING_FORMAT = "phi-replay-keyring/1"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def _open(key: bytes, blob: bytes, aad: bytes) -> bytes:
+    if len(blob) < NONCE_BYTES + 16:
+        raise CorruptRecord("sealed data is shorter than a nonce and a tag")
+    try:
+        return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
+    except InvalidTag as exc:
+        raise CorruptRecord("authentication tag does not verify") from exc
+
+
+def record_aad(instance: str, session_id: str, seq: int, dek_id: str) -> bytes:
+    return f"phi-replay/record/v1\x00{instance}\x00{session_id}\x00{seq}\x00{dek_id}".encode()
+
+
+def _wrap_aad(instance: str, session_id: str, dek_id: str, kek_id: str) -> bytes:
+    return f"phi-replay/dek/v1\x00{instance}\x00{session_id}\x00{dek_id}\x00{kek_id}".encode()
+
+
+@dataclass(frozen=True, repr=False)
+class DataKey:
+    """A session's data key. Prints as `[secure]`: key material never reaches a log."""
+
+    dek_id: str
+    key: bytes
+
+    def __repr__(self) -> str:
+        return f"DataKey(dek_id={self.dek_id!r}, key=[secure])"
+
+    @classmethod
+    def generate(cls) -> DataKey:
+        return cls(dek_id=secrets.token_hex(8), key=os.urandom(KEY_BYTES))
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        return _seal(self.key, plaintext, aad)
+
+    def open(self, blob: bytes, aad: bytes) -> bytes:
+        return _open(self.key, blob, aad)
+
+
+@dataclass(frozen=True)
+class WrappedKey:
+    """A DEK as stored: sealed under the KEK named by `kek_id`."""
+
+    dek_id: str
+    kek_id: str
+    blob: bytes
+
+
+@dataclass(repr=False)
+class Keyring:
+    """Key-encryption keys, loaded from a 0600 JSON file outside the data directory."""
+
+    path: Path
+    active: str
+    keys: dict[str, bytes] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Keyring(path={str(self.path)!r}, active={self.active!r}, keys=[secure])"
+
+    @classmethod
+    def load(cls, path: Path) -> Keyring:
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError as exc:
+            raise KeyringError(
+                f"keyring {path} does not exist; create it with `phi-replay keys init`"
+            ) from exc
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyringError(
+                f"keyring {path} is readable by group or others (mode {stat.S_IMODE(mode):o});"
+                " run `chmod 600` on it"
+            )
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if doc.get("format") != KEYRING_FORMAT:
+                raise KeyringError(f"keyring {path}: expected format {KEYRING_FORMAT!r}")
+            keys = {str(k["id"]): _unb64(k["key"]) for k in doc["keys"]}
+            active = str(doc["active"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KeyringError(f"keyring {path} is malformed ({type(exc).__name__})") from exc
+        if active not in keys:
+            raise KeyringError(f"keyring {path}: the active key is not in the keyring")
+        if any(len(k) != KEY_BYTES for k in keys.values()):
+            raise KeyringError(f"keyring {path}: every key must be {KEY_BYTES} bytes")
+        return cls(path=path, active=active, keys=keys)
+
+    @classmethod
+    def create(cls, path: Path) -> Keyring:
+        """Write a new keyring with one fresh KEK; refuses to overwrite an existing file."""
+        kek_id = "kek-" + secrets.token_hex(4)
+        ring = cls(path=path, active=kek_id, keys={kek_id: os.urandom(KEY_BYTES)})
+        ring._write(exclusive=True)
+        return ring
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> Keyring:
+        if path.exists():
+            return cls.load(path)
+        return cls.create(path)
+
+    def _write(self, *, exclusive: bool) -> None:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        doc = {
+            "format": KEYRING_FORMAT,
+            "active": self.active,
+            "keys": [{"id": k, "created": now, "key": _b64(v)} for k, v in self.keys.items()],
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        if exclusive and self.path.exists():
+            raise KeyringError(f"keyring {self.path} already exists; not overwriting it")
+        fd = os.open(tmp, flags, 0o600)
+        try:
+            os.write(fd, json.dumps(doc, indent=2).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+
+    def wrap(self, dek: DataKey, instance: str, session_id: str) -> WrappedKey:
+        aad = _wrap_aad(instance, session_id, dek.dek_id, self.active)
+        return WrappedKey(dek.dek_id, self.active, _seal(self.keys[self.active], dek.key, aad))
+
+    def unwrap(self, wrapped: WrappedKey, instance: str, session_id: str) -> DataKey:
+        kek = self.keys.get(wrapped.kek_id)
+        if kek is None:
+            raise CorruptRecord("the key that wrapped this data key is not in the keyring")
+        aad = _wrap_aad(instance, session_id, wrapped.dek_id, wrapped.kek_id)
+        return DataKey(wrapped.dek_id, _open(kek, wrapped.blob, aad))

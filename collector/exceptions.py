@@ -1,0 +1,49 @@
+"""Errors raised by the collector.
+
+    PhiReplayError
+    ├── ConfigError          bad config file or command-line value (names the key)
+    ├── KeyringError         keyring missing, unreadable, too permissive or malformed
+    ├── CorruptRecord        a stored record failed its length, checksum or AEAD check
+    ├── UnknownSession       no such session in the store
+    └── Refusal              an ingest frame refused; carries the wire code and close code
+
+Messages name what was expected and what arrived, but never echo payload values:
+anything a browser sent may carry PHI.
+"""
+
+from __future__ import annotations
+
+
+class PhiReplayError(Exception):
+    pass
+
+
+class ConfigError(PhiReplayError):
+    pass
+
+
+class KeyringError(PhiReplayError):
+    pass
+
+
+class CorruptRecord(PhiReplayError):
+    pass
+
+
+class UnknownSession(PhiReplayError):
+    pass
+
+
+class Refusal(PhiReplayError):
+    """An ingest frame the collector will not accept.
+
+    `code` is the protocol's error code (docs/protocol.md), `close_code` the WebSocket
+    close code sent after the error message, `reason` a human-readable sentence.
+    """
+
+    def __init__(self, code: str, close_code: int, reason: str, seq: int | None = None) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.close_code = close_code
+        self.reason = reason
+        self.seq = seq

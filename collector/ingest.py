@@ -1,0 +1,168 @@
+"""The `/v1/ingest` WebSocket endpoint: handshake, validation, durable append, ack.
+
+One refusal closes one socket: it never reaches other sessions. Logs name sessions and
+error codes, never payloads, app keys or user names.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from collector.config import InstanceConfig, Settings
+from collector.crypto import DataKey, Keyring
+from collector.exceptions import Refusal
+from collector.origins import OriginPattern, origin_allowed
+from collector.protocol import (
+    CLOSE_INTERNAL,
+    CLOSE_ORIGIN,
+    CLOSE_POLICY,
+    CLOSE_TOO_LARGE,
+    CLOSE_UNAUTHORISED,
+    Hello,
+    close_reason,
+    decode,
+    error_message,
+    parse_batch,
+    parse_hello,
+)
+from collector.records import seal_batch
+from collector.store import SessionRecord, Store
+
+log = logging.getLogger("phi_replay.ingest")
+
+
+@dataclass(frozen=True)
+class Instances:
+    """App key → instance, and every Origin any instance admits."""
+
+    by_key: dict[str, InstanceConfig]
+    origins: dict[str, tuple[OriginPattern, ...]]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Instances:
+        by_key = {key: inst for inst in settings.instances for key in inst.app_keys}
+        origins = {inst.name: inst.origin_patterns() for inst in settings.instances}
+        return cls(by_key, origins)
+
+    def any_allows(self, origin: str | None) -> bool:
+        return any(origin_allowed(origin, p) for p in self.origins.values())
+
+
+class Ingest:
+    def __init__(self, settings: Settings, store: Store, keyring: Keyring) -> None:
+        self.settings = settings
+        self.store = store
+        self.keyring = keyring
+        self.instances = Instances.from_settings(settings)
+
+    async def __call__(self, websocket: WebSocket) -> None:
+        origin = websocket.headers.get("origin")
+        if not self.instances.any_allows(origin):
+            log.info("ingest refused before accept: origin not allowed")
+            await websocket.close(code=CLOSE_ORIGIN)  # before accept: HTTP 403
+            return
+        await websocket.accept()
+        session_id = None
+        try:
+            session, dek = await self._handshake(websocket, origin)
+            session_id = session.session_id
+            await self._receive_batches(websocket, session, dek)
+        except Refusal as refusal:
+            log.info("ingest refused session=%s code=%s", session_id or "-", refusal.code)
+            await self._refuse(websocket, refusal)
+        except WebSocketDisconnect:
+            pass
+        except Exception as exc:  # never let one socket take the collector down
+            log.error("ingest failed session=%s error=%s", session_id or "-", type(exc).__name__)
+            await self._refuse(
+                websocket, Refusal("internal", CLOSE_INTERNAL, "the collector could not store it")
+            )
+
+    async def _receive(self, websocket: WebSocket) -> dict[str, Any]:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        frame = message.get("text")
+        if frame is None:
+            frame = message.get("bytes")
+        size = len(frame) if frame is not None else 0
+        if size > self.settings.max_message_bytes:
+            raise Refusal(
+                "too_large",
+                CLOSE_TOO_LARGE,
+                f"frame of {size} bytes is over the limit of {self.settings.max_message_bytes}",
+            )
+        return decode(frame)
+
+    async def _handshake(
+        self, websocket: WebSocket, origin: str | None
+    ) -> tuple[SessionRecord, DataKey]:
+        with anyio.move_on_after(self.settings.hello_timeout_seconds) as scope:
+            message = await self._receive(websocket)
+        if scope.cancelled_caught:
+            raise Refusal("protocol", CLOSE_POLICY, "expected a hello within the time limit")
+        hello = parse_hello(message)
+        instance = self.instances.by_key.get(hello.app_key)
+        if instance is None:
+            raise Refusal("unauthorised", CLOSE_UNAUTHORISED, "unknown or revoked app key")
+        if not origin_allowed(origin, self.instances.origins[instance.name]):
+            raise Refusal(
+                "origin_not_allowed", CLOSE_ORIGIN, "origin is not allowed for this instance"
+            )
+        session, dek = await self._open_session(instance, hello)
+        await websocket.send_json(
+            {"type": "welcome", "session_id": session.session_id, "next_seq": session.next_seq}
+        )
+        log.info(
+            "ingest session=%s instance=%s next_seq=%d",
+            session.session_id,
+            instance.name,
+            session.next_seq,
+        )
+        return session, dek
+
+    async def _open_session(
+        self, instance: InstanceConfig, hello: Hello
+    ) -> tuple[SessionRecord, DataKey]:
+        fresh = DataKey.generate()
+        wanted = SessionRecord(
+            session_id=hello.session_id,
+            instance=instance.name,
+            user=hello.user,
+            environment=hello.environment,
+            tab_id=hello.tab_id,
+            started_at=0.0,
+            wrapped_key=self.keyring.wrap(fresh, instance.name, hello.session_id),
+        )
+        session = await self.store.open_session(wanted)
+        if session.instance != instance.name:
+            # Session ids are chosen by clients: never let one instance write into another's.
+            raise Refusal("unauthorised", CLOSE_UNAUTHORISED, "session belongs to another instance")
+        if session.wrapped_key == wanted.wrapped_key:
+            return session, fresh
+        dek = self.keyring.unwrap(session.wrapped_key, session.instance, session.session_id)
+        return session, dek
+
+    async def _receive_batches(
+        self, websocket: WebSocket, session: SessionRecord, dek: DataKey
+    ) -> None:
+        while True:
+            message = await self._receive(websocket)
+            batch = parse_batch(message)
+            sealed = seal_batch(session, dek, batch.seq, message["events"])
+            await self.store.append(session.session_id, sealed)
+            await websocket.send_json({"type": "ack", "seq": batch.seq})
+
+    async def _refuse(self, websocket: WebSocket, refusal: Refusal) -> None:
+        if websocket.application_state != WebSocketState.CONNECTED:
+            return
+        try:
+            await websocket.send_json(error_message(refusal))
+            await websocket.close(code=refusal.close_code, reason=close_reason(refusal))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the client already went away

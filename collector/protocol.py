@@ -1,0 +1,159 @@
+"""Ingest wire messages (docs/protocol.md) and their parsing into typed values.
+
+Parsing never echoes input: error reasons carry field paths and pydantic's message
+(which states what was expected), not the values that arrived.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from collector.events import Event
+from collector.exceptions import Refusal
+
+PROTOCOL_VERSION = 1
+MAX_EVENTS_PER_BATCH = 5000  # a full snapshot is one event; 5k bounds memory per frame
+
+# Close codes (RFC 6455 and the 4000-4999 private range); see docs/protocol.md.
+CLOSE_INVALID_DATA = 1007
+CLOSE_POLICY = 1008
+CLOSE_TOO_LARGE = 1009
+CLOSE_INTERNAL = 1011
+CLOSE_UNAUTHORISED = 4001
+CLOSE_ORIGIN = 4003
+
+Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Hello(_Message):
+    type: Literal["hello"]
+    v: Literal[1]
+    app_key: Annotated[str, Field(min_length=1, max_length=200)]
+    session_id: Ident
+    tab_id: Ident
+    user: Annotated[str, Field(max_length=200)] = ""
+    environment: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")] = "default"
+
+    def __repr__(self) -> str:
+        return f"Hello(session_id={self.session_id!r}, app_key=[secure], user=[secure])"
+
+
+class Batch(_Message):
+    type: Literal["batch"]
+    seq: Annotated[int, Field(ge=1, le=2**53)]
+    events: Annotated[list[Event], Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)]
+
+
+_KINDS = ("hello", "batch")
+_hello = TypeAdapter(Hello)
+_batch = TypeAdapter(Batch)
+
+
+def _field_names(model: type[BaseModel], seen: set[str]) -> set[str]:
+    """Every field name in the schema: the only strings an error path may repeat."""
+    for name, info in model.model_fields.items():
+        seen.add(name)
+        for arg in _walk_types(info.annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel) and arg.__name__ not in seen:
+                seen.add(arg.__name__)
+                _field_names(arg, seen)
+    return seen
+
+
+def _walk_types(annotation: object) -> list[object]:
+    out = [annotation]
+    for arg in getattr(annotation, "__args__", ()) + getattr(annotation, "__metadata__", ()):
+        out.extend(_walk_types(arg))
+    origin = getattr(annotation, "__origin__", None)
+    if origin is not None:
+        out.extend(_walk_types(origin))
+    return out
+
+
+_KNOWN_NAMES = frozenset(_field_names(Hello, set()) | _field_names(Batch, set()))
+
+
+def _reason(prefix: str, exc: ValidationError) -> str:
+    first = exc.errors(include_input=False, include_url=False)[0]
+    # Paths may hold dict keys from the page (attribute names): show only schema names.
+    parts = [str(p) if isinstance(p, int) or p in _KNOWN_NAMES else "<key>" for p in first["loc"]]
+    msg = first["msg"]
+    if first["type"] == "union_tag_invalid":  # pydantic's message repeats the input tag
+        msg = f"unknown tag; expected one of {first.get('ctx', {}).get('expected_tags', '?')}"
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{prefix}: {'.'.join(parts) or '(message)'}: {msg}{more}"
+
+
+def decode(frame: str | bytes | None) -> dict[str, Any]:
+    """Turn one WebSocket frame into a JSON object, or refuse it."""
+    if not isinstance(frame, str):
+        raise Refusal(
+            "malformed_json", CLOSE_INVALID_DATA, "expected a JSON text frame, got binary"
+        )
+    try:
+        message = json.loads(frame)
+    except json.JSONDecodeError as exc:
+        raise Refusal(
+            "malformed_json",
+            CLOSE_INVALID_DATA,
+            f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+        ) from None
+    if not isinstance(message, dict):
+        raise Refusal(
+            "malformed_json",
+            CLOSE_INVALID_DATA,
+            f"expected a JSON object, got {type(message).__name__}",
+        )
+    kind = message.get("type")
+    if kind not in _KINDS:
+        shown = "no type" if kind is None else f"a {type(kind).__name__}"
+        if isinstance(kind, str) and kind.isidentifier() and len(kind) <= 32:
+            shown = repr(kind)  # a short identifier names a message kind, not data
+        raise Refusal(
+            "unknown_type", CLOSE_POLICY, f"expected message type hello or batch, got {shown}"
+        )
+    return message
+
+
+def parse_hello(message: dict[str, Any]) -> Hello:
+    if message.get("type") != "hello":
+        raise Refusal("protocol", CLOSE_POLICY, "expected a hello message first")
+    try:
+        return _hello.validate_python(message)
+    except ValidationError as exc:
+        raise Refusal("protocol", CLOSE_POLICY, _reason("invalid hello", exc)) from None
+
+
+def parse_batch(message: dict[str, Any]) -> Batch:
+    if message.get("type") != "batch":
+        raise Refusal("protocol", CLOSE_POLICY, "expected a batch; hello was already received")
+    seq = message.get("seq")
+    try:
+        return _batch.validate_python(message)
+    except ValidationError as exc:
+        raise Refusal(
+            "invalid_batch",
+            CLOSE_POLICY,
+            _reason("invalid batch", exc),
+            seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+        ) from None
+
+
+def error_message(refusal: Refusal) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "error", "code": refusal.code, "reason": refusal.reason}
+    if refusal.seq is not None:
+        out["seq"] = refusal.seq
+    return out
+
+
+def close_reason(refusal: Refusal) -> str:
+    """The close frame's reason is limited to 123 bytes of UTF-8."""
+    data = refusal.reason.encode()
+    return refusal.reason if len(data) <= 123 else data[:120].decode(errors="ignore") + "..."

@@ -1,0 +1,67 @@
+"""The `Store` protocol: what ingest, the CLI and (later) the console need from storage.
+
+Backends store opaque sealed records; they never see plaintext or keys. The embedded
+backend (`collector.embedded`) is the default; every backend must pass
+`tests/test_store_contract.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from collector.crypto import WrappedKey
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    session_id: str
+    instance: str
+    user: str
+    environment: str
+    tab_id: str
+    started_at: float  # collector clock, seconds since the epoch
+    wrapped_key: WrappedKey
+    first_ts: int | None = None  # earliest event timestamp (ms, recorder clock)
+    last_ts: int | None = None
+    event_count: int = 0
+    batch_count: int = 0
+    next_seq: int = 1  # one past the highest durable seq
+
+    @property
+    def duration_ms(self) -> int:
+        if self.first_ts is None or self.last_ts is None:
+            return 0
+        return max(0, self.last_ts - self.first_ts)
+
+
+@dataclass(frozen=True)
+class SealedBatch:
+    seq: int
+    event_count: int
+    first_ts: int
+    last_ts: int
+    sealed: bytes  # nonce + AES-GCM ciphertext + tag of the brotli'd events
+
+
+class Store(Protocol):
+    async def open_session(self, new: SessionRecord) -> SessionRecord:
+        """Create the session if it is new; return the stored record (with `next_seq`)."""
+        ...
+
+    async def append(self, session_id: str, batch: SealedBatch) -> bool:
+        """Make the batch durable. False if `(session, seq)` was already stored."""
+        ...
+
+    def get_session(self, session_id: str) -> SessionRecord:
+        """Raise UnknownSession when absent."""
+        ...
+
+    def list_sessions(self) -> list[SessionRecord]: ...
+
+    def read_batches(self, session_id: str) -> Iterator[SealedBatch]:
+        """Stored batches in seq order; CorruptRecord if one fails its checks."""
+        ...
+
+    async def aclose(self) -> None: ...
