@@ -28,12 +28,15 @@ def free_port() -> int:
 
 
 def wait_for_http(
-    url: str, timeout: float = 20.0, proc: subprocess.Popen[str] | None = None
+    url: str,
+    timeout: float = 20.0,
+    proc: subprocess.Popen[str] | None = None,
+    log: Path | None = None,
 ) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if proc is not None and proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
+            out = log.read_text(errors="replace") if log else ""
             raise RuntimeError(f"server exited with {proc.returncode} before serving:\n{out}")
         try:
             with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
@@ -52,6 +55,7 @@ class RunningServer:
     port: int
     data_dir: Path
     keyring: Path
+    log: Path
 
     @property
     def http_url(self) -> str:
@@ -93,17 +97,19 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 @contextlib.contextmanager
 def running_process(
-    argv: Sequence[str | Path], health_url: str, env: dict[str, str] | None = None
+    argv: Sequence[str | Path], health_url: str, log: Path, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [str(a) for a in argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
+    """Start a server process, its output going to `log` (a pipe could fill and block it)."""
+    with log.open("a", encoding="utf-8") as out:
+        proc = subprocess.Popen(
+            [str(a) for a in argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
     try:
-        wait_for_http(health_url, proc=proc)
+        wait_for_http(health_url, proc=proc, log=log)
         yield proc
     finally:
         _stop(proc)
@@ -130,5 +136,6 @@ def running_collector(
         keyring,
         *extra,
     ]
-    with running_process(argv, f"http://127.0.0.1:{port}/healthz") as proc:
-        yield RunningServer(proc, port, data_dir, keyring)
+    log = data_dir.with_name(data_dir.name + f".collector-{port}.log")
+    with running_process(argv, f"http://127.0.0.1:{port}/healthz", log) as proc:
+        yield RunningServer(proc, port, data_dir, keyring, log)

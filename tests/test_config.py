@@ -1,0 +1,81 @@
+"""Config files: instances, their keys and origins; bad files name the key and problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from collector.config import load_settings
+from collector.exceptions import ConfigError
+from collector.testing import cli, running_collector
+from tests.wsclient import hello, new_id, open_socket, receive, refused
+
+TWO_INSTANCES = """
+[[instances]]
+name = "trials"
+app_keys = ["trials-key-1"]
+allowed_origins = ["http://127.0.0.1:*"]
+
+[[instances]]
+name = "academy"
+app_keys = ["academy-key-1"]
+allowed_origins = ["http://localhost:*"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "phi-replay.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[[instances]]\nname = 'Bad Name'\n", "instances[0].name: String should match"),
+        (
+            "[[instances]]\nname = 'a'\nallowed_origins = ['https://ok.example', 'ftp://x']\n",
+            "instances[0].allowed_origins: Value error, item 1: expected an origin",
+        ),
+        ("max_message_bytes = 12\n", "max_message_bytes: Input should be greater than"),
+        ("colour = 'blue'\n", "colour: Extra inputs are not permitted"),
+        ("[[instances]\n", "not valid TOML"),
+        (TWO_INSTANCES.replace("academy-key-1", "trials-key-1"), "an app key is used by more"),
+    ],
+)
+def test_a_bad_config_file_names_the_key_and_the_problem(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text))
+    assert expected in str(error.value)
+
+
+def test_serve_refuses_a_bad_config_with_a_readable_message(tmp_path: Path) -> None:
+    config = write(tmp_path, "[[instances]]\nname = 'trials'\nallowed_origins = ['nope']\n")
+    result = cli("serve", "--config", config, "--data-dir", tmp_path / "var", check=False)
+    assert result.returncode == 2
+    assert "instances[0].allowed_origins" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_each_instance_admits_only_its_own_origins_and_sessions(tmp_path: Path) -> None:
+    config = write(tmp_path, TWO_INSTANCES)
+    with running_collector(tmp_path / "var", "--config", config) as server:
+        # academy's key from a 127.0.0.1 page: the Origin belongs to another instance.
+        ws = open_socket(server.ws_url, origin="http://127.0.0.1:4000")
+        ws.send(hello(new_id("sess"), app_key="academy-key-1"))
+        error, close_code, _ = refused(ws)
+        assert (error["code"], close_code) == ("origin_not_allowed", 4003)
+
+        # A session id already used by trials cannot be written to with academy's key.
+        shared = new_id("sess")
+        ws = open_socket(server.ws_url, origin="http://127.0.0.1:4000")
+        ws.send(hello(shared, app_key="trials-key-1"))
+        assert receive(ws)["type"] == "welcome"
+        ws.close()
+        ws = open_socket(server.ws_url, origin="http://localhost:4000")
+        ws.send(hello(shared, app_key="academy-key-1"))
+        error, close_code, _ = refused(ws)
+        assert (error["code"], close_code) == ("unauthorised", 4001)

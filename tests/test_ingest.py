@@ -1,0 +1,139 @@
+"""The ingest WebSocket as a recorder (or a misbehaving client) sees it."""
+
+from __future__ import annotations
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from collector.testing import RunningServer, export_events
+from tests.wsclient import (
+    batch,
+    custom,
+    hello,
+    meta,
+    new_id,
+    open_socket,
+    receive,
+    refused,
+    start_session,
+)
+
+
+def test_batches_are_acked_stored_once_and_resumed(collector: RunningServer) -> None:
+    session = new_id("sess")
+    ws, next_seq = start_session(collector.ws_url, session)
+    assert next_seq == 1
+    for seq in (1, 2):
+        ws.send(batch(seq, meta(1000 * seq), custom(1000 * seq + 1, note="hello")))
+        assert receive(ws) == {"type": "ack", "seq": seq}
+    ws.send(batch(2, meta(99)))  # a resend after a lost ack
+    assert receive(ws) == {"type": "ack", "seq": 2}
+    ws.close()
+
+    ws, next_seq = start_session(collector.ws_url, session)
+    assert next_seq == 3, "a reconnecting recorder resumes after the last durable batch"
+    ws.close()
+
+    stored = export_events(collector.data_dir, collector.keyring, session)
+    assert [(e["seq"], e["event"]["timestamp"]) for e in stored] == [
+        (1, 1000),
+        (1, 1001),
+        (2, 2000),
+        (2, 2001),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "close_code", "reason_part"),
+    [
+        ("{not json", "malformed_json", 1007, "malformed JSON"),
+        ("[1, 2]", "malformed_json", 1007, "expected a JSON object"),
+        ('{"type": "telemetry"}', "unknown_type", 1008, "expected message type hello or batch"),
+        ('{"seq": 1}', "unknown_type", 1008, "got no type"),
+    ],
+)
+def test_bad_frames_get_an_error_then_a_close_with_a_reason(
+    collector: RunningServer, frame: str, code: str, close_code: int, reason_part: str
+) -> None:
+    bystander, _ = start_session(collector.ws_url, new_id("sess"))
+    ws, _ = start_session(collector.ws_url, new_id("sess"))
+    ws.send(frame)
+    error, got_close, reason = refused(ws)
+    assert error["type"] == "error"
+    assert error["code"] == code
+    assert reason_part in error["reason"]
+    assert got_close == close_code
+    assert reason == error["reason"]
+    # The collector keeps serving other sessions.
+    bystander.send(batch(1))
+    assert receive(bystander) == {"type": "ack", "seq": 1}
+    bystander.close()
+
+
+def test_a_wrong_app_key_is_unauthorised(collector: RunningServer) -> None:
+    ws = open_socket(collector.ws_url)
+    ws.send(hello(new_id("sess"), app_key="not-a-key"))
+    error, close_code, reason = refused(ws)
+    assert error["code"] == "unauthorised"
+    assert close_code == 4001
+    assert "app key" in reason
+    assert "not-a-key" not in reason
+
+
+def test_an_origin_outside_every_allow_list_is_refused_before_accept(
+    collector: RunningServer,
+) -> None:
+    with pytest.raises(InvalidStatus) as refusal:
+        open_socket(collector.ws_url, origin="https://attacker.example")
+    assert refusal.value.response.status_code == 403
+
+
+def test_an_invalid_batch_is_refused_with_its_seq_and_the_session_continues(
+    collector: RunningServer,
+) -> None:
+    session = new_id("sess")
+    ws, _ = start_session(collector.ws_url, session)
+    ws.send(batch(1))
+    assert receive(ws)["type"] == "ack"
+    bad = {"type": 3, "data": {"source": 0, "texts": "CANARY-SSN-900-00-0007"}, "timestamp": 5}
+    ws.send(batch(2, bad))
+    error, close_code, _ = refused(ws)
+    assert (error["code"], error["seq"], close_code) == ("invalid_batch", 2, 1008)
+    assert "events.0" in error["reason"]
+    assert "CANARY" not in error["reason"]
+
+    ws, next_seq = start_session(collector.ws_url, session)
+    assert next_seq == 2
+    ws.send(batch(3))
+    assert receive(ws) == {"type": "ack", "seq": 3}
+    ws.close()
+    seqs = [e["seq"] for e in export_events(collector.data_dir, collector.keyring, session)]
+    assert seqs == [1, 3]
+
+
+def test_refusal_reasons_never_echo_field_names_sent_by_the_page(
+    collector: RunningServer,
+) -> None:
+    ws, _ = start_session(collector.ws_url, new_id("sess"))
+    event = meta(1)
+    event["data"]["CANARY-NAME-Ada"] = 1
+    ws.send(batch(1, event))
+    error, _, reason = refused(ws)
+    assert error["code"] == "invalid_batch"
+    assert "CANARY" not in error["reason"]
+    assert "CANARY" not in reason
+
+
+def test_a_frame_over_the_size_limit_is_refused_as_too_large(collector: RunningServer) -> None:
+    ws, _ = start_session(collector.ws_url, new_id("sess"))
+    ws.send(batch(1, custom(1, blob="x" * (5 * 1024 * 1024))))
+    error, close_code, _ = refused(ws)
+    assert (error["code"], close_code) == ("too_large", 1009)
+
+
+def test_batches_must_follow_a_hello(collector: RunningServer) -> None:
+    ws = open_socket(collector.ws_url)
+    ws.send(batch(1))
+    error, close_code, reason = refused(ws)
+    assert (error["code"], close_code) == ("protocol", 1008)
+    assert "hello" in reason

@@ -1,0 +1,160 @@
+"""What lands on disk: sealed records that need the keyring, and a store that heals."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from collector.crypto import DataKey, Keyring
+from collector.embedded import EmbeddedStore
+from collector.exceptions import CorruptRecord, KeyringError, PhiReplayError, UnknownSession
+from collector.records import open_batch, read_session, seal_batch
+from collector.store import SessionRecord
+from collector.testing import cli, export_events, running_collector
+from tests.wsclient import batch, custom, new_id, receive, start_session
+
+CANARY = "CANARY-NOTE-STORAGE-4417"
+
+
+def test_raw_files_hold_no_plaintext_and_export_needs_the_keyring(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    session = new_id("sess")
+    with running_collector(data_dir) as server:
+        ws, _ = start_session(server.ws_url, session)
+        ws.send(batch(1, custom(1, note=CANARY)))
+        assert receive(ws)["type"] == "ack"
+        ws.close()
+        keyring = server.keyring
+
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes(), path
+    assert not keyring.is_relative_to(data_dir)
+    assert os.stat(keyring).st_mode & 0o077 == 0
+
+    events = export_events(data_dir, keyring, session)
+    assert events[0]["event"]["data"]["payload"]["note"] == CANARY
+
+    other = Keyring.create(tmp_path / "other.keyring.json")
+    result = cli("export", "--data-dir", data_dir, "--keyring", other.path, "--all", check=False)
+    assert result.returncode == 2
+    assert CANARY not in result.stdout
+
+
+def test_export_of_an_unknown_session_says_so(tmp_path: Path) -> None:
+    with running_collector(tmp_path / "var") as server:
+        result = cli(
+            "export",
+            "--data-dir",
+            server.data_dir,
+            "--keyring",
+            server.keyring,
+            "--session",
+            "sess-doesnotexist",
+            check=False,
+        )
+    assert result.returncode == 2
+    assert "no session" in result.stderr
+
+
+def test_sessions_lists_id_instance_user_start_duration_and_events(tmp_path: Path) -> None:
+    with running_collector(tmp_path / "var") as server:
+        session = new_id("sess")
+        ws, _ = start_session(server.ws_url, session)
+        ws.send(batch(1, custom(1_000), custom(63_500)))
+        assert receive(ws)["type"] == "ack"
+        ws.close()
+        table = cli("sessions", "--data-dir", server.data_dir).stdout
+        rows = [
+            json.loads(x)
+            for x in cli("sessions", "--data-dir", server.data_dir, "--json").stdout.splitlines()
+        ]
+    assert table.splitlines()[0].split() == [
+        "SESSION",
+        "INSTANCE",
+        "USER",
+        "STARTED",
+        "(UTC)",
+        "DURATION",
+        "EVENTS",
+    ]
+    assert session in table
+    assert "0:01:02" in table
+    assert rows[0]["session_id"] == session
+    assert (rows[0]["instance"], rows[0]["user"], rows[0]["event_count"]) == ("dev", "test.user", 2)
+    assert rows[0]["duration_ms"] == 62_500
+
+
+def _session(keyring: Keyring, dek: DataKey, session_id: str = "sess-aaaaaaaa") -> SessionRecord:
+    return SessionRecord(
+        session_id, "dev", "u", "dev", "tab-aaaaaaaa", 0.0, keyring.wrap(dek, "dev", session_id)
+    )
+
+
+@pytest.mark.anyio
+async def test_a_torn_tail_is_cut_on_restart_and_acked_records_survive(tmp_path: Path) -> None:
+    keyring = Keyring.create(tmp_path / "k.json")
+    dek = DataKey.generate()
+    store = EmbeddedStore(tmp_path / "var")
+    session = await store.open_session(_session(keyring, dek))
+    events = [{"type": 5, "data": {"tag": "t", "payload": {}}, "timestamp": 1}]
+    assert await store.append(session.session_id, seal_batch(session, dek, 1, events))
+    await store.aclose()
+    segment = store.segment_path(session.session_id)
+    with segment.open("ab") as f:
+        f.write(b"\x00\x00\x01\x00torn")  # a crash mid-append, before the index commit
+
+    store = EmbeddedStore(tmp_path / "var")
+    assert [seq for seq, _ in read_session(store, keyring, session.session_id)] == [1]
+    assert await store.append(session.session_id, seal_batch(session, dek, 2, events))
+    assert [seq for seq, _ in read_session(store, keyring, session.session_id)] == [1, 2]
+    await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_flipped_bit_is_reported_corrupt_never_returned(tmp_path: Path) -> None:
+    keyring = Keyring.create(tmp_path / "k.json")
+    dek = DataKey.generate()
+    store = EmbeddedStore(tmp_path / "var")
+    session = await store.open_session(_session(keyring, dek))
+    events = [{"type": 5, "data": {"tag": "t", "payload": {}}, "timestamp": 1}]
+    await store.append(session.session_id, seal_batch(session, dek, 1, events))
+    await store.aclose()
+    segment = store.segment_path(session.session_id)
+    raw = bytearray(segment.read_bytes())
+    raw[-3] ^= 0x01
+    segment.write_bytes(bytes(raw))
+    store = EmbeddedStore(tmp_path / "var", writer=False)
+    with pytest.raises(CorruptRecord):
+        list(read_session(store, keyring, session.session_id))
+    with pytest.raises(UnknownSession):
+        store.get_session("sess-missing1")
+    store.close()
+
+
+def test_a_record_cannot_be_opened_as_another_seq(tmp_path: Path) -> None:
+    keyring = Keyring.create(tmp_path / "k.json")
+    dek = DataKey.generate()
+    session = _session(keyring, dek)
+    sealed = seal_batch(session, dek, 1, [{"type": 5, "data": {}, "timestamp": 1}])
+    moved = type(sealed)(2, sealed.event_count, 1, 1, sealed.sealed)
+    with pytest.raises(CorruptRecord):
+        open_batch(session, dek, moved)
+
+
+def test_a_keyring_readable_by_others_is_refused(tmp_path: Path) -> None:
+    ring = Keyring.create(tmp_path / "k.json")
+    os.chmod(ring.path, 0o644)
+    with pytest.raises(KeyringError, match="chmod 600"):
+        Keyring.load(ring.path)
+    assert "[secure]" in repr(Keyring.load_or_create(tmp_path / "k2.json"))
+
+
+def test_one_data_directory_has_one_writer(tmp_path: Path) -> None:
+    first = EmbeddedStore(tmp_path / "var")
+    with pytest.raises(PhiReplayError, match="in use by another collector"):
+        EmbeddedStore(tmp_path / "var")
+    first.close()
