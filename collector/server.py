@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -45,7 +46,8 @@ def hypercorn_config(
 
 def open_collector(settings: Settings) -> Any:
     """Load (or, in dev mode, create) the keyring, open the store, build the app."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.umask(0o077)  # everything the collector writes is for its own eyes only
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if settings.dev:
         keyring = Keyring.load_or_create(settings.keyring_path)
     else:
