@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 CHROMIUM ?= /usr/bin/chromium
-SDK_SOURCES := $(shell find sdk-js/src -type f 2>/dev/null) sdk-js/build.mjs sdk-js/tsconfig.json
+SDK_SOURCES := $(shell find sdk-js/src -type f 2>/dev/null) sdk-js/scripts/build.mjs sdk-js/tsconfig.json sdk-js/package.json
 
 .PHONY: help setup demo test lint test-sdk test-py test-e2e chromium clean
 

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -32,6 +33,7 @@ def wait_for_http(
     timeout: float = 20.0,
     proc: subprocess.Popen[str] | None = None,
     log: Path | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -39,7 +41,7 @@ def wait_for_http(
             out = log.read_text(errors="replace") if log else ""
             raise RuntimeError(f"server exited with {proc.returncode} before serving:\n{out}")
         try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
+            with urllib.request.urlopen(url, timeout=1, context=ssl_context) as response:  # noqa: S310 (loopback)
                 if response.status == 200:
                     return
         except OSError:
@@ -97,7 +99,11 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 @contextlib.contextmanager
 def running_process(
-    argv: Sequence[str | Path], health_url: str, log: Path, env: dict[str, str] | None = None
+    argv: Sequence[str | Path],
+    health_url: str,
+    log: Path,
+    env: dict[str, str] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
     """Start a server process, its output going to `log` (a pipe could fill and block it)."""
     with log.open("a", encoding="utf-8") as out:
@@ -109,7 +115,7 @@ def running_process(
             env={**os.environ, **(env or {})},
         )
     try:
-        wait_for_http(health_url, proc=proc, log=log)
+        wait_for_http(health_url, proc=proc, log=log, ssl_context=ssl_context)
         yield proc
     finally:
         _stop(proc)
