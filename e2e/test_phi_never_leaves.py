@@ -21,7 +21,7 @@ TYPED = {
     "#diagnosis": "CANARY-DX-Hypertension-7731",
     "#notes": "CANARY-NOTE-5150 reports dizziness after the second dose",
 }
-CANARIES = [*data.canaries(), *TYPED.values(), *data.MEDICATIONS, data.DEMO_USER]
+CANARIES = [*data.canaries(), *TYPED.values(), *data.MEDICATIONS]
 LABELS = ["Social Security number", "Diagnosis", "Medication", "Save visit", "Date of birth"]
 
 
@@ -67,9 +67,9 @@ def test_no_phi_in_any_frame_stored_session_is_readable_and_files_are_sealed(
     assert len({e["session_id"] for e in stored}) == 1, "one session for the tab"
     snapshots = [e["event"] for e in stored if e["event"]["type"] == 2]
     assert len(snapshots) >= 3
-    visit_form = json.dumps(snapshots[-1])
+    replayed = json.dumps(snapshots)
     for label in LABELS:
-        assert label in visit_form, f"unmasked label {label!r} should be readable"
+        assert label in replayed, f"unmasked label {label!r} should be readable"
     exported = "\n".join(json.dumps(e) for e in stored).lower()
     assert [c for c in CANARIES if c.lower() in exported] == []
     inputs = [

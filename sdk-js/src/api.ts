@@ -1,0 +1,48 @@
+// The public facade: start/flush/stop over at most one Recorder per page.
+
+import { parseOptions, type StartOptions } from './options';
+import { Recorder } from './recorder';
+import type { Win } from './types';
+
+export interface PhiReplayApi {
+  /** Resolves once the collector welcomed us and the first full snapshot is queued. */
+  start(options: StartOptions): Promise<void>;
+  /** Sends buffered events now; resolves once every batch so far is acked. */
+  flush(): Promise<void>;
+  /** Stops observers, listeners and timers and closes the socket. */
+  stop(): void;
+}
+
+/** `getWindow` is injected so tests can drive a recorder in a jsdom window. */
+export function createApi(getWindow: () => Win | undefined): PhiReplayApi {
+  let current: Recorder | null = null;
+  return {
+    start(options) {
+      if (current) return Promise.reject(new Error('phi-replay: already started; call stop() first'));
+      const win = getWindow();
+      if (!win?.document) return Promise.reject(new Error('phi-replay: no document to record'));
+      if (typeof win.WebSocket !== 'function') {
+        return Promise.reject(new Error('phi-replay: WebSocket is not available in this browser'));
+      }
+      if (typeof win.crypto?.getRandomValues !== 'function' || typeof win.MutationObserver !== 'function') {
+        return Promise.reject(new Error('phi-replay: this browser lacks crypto.getRandomValues or MutationObserver'));
+      }
+      let recorder: Recorder;
+      try {
+        recorder = new Recorder(win, parseOptions(options, win.document), () => {
+          if (current === recorder) current = null;
+        });
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      current = recorder;
+      return recorder.start();
+    },
+    flush() {
+      return current ? current.flush() : Promise.reject(new Error('phi-replay: not recording; call start() first'));
+    },
+    stop() {
+      current?.stop();
+    },
+  };
+}

@@ -1,0 +1,12 @@
+// Entry point: `import { start, flush, stop }`, or `window.PhiReplay` from the IIFE build.
+
+import { createApi } from './api';
+
+export type { StartOptions } from './options';
+export type { Rules } from './rules';
+
+const api = createApi(() => (typeof window === 'undefined' ? undefined : window));
+
+export const start = api.start;
+export const flush = api.flush;
+export const stop = api.stop;

@@ -1,0 +1,117 @@
+// Masking rules passed to start(): validated strictly, because an invalid rule must
+// stop the recorder from starting (fail closed) rather than silently record more.
+
+export interface Rules {
+  mask?: string[];
+  unmask?: string[];
+  block?: string[];
+  exclude_routes?: string[];
+}
+
+export interface CompiledRules {
+  /** Selector list: elements whose subtree is always masked (wins over unmask). */
+  readonly mask: string;
+  /** Selector list: elements whose subtree text and field values are recorded. */
+  readonly unmask: string;
+  /** Selector list: elements replaced by an empty placeholder. */
+  readonly block: string;
+  readonly hasExcludedRoutes: boolean;
+  excluded(pathname: string): boolean;
+}
+
+const RULE_KEYS = ['mask', 'unmask', 'block', 'exclude_routes'] as const;
+
+// Markers an application puts in its markup; always part of the selector lists.
+const MASK_MARKER = '[data-replay-mask]';
+const UNMASK_MARKER = '[data-replay-unmask]';
+const BLOCK_MARKER = '[data-replay-block]';
+
+// Blocked whatever the rules say: media and embedded documents can show anything.
+// `image` is SVG's <image>, which can show any picture just like <img>.
+export const DEFAULT_BLOCK = ['img', 'video', 'audio', 'canvas', 'iframe', 'frame', 'object', 'embed', 'image'];
+
+// Upper bound on entries per key, so a broken build cannot hand us megabytes of rules.
+const MAX_ENTRIES = 500;
+// Upper bound on one selector or route pattern.
+const MAX_LENGTH = 1000;
+
+export function compileRules(input: unknown, doc: Document): CompiledRules {
+  const rules = input === undefined ? {} : input;
+  if (typeof rules !== 'object' || rules === null || Array.isArray(rules)) {
+    throw new Error('phi-replay: options.rules must be an object with mask, unmask, block, exclude_routes');
+  }
+  const record = rules as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!(RULE_KEYS as readonly string[]).includes(key)) {
+      throw new Error(
+        `phi-replay: rules has an unknown key "${key.slice(0, 40)}"; expected one of ${RULE_KEYS.join(', ')}`,
+      );
+    }
+  }
+  const list = (key: (typeof RULE_KEYS)[number]): string[] => {
+    const value = record[key];
+    if (value === undefined) return [];
+    if (!Array.isArray(value) || value.length > MAX_ENTRIES) {
+      throw new Error(`phi-replay: rules.${key} must be an array of at most ${MAX_ENTRIES} strings`);
+    }
+    value.forEach((item, i) => {
+      if (typeof item !== 'string' || item.trim() === '' || item.length > MAX_LENGTH) {
+        throw new Error(`phi-replay: rules.${key}[${i}] must be a non-empty string of at most ${MAX_LENGTH} characters`);
+      }
+    });
+    return value as string[];
+  };
+  const probe = doc.createDocumentFragment();
+  const selectors = (key: 'mask' | 'unmask' | 'block', fixed: string[]): string => {
+    const items = list(key);
+    items.forEach((selector, i) => {
+      try {
+        probe.querySelector(selector);
+      } catch {
+        throw new Error(`phi-replay: rules.${key}[${i}] is not a valid CSS selector`);
+      }
+    });
+    return fixed.concat(items).join(',');
+  };
+  const routes = list('exclude_routes').map((glob, i) => {
+    if (!/^\/[^\s?#]*$/.test(glob)) {
+      throw new Error(`phi-replay: rules.exclude_routes[${i}] must be a path starting with "/" (no query or fragment)`);
+    }
+    return globToRegExp(glob);
+  });
+  return {
+    mask: selectors('mask', [MASK_MARKER]),
+    unmask: selectors('unmask', [UNMASK_MARKER]),
+    block: selectors('block', DEFAULT_BLOCK.concat(BLOCK_MARKER)),
+    hasExcludedRoutes: routes.length > 0,
+    excluded: (pathname) => routes.length > 0 && routeMatches(routes, pathname),
+  };
+}
+
+/**
+ * `*` matches within one path segment, `**` across segments; `/a/**` also matches `/a`.
+ * Matching ignores case and a trailing slash, so that `/Volunteers/` cannot slip past
+ * `/volunteers/**`.
+ */
+export function globToRegExp(glob: string): RegExp {
+  const escape = (s: string): string => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  let source = glob
+    .split('**')
+    .map((part) => part.split('*').map(escape).join('[^/]*'))
+    .join('.*');
+  source = source.replace(/\/\.\*$/, '(?:/.*)?').replace(/\/$/, '');
+  return new RegExp(`^${source}/?$`, 'i');
+}
+
+function routeMatches(routes: RegExp[], pathname: string): boolean {
+  const candidates = [pathname];
+  try {
+    candidates.push(decodeURIComponent(pathname));
+  } catch {
+    // A malformed escape: match the raw path only.
+  }
+  return candidates.some((path) => {
+    const normal = path.replace(/\/{2,}/g, '/');
+    return routes.some((re) => re.test(normal));
+  });
+}

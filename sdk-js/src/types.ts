@@ -1,0 +1,138 @@
+// Shared types: rrweb's `eventWithTime` shapes (with rrweb's numeric enums) and the
+// context object that every observer and the serializer receive.
+
+import type { Masker } from './mask';
+import type { Mirror } from './mirror';
+
+export const enum EventType {
+  FullSnapshot = 2,
+  IncrementalSnapshot = 3,
+  Meta = 4,
+}
+
+export const enum IncrementalSource {
+  Mutation = 0,
+  MouseInteraction = 2,
+  Input = 5,
+}
+
+export const enum MouseInteraction {
+  MouseUp = 0,
+  MouseDown = 1,
+  Click = 2,
+  ContextMenu = 3,
+  DblClick = 4,
+  TouchStart = 7,
+  TouchEnd = 9,
+}
+
+export const enum NodeType {
+  Document = 0,
+  DocumentType = 1,
+  Element = 2,
+  Text = 3,
+}
+
+/** Attribute values as rrweb serialises them; `null` only in mutations (attribute removed). */
+export type Attributes = Record<string, string | true | null>;
+
+export interface SerializedDocument {
+  type: NodeType.Document;
+  childNodes: SerializedNode[];
+  id: number;
+}
+
+export interface SerializedDocumentType {
+  type: NodeType.DocumentType;
+  name: string;
+  publicId: string;
+  systemId: string;
+  id: number;
+}
+
+export interface SerializedElement {
+  type: NodeType.Element;
+  tagName: string;
+  attributes: Attributes;
+  childNodes: SerializedNode[];
+  isSVG?: true;
+  id: number;
+}
+
+export interface SerializedText {
+  type: NodeType.Text;
+  textContent: string;
+  isStyle?: true;
+  id: number;
+}
+
+export type SerializedNode =
+  | SerializedDocument
+  | SerializedDocumentType
+  | SerializedElement
+  | SerializedText;
+
+export interface MetaData {
+  href: string;
+  width: number;
+  height: number;
+}
+
+export interface FullSnapshotData {
+  node: SerializedNode;
+  initialOffset: { top: number; left: number };
+}
+
+export interface MutationData {
+  source: IncrementalSource.Mutation;
+  texts: { id: number; value: string }[];
+  attributes: { id: number; attributes: Attributes }[];
+  removes: { parentId: number; id: number }[];
+  adds: { parentId: number; nextId: number | null; node: SerializedNode }[];
+}
+
+export interface MouseInteractionData {
+  source: IncrementalSource.MouseInteraction;
+  type: MouseInteraction;
+  id: number;
+  x: number;
+  y: number;
+}
+
+export interface InputData {
+  source: IncrementalSource.Input;
+  id: number;
+  text: string;
+  isChecked: boolean;
+}
+
+export type IncrementalData = MutationData | MouseInteractionData | InputData;
+
+/** An event before the recorder stamps it with a time. */
+export type RecordedEvent =
+  | { type: EventType.Meta; data: MetaData }
+  | { type: EventType.FullSnapshot; data: FullSnapshotData }
+  | { type: EventType.IncrementalSnapshot; data: IncrementalData };
+
+export type EventWithTime = RecordedEvent & { timestamp: number };
+
+/** A browser window with its own constructors (WebSocket, MutationObserver, …). */
+export type Win = Window & typeof globalThis;
+
+/** The one object handed to the serializer and to every observer. */
+export interface RecordContext {
+  readonly win: Win;
+  readonly doc: Document;
+  readonly mask: Masker;
+  /** Node ids of the current full snapshot; replaced by every new full snapshot. */
+  mirror: Mirror;
+  /** Queue an event for sending (drops it when capture is paused). */
+  emit(event: RecordedEvent): void;
+  /** False while the page is on an excluded route; callers then drop what they saw. */
+  capturing(): boolean;
+  /** Call on user activity before reading node ids: may start a new session (idle timeout). */
+  activity(): void;
+}
+
+/** An observer starts listening and returns its own teardown. */
+export type Observer = (ctx: RecordContext) => () => void;

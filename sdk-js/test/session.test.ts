@@ -1,0 +1,108 @@
+// Sessions (one per tab, 30 minutes idle) and excluded routes.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { IDLE_MS } from '../src/session';
+import { CANARY, makePage, tick } from './helpers';
+
+describe('session', () => {
+  it('continues the tab session across restarts and starts a new one after 30 minutes idle', async () => {
+    const page = makePage('<p>x</p>');
+    await page.api.start(page.options());
+    page.api.stop();
+    await page.api.start(page.options());
+    page.api.stop();
+    const [a, b] = page.collector.hellos;
+    assert.equal(a.session_id, b.session_id);
+    assert.equal(a.tab_id, b.tab_id);
+
+    const key = 'phi-replay:session';
+    const stored = JSON.parse(page.win.sessionStorage.getItem(key)!);
+    assert.equal(stored.sessionId, a.session_id);
+    stored.lastActive -= IDLE_MS + 1000;
+    page.win.sessionStorage.setItem(key, JSON.stringify(stored));
+    await page.api.start(page.options());
+    const c = page.collector.hellos[2];
+    assert.notEqual(c.session_id, a.session_id);
+    assert.equal(c.tab_id, a.tab_id);
+    page.close();
+  });
+
+  it('continues seq numbers within a session after a reload', async () => {
+    const page = makePage('<p>x</p>');
+    await page.api.start(page.options());
+    await page.api.flush();
+    page.api.stop();
+    await page.api.start(page.options());
+    await page.api.flush();
+    assert.deepEqual(
+      page.collector.batches.map((b) => b.seq),
+      [1, 2],
+    );
+    page.close();
+  });
+
+  it('rotates to a new session with a full snapshot on activity after 30 minutes idle', async () => {
+    const page = makePage('<button id="b" type="button">Go</button>');
+    await page.api.start(page.options());
+    await page.api.flush();
+    const realNow = Date.now;
+    Date.now = () => realNow() + IDLE_MS + 60_000;
+    try {
+      page.doc.getElementById('b')!.click();
+      await tick(20);
+      await page.api.flush();
+    } finally {
+      Date.now = realNow;
+    }
+    const [first, second] = page.collector.hellos;
+    assert.notEqual(second.session_id, first.session_id);
+    const newSocket = page.collector.sockets[1];
+    const events = newSocket.sent
+      .map((frame) => JSON.parse(frame))
+      .filter((m) => m.type === 'batch')
+      .flatMap((m) => m.events);
+    assert.deepEqual(
+      events.slice(0, 3).map((e: { type: number; data: { source?: number } }) => [e.type, e.data.source]),
+      [
+        [4, undefined],
+        [2, undefined],
+        [3, 2],
+      ],
+    );
+    page.close();
+  });
+});
+
+describe('excluded routes', () => {
+  it('captures nothing on an excluded route and snapshots afresh on leaving it', async () => {
+    const page = makePage(
+      `<main id="m">${CANARY}</main>`,
+      {},
+      'https://clinic.example.org/volunteers/42/shifts',
+    );
+    await page.api.start(page.options({ rules: { exclude_routes: ['/volunteers/**'] } }));
+    page.doc.getElementById('m')!.appendChild(page.doc.createElement('p')).textContent = CANARY;
+    page.doc.getElementById('m')!.click();
+    await tick(20);
+    await page.api.flush();
+    assert.equal(page.collector.events.length, 0, 'nothing on /volunteers/**');
+
+    page.win.history.pushState({}, '', '/patients');
+    page.doc.getElementById('m')!.className = 'patients';
+    await tick(20);
+    await page.api.flush();
+    assert.deepEqual(
+      page.collector.events.map((e) => e.type),
+      [4, 2],
+    );
+
+    page.win.history.pushState({}, '', '/Volunteers/7');
+    page.doc.getElementById('m')!.appendChild(page.doc.createElement('p')).textContent = 'CANARY-VOL-2';
+    await tick(20);
+    await page.api.flush();
+    assert.equal(page.collector.events.length, 2, 'nothing once back on an excluded route');
+    assert.ok(!page.collector.wire.includes('VOL-2'));
+    page.close();
+  });
+});
