@@ -1,7 +1,7 @@
 """Embedded store: one append-only segment file per session plus a SQLite index.
 
     DATA_DIR/index.sqlite3          sessions and batches (offsets, counts), WAL mode
-    DATA_DIR/segments/ab/<id>.seg   "PHIRSEG1", then records
+    DATA_DIR/segments/<h>/<id>.seg  "PHIRSEG1", then records (<h>: 2 hex of sha256(id))
 
 Each record is a 16-byte header `>IIQ` (body length, CRC-32 of body, seq) and the body
 (the sealed batch). A batch is acknowledged only after its record is fsynced and its
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import os
 import sqlite3
 import struct
@@ -152,7 +153,9 @@ class EmbeddedStore:
     # -- layout ----------------------------------------------------------------------
 
     def segment_path(self, session_id: str) -> Path:
-        return self._segments / session_id[:2] / f"{session_id}.seg"
+        # Client-chosen ids share prefixes ("s-..."): shard on a hash to spread them.
+        shard = hashlib.sha256(session_id.encode()).hexdigest()[:2]
+        return self._segments / shard / f"{session_id}.seg"
 
     def _cut_unindexed_tails(self) -> None:
         rows = self._db.execute(
