@@ -123,25 +123,56 @@ def running_process(
 
 @contextlib.contextmanager
 def running_collector(
-    data_dir: Path, *extra: str | Path, keyring: Path | None = None, port: int | None = None
+    data_dir: Path,
+    *extra: str | Path,
+    keyring: Path | None = None,
+    port: int | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Iterator[RunningServer]:
-    """A collector in dev mode (plus `extra` arguments) on a free loopback port."""
+    """A collector in dev mode (plus `extra` arguments) on a free loopback port.
+
+    Pass `ssl_context` (trusting the server's certificate) when `extra` turns on TLS.
+    """
     port = port or free_port()
     keyring = keyring or data_dir.with_name(data_dir.name + ".keyring.json")
-    argv = [
-        sys.executable,
-        "-m",
-        "collector",
-        "serve",
-        "--dev",
-        "--port",
-        str(port),
-        "--data-dir",
-        data_dir,
-        "--keyring",
-        keyring,
-        *extra,
-    ]
+    argv = [sys.executable, "-m", "collector", "serve", "--dev", "--port", str(port)]
+    argv += ["--data-dir", str(data_dir), "--keyring", str(keyring), *map(str, extra)]
     log = data_dir.with_name(data_dir.name + f".collector-{port}.log")
-    with running_process(argv, f"http://127.0.0.1:{port}/healthz", log) as proc:
+    scheme = "https" if ssl_context else "http"
+    health = f"{scheme}://127.0.0.1:{port}/healthz"
+    with running_process(argv, health, log, ssl_context=ssl_context) as proc:
         yield RunningServer(proc, port, data_dir, keyring, log)
+
+
+@dataclass(frozen=True)
+class RunningDemo:
+    collector_url: str
+    app_url: str
+    data_dir: Path
+    keyring: Path
+    log: Path
+
+
+def _two_free_ports() -> int:
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two adjacent free ports on 127.0.0.1")
+
+
+@contextlib.contextmanager
+def running_demo(workdir: Path) -> Iterator[RunningDemo]:
+    """`phi-replay demo` (collector on port P, sample app on P+1), files under `workdir`."""
+    port = _two_free_ports()
+    data_dir, keyring, log = workdir / "var", workdir / "keyring.json", workdir / "demo.log"
+    argv = [sys.executable, "-m", "collector", "demo", "--port", str(port)]
+    argv += ["--data-dir", str(data_dir), "--keyring", str(keyring)]
+    with running_process(argv, f"http://127.0.0.1:{port + 1}/", log):
+        yield RunningDemo(
+            f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}", data_dir, keyring, log
+        )

@@ -12,9 +12,9 @@ from pathlib import Path
 from playwright.sync_api import Page
 
 from collector.demo_app import data
-from collector.testing import export_events
+from collector.testing import RunningDemo, export_events
 from e2e.browser import FrameLog
-from e2e.conftest import ARTIFACTS, Demo
+from e2e.conftest import ARTIFACTS
 
 TYPED = {
     "#ssn": "900-00-4242",
@@ -33,7 +33,7 @@ def flush(page: Page) -> None:
     page.evaluate("() => PhiReplay.flush()")
 
 
-def use_the_app(page: Page, demo: Demo) -> None:
+def use_the_app(page: Page, demo: RunningDemo) -> None:
     page.goto(demo.app_url + "/")
     wait_recording(page)
     flush(page)
@@ -51,7 +51,7 @@ def use_the_app(page: Page, demo: Demo) -> None:
 
 
 def test_no_phi_in_any_frame_stored_session_is_readable_and_files_are_sealed(
-    page: Page, demo: Demo
+    page: Page, demo: RunningDemo
 ) -> None:
     frames = FrameLog().attach(page)
     use_the_app(page, demo)
@@ -86,7 +86,7 @@ def test_no_phi_in_any_frame_stored_session_is_readable_and_files_are_sealed(
             assert needle.lower().encode() not in raw, f"{needle!r} in clear in {path.name}"
 
 
-def test_negative_control_a_canary_sent_on_purpose_is_caught(page: Page, demo: Demo) -> None:
+def test_negative_control_a_canary_sent_on_purpose_is_caught(page: Page, demo: RunningDemo) -> None:
     """The page itself sends a canary to the collector: the same checks must see it."""
     frames = FrameLog().attach(page)
     page.goto(demo.app_url + "/")

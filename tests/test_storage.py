@@ -88,42 +88,42 @@ def test_sessions_lists_id_instance_user_start_duration_and_events(tmp_path: Pat
     assert rows[0]["duration_ms"] == 62_500
 
 
+EVENTS = [{"type": 5, "data": {"tag": "t", "payload": {}}, "timestamp": 1}]
+
+
 def _session(keyring: Keyring, dek: DataKey, session_id: str = "sess-aaaaaaaa") -> SessionRecord:
     return SessionRecord(
         session_id, "dev", "u", "dev", "tab-aaaaaaaa", 0.0, keyring.wrap(dek, "dev", session_id)
     )
 
 
-@pytest.mark.anyio
-async def test_a_torn_tail_is_cut_on_restart_and_acked_records_survive(tmp_path: Path) -> None:
+async def _one_stored_batch(tmp_path: Path) -> tuple[Keyring, DataKey, SessionRecord, Path]:
+    """A closed store holding one session with batch seq 1; returns its segment path."""
     keyring = Keyring.create(tmp_path / "k.json")
     dek = DataKey.generate()
     store = EmbeddedStore(tmp_path / "var")
     session = await store.open_session(_session(keyring, dek))
-    events = [{"type": 5, "data": {"tag": "t", "payload": {}}, "timestamp": 1}]
-    assert await store.append(session.session_id, seal_batch(session, dek, 1, events))
+    assert await store.append(session.session_id, seal_batch(session, dek, 1, EVENTS))
     await store.aclose()
-    segment = store.segment_path(session.session_id)
+    return keyring, dek, session, store.segment_path(session.session_id)
+
+
+@pytest.mark.anyio
+async def test_a_torn_tail_is_cut_on_restart_and_acked_records_survive(tmp_path: Path) -> None:
+    keyring, dek, session, segment = await _one_stored_batch(tmp_path)
     with segment.open("ab") as f:
         f.write(b"\x00\x00\x01\x00torn")  # a crash mid-append, before the index commit
 
     store = EmbeddedStore(tmp_path / "var")
     assert [seq for seq, _ in read_session(store, keyring, session.session_id)] == [1]
-    assert await store.append(session.session_id, seal_batch(session, dek, 2, events))
+    assert await store.append(session.session_id, seal_batch(session, dek, 2, EVENTS))
     assert [seq for seq, _ in read_session(store, keyring, session.session_id)] == [1, 2]
     await store.aclose()
 
 
 @pytest.mark.anyio
 async def test_a_flipped_bit_is_reported_corrupt_never_returned(tmp_path: Path) -> None:
-    keyring = Keyring.create(tmp_path / "k.json")
-    dek = DataKey.generate()
-    store = EmbeddedStore(tmp_path / "var")
-    session = await store.open_session(_session(keyring, dek))
-    events = [{"type": 5, "data": {"tag": "t", "payload": {}}, "timestamp": 1}]
-    await store.append(session.session_id, seal_batch(session, dek, 1, events))
-    await store.aclose()
-    segment = store.segment_path(session.session_id)
+    keyring, _, session, segment = await _one_stored_batch(tmp_path)
     raw = bytearray(segment.read_bytes())
     raw[-3] ^= 0x01
     segment.write_bytes(bytes(raw))

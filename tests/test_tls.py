@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ssl
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from websockets.sync.client import connect
 from websockets.typing import Origin
 
-from collector.testing import free_port, running_process
+from collector.testing import running_collector
 from tests.wsclient import hello, new_id
 
 
@@ -59,33 +58,15 @@ def client_context(cert: Path, version_name: str) -> ssl.SSLContext:
 
 def test_tls_serves_1_2_and_newer_and_refuses_older(tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
-    port = free_port()
-    argv: list[str | Path] = [
-        sys.executable,
-        "-m",
-        "collector",
-        "serve",
-        "--dev",
-        "--port",
-        str(port),
-        "--data-dir",
-        tmp_path / "var",
-        "--certfile",
-        cert,
-        "--keyfile",
-        key,
-    ]
-    health = ssl.create_default_context(cafile=cert)
-    with running_process(
-        argv, f"https://127.0.0.1:{port}/healthz", tmp_path / "log", ssl_context=health
-    ):
-        url = f"wss://127.0.0.1:{port}/v1/ingest"
+    trust = ssl.create_default_context(cafile=cert)
+    tls = ("--certfile", cert, "--keyfile", key)
+    with running_collector(tmp_path / "var", *tls, ssl_context=trust) as server:
+        url = f"wss://127.0.0.1:{server.port}/v1/ingest"
+        origin = Origin("http://127.0.0.1:1")
         for version in ("TLSv1_2", "TLSv1_3"):
-            with connect(
-                url, ssl=client_context(cert, version), origin=Origin("http://127.0.0.1:1")
-            ) as ws:
+            with connect(url, ssl=client_context(cert, version), origin=origin) as ws:
                 ws.send(hello(new_id("sess")))
                 assert '"welcome"' in str(ws.recv(timeout=5))
         for old in ("TLSv1", "TLSv1_1"):
             with pytest.raises(ssl.SSLError):  # the server ends the handshake
-                connect(url, ssl=client_context(cert, old), origin=Origin("http://127.0.0.1:1"))
+                connect(url, ssl=client_context(cert, old), origin=origin)
