@@ -147,6 +147,21 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    from collector.rules import load_rules
+
+    failed = 0
+    for path in args.files:
+        try:
+            load_rules(path)
+        except PhiReplayError as exc:
+            print(exc, file=sys.stderr)
+            failed += 1
+        else:
+            print(f"{path}: ok")
+    return 2 if failed else 0
+
+
 def _add_store_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=None, help=f"data directory (default {DEFAULT_DATA_DIR})"
@@ -210,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     init = keys_sub.add_parser("init", help="create a new keyring")
     _add_store_args(init)
     init.set_defaults(func=cmd_keys_init)
+
+    rules = sub.add_parser("rules", help="masking rules")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    check = rules_sub.add_parser("check", help="validate rules files against the schema")
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check.set_defaults(func=cmd_rules_check)
     return parser
 
 
