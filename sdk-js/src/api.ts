@@ -1,6 +1,6 @@
 // The public facade: start/flush/stop over at most one Recorder per page.
 
-import { parseOptions, type StartOptions } from './options';
+import { checkUser, parseOptions, type StartOptions } from './options';
 import { Recorder } from './recorder';
 import type { Win } from './types';
 
@@ -11,6 +11,25 @@ export interface PhiReplayApi {
   flush(): Promise<void>;
   /** Stops observers, listeners and timers and closes the socket. */
   stop(): void;
+  /**
+   * Names the application user of this tab from now on. A different user starts a new
+   * session, so each recording belongs to one user. Throws on an invalid name; does
+   * nothing when not recording.
+   */
+  identify(user: string): void;
+  /**
+   * Adds a custom marker to the recording, e.g.
+   * `addEvent('checkout', { step: 'review', note: text }, { safe: ['step'] })`:
+   * `step` is sent as is (unless the detector flags it), `note` masked. Values are
+   * scalars; other values are dropped. Returns false when nothing was recorded
+   * (not recording, or on an excluded route). Throws on an invalid tag or payload.
+   */
+  addEvent(tag: string, payload: Record<string, unknown>, options?: AddEventOptions): boolean;
+}
+
+export interface AddEventOptions {
+  /** Payload keys whose values are not secret (still checked by the detector). */
+  safe?: string[];
 }
 
 /** `getWindow` is injected so tests can drive a recorder in a jsdom window. */
@@ -43,6 +62,14 @@ export function createApi(getWindow: () => Win | undefined): PhiReplayApi {
     },
     stop() {
       current?.stop();
+    },
+    identify(user) {
+      checkUser(user);
+      current?.identify(user);
+    },
+    addEvent(tag, payload, options = {}) {
+      const safe = Array.isArray(options?.safe) ? options.safe.filter((key) => typeof key === 'string') : [];
+      return current ? current.addEvent(tag, payload, safe) : false;
     },
   };
 }

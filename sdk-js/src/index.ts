@@ -1,7 +1,8 @@
-// Entry point: `import { start, flush, stop }`, or `window.PhiReplay` from the IIFE build.
+// Entry point: `import { start, flush, stop, identify, addEvent }`, or `window.PhiReplay` from the IIFE build.
 
 import { createApi } from './api';
 
+export type { AddEventOptions } from './api';
 export type { StartOptions } from './options';
 export type { Rules } from './rules';
 
@@ -10,3 +11,5 @@ const api = createApi(() => (typeof window === 'undefined' ? undefined : window)
 export const start = api.start;
 export const flush = api.flush;
 export const stop = api.stop;
+export const identify = api.identify;
+export const addEvent = api.addEvent;

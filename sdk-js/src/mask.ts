@@ -50,7 +50,7 @@ const ALLOWED_ATTRIBUTES = new Set([
   'class', 'id', 'role', 'type', 'colspan', 'rowspan', 'span', 'width', 'height', 'lang', 'dir',
   'for', 'name', 'rel', 'media', 'disabled', 'readonly', 'hidden', 'open', 'multiple', 'cols',
   'rows', 'size', 'start', 'reversed', 'align', 'valign', 'border', 'cellpadding', 'cellspacing',
-  'charset', 'href', 'src', 'style', 'xmlns', 'xlink:href',
+  'charset', 'href', 'src', 'srcset', 'style', 'xmlns', 'xlink:href',
   // SVG geometry, so icons keep their shape.
   'viewbox', 'd', 'fill', 'stroke', 'stroke-width', 'stroke-linecap', 'stroke-linejoin',
   'fill-rule', 'clip-rule', 'points', 'x', 'y', 'x1', 'y1', 'x2', 'y2', 'cx', 'cy', 'r', 'rx',
@@ -79,8 +79,24 @@ const SENSITIVE_AUTOCOMPLETE = /(^|\s)(cc-[a-z-]*|current-password|new-password|
 
 // Backstop detector for text the application chose to unmask: SSN, e-mail, phone
 // numbers, dates and MRN-like ids. A match masks the whole string.
-const DETECTOR =
-  /\b\d{3}-\d{2}-\d{4}\b|[^\s@]+@[^\s@]+\.[a-z]{2,}|\+?\d[\d ().-]{7,}\d|\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b|\b[a-z]{0,4}\d{6,}\b/i;
+const DETECTOR = new RegExp(
+  [
+    /\b\d{3}-\d{2}-\d{4}\b/, // SSN
+    /[^\s@]+@[^\s@]+\.[a-z]{2,}/, // e-mail
+    /\+?\d[\d ().-]{7,}\d/, // phone
+    /\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b/, // numeric date
+    /\b\d{1,2}(st|nd|rd|th)? (jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,? \d{2,4}\b/, // 3 March 1980
+    /\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}(st|nd|rd|th)?,? \d{4}\b/, // March 3, 1980
+    /\b[a-z]{0,4}-?\d{6,}\b/, // MRN-like id
+  ]
+    .map((re) => re.source)
+    .join('|'),
+  'i',
+);
+/** A `srcset` candidate's descriptor (`2x`, `640w`). */
+const SRCSET_DESCRIPTOR = /^\d+(\.\d+)?[wx]$/i;
+/** Keys and tags of custom events: the shape the collector accepts. */
+const CUSTOM_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -207,6 +223,65 @@ export function sanitizeCss(css: string, base: string): string {
   return out;
 }
 
+/** Each candidate's URL sanitised; a candidate that cannot be made safe is dropped. */
+export function sanitizeSrcset(srcset: string, base: string): string {
+  return srcset
+    .split(/,\s+|,(?=\S)/)
+    .flatMap((candidate) => {
+      const [raw, descriptor] = candidate.trim().split(/\s+/);
+      const url = raw ? sanitizeUrl(raw, base) : undefined;
+      if (!url) return [];
+      return [descriptor && SRCSET_DESCRIPTOR.test(descriptor) ? `${url} ${descriptor}` : url];
+    })
+    .join(', ');
+}
+
+/**
+ * The rules of a same-origin stylesheet as sanitised CSS, or `undefined` when they
+ * cannot be read (cross-origin, not loaded) or there are none.
+ */
+export function sheetCss(sheet: CSSStyleSheet | null, origin: string, base: string): string | undefined {
+  if (!sheet) return undefined;
+  const href = sheet.href;
+  if (href && sanitizeUrl(href, base)?.indexOf(origin + '/') !== 0) return undefined;
+  let rules: CSSRuleList;
+  try {
+    rules = sheet.cssRules;
+  } catch {
+    return undefined;
+  }
+  let css = '';
+  for (let i = 0; i < rules.length; i++) css += rules[i].cssText + '\n';
+  return css ? clip(sanitizeCss(css, href ?? base)) : undefined;
+}
+
+export type CustomPayload = Record<string, string | number | boolean | null>;
+
+/**
+ * A custom event's payload. Values are untrusted text: masked unless their key is
+ * listed in `safe`, and safe values still pass the detector. Only scalar values with
+ * keys shaped like identifiers are kept; anything else is dropped.
+ */
+export function customPayload(payload: Record<string, unknown>, safe: readonly string[]): CustomPayload {
+  const out: CustomPayload = {};
+  for (const key of Object.keys(payload)) {
+    const value = payload[key];
+    if (!CUSTOM_NAME.test(key)) continue;
+    if (value === null || typeof value === 'boolean' || typeof value === 'string' || typeof value === 'number') {
+      const text = value === null ? 'null' : String(value);
+      if (!safe.includes(key)) out[key] = maskText(text);
+      else if (DETECTOR.test(text)) out[key] = maskText(text);
+      else out[key] = typeof value === 'string' ? clip(value) : typeof value === 'number' && !isFinite(value) ? null : value;
+    }
+  }
+  return out;
+}
+
+/** A custom event's tag: shaped like an identifier, or the event is refused. */
+export function isCustomTag(tag: unknown): tag is string {
+  return typeof tag === 'string' && CUSTOM_NAME.test(tag);
+}
+
 export interface FieldValue {
   text: string;
   isChecked: boolean;
@@ -221,6 +296,11 @@ export interface Masker {
   /** Dropped with its subtree: script, noscript. */
   isDropped(el: Element): boolean;
   isBlocked(el: Element): boolean;
+  /**
+   * Mark a node the page added or changed while on an excluded route: from then on it
+   * is blocked (an element) or masked (text, field value), even inside unmask.
+   */
+  taint(node: Node): void;
   /** Kept, but its children are not recorded (textarea, template). */
   isChildless(el: Element): boolean;
   tagName(el: Element): string;
@@ -237,12 +317,27 @@ export interface Masker {
   field(el: Element, scope?: Scope): FieldValue;
   /** The page URL for Meta events. */
   pageUrl(href: string): string;
+  /**
+   * Sanitised CSS of a `<style>` (from its CSSOM) or a same-origin `<link rel=stylesheet>`,
+   * sent as rrweb's `_cssText`; `undefined` when there is none to send.
+   */
+  cssText(el: Element): string | undefined;
   doctype(node: DocumentType): { name: string; publicId: string; systemId: string };
+}
+
+/** The element itself, a text node's parent, or a shadow root's host. */
+function elementOf(node: Node | null): Element | null {
+  if (!node) return null;
+  if (node.nodeType === 1) return node as Element;
+  if (node.nodeType === 11) return (node as ShadowRoot).host ?? null;
+  return elementOf(node.parentNode);
 }
 
 export function createMasker(rules: CompiledRules, doc: Document): Masker {
   // Fields once seen as sensitive stay masked even if their type or autocomplete changes.
   const alwaysMasked = new WeakSet<Element>();
+  // Nodes added, or fields typed into, while the tab was on an excluded route.
+  const tainted = new WeakSet<Node>();
   const base = (): string => doc.baseURI;
   const name = (el: Element): string => el.localName.toLowerCase();
 
@@ -256,10 +351,18 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
     return sensitive;
   };
 
+  // Walks up through shadow roots to their hosts, since closest() stops at a shadow root.
   const scopeAt = (node: Node | null): Scope => {
-    const el = node && node.nodeType === 1 ? (node as Element) : (node?.parentElement ?? null);
-    if (!el || el.closest(rules.mask)) return Scope.Forced;
-    return el.closest(rules.unmask) ? Scope.Unmasked : Scope.Masked;
+    let el = elementOf(node);
+    if (!el) return Scope.Forced;
+    let unmasked = false;
+    while (el) {
+      if (el.closest(rules.mask)) return Scope.Forced;
+      unmasked = unmasked || el.closest(rules.unmask) !== null;
+      const root = el.getRootNode();
+      el = root.nodeType === 11 ? elementOf(root) : null;
+    }
+    return unmasked ? Scope.Unmasked : Scope.Masked;
   };
 
   const field = (el: Element, scope?: Scope): FieldValue => {
@@ -267,7 +370,7 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
     const input = el as HTMLInputElement;
     const checkable = name(el) === 'input' && /^(checkbox|radio)$/i.test(input.type);
     // Always ask isSensitive first, so a field seen once as sensitive stays masked.
-    if (isSensitive(el) || own !== Scope.Unmasked) {
+    if (isSensitive(el) || own !== Scope.Unmasked || tainted.has(el)) {
       return { text: FIELD_PLACEHOLDER, isChecked: false, masked: true };
     }
     const value = String(input.value ?? '');
@@ -284,6 +387,7 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
       return sanitizeUrl(value, base()) ?? null;
     }
     if (lower === 'style') return clip(sanitizeCss(value, base()));
+    if (lower === 'srcset') return clip(sanitizeSrcset(value, base()));
     return clip(value);
   };
 
@@ -299,7 +403,8 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
     },
     scopeAt,
     isDropped: (el) => DROPPED_ELEMENTS.has(name(el)),
-    isBlocked: (el) => el.matches(rules.block),
+    isBlocked: (el) => tainted.has(el) || el.matches(rules.block),
+    taint: (node) => tainted.add(node),
     isChildless: (el) => CHILDLESS_ELEMENTS.has(name(el)),
     tagName,
     isSVG: (el) => el.namespaceURI === SVG_NS,
@@ -341,7 +446,7 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
       const parent = node.parentElement;
       const parentName = parent ? name(parent) : '';
       if (parentName === 'style') return clip(sanitizeCss(text, base()));
-      if (parentScope !== Scope.Unmasked || parentName === 'title' || parentName === 'textarea') {
+      if (parentScope !== Scope.Unmasked || parentName === 'title' || parentName === 'textarea' || tainted.has(node)) {
         return maskText(text);
       }
       const select = parentName === 'option' || parentName === 'optgroup' ? parent?.closest('select') : null;
@@ -350,6 +455,13 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
     },
     field,
     pageUrl: (href) => (sanitizeUrl(href, href) ?? '').slice(0, MAX_HREF),
+    cssText(el) {
+      const tag = name(el);
+      const isSheetLink = tag === 'link' && /(^|\s)stylesheet(\s|$)/i.test(el.getAttribute('rel') ?? '');
+      if (!isSheetLink && tag !== 'style') return undefined;
+      const origin = new URL(base()).origin;
+      return sheetCss((el as HTMLStyleElement).sheet as CSSStyleSheet | null, origin, base());
+    },
     doctype(node) {
       const safe = (s: string): string => (/^[-/\w .:]{0,256}$/.test(s) ? s : '');
       return {

@@ -54,6 +54,14 @@ export function parseOptions(input: unknown, doc: Document): Config {
 }
 
 /** `http(s)://host[/base]` → `ws(s)://host[/base]/v1/ingest`; a `ws(s)://` URL is used as is. */
+/** A user name as the protocol accepts it (identify() uses the same check as start()). */
+export function checkUser(user: unknown): string {
+  if (typeof user !== 'string' || user === '' || user.length > MAX_FIELD) {
+    throw new Error(`phi-replay: user must be a non-empty string of at most ${MAX_FIELD} characters`);
+  }
+  return user;
+}
+
 export function ingestUrl(endpoint: unknown, doc: Document): string {
   let url: URL | undefined;
   try {

@@ -1,24 +1,42 @@
 // A Recorder owns all state of one recording: session, transport, mirror, observers.
 // It builds the single context object that the serializer and observers share.
 
-import { createMasker, Scope } from './mask';
+import { createMasker, customPayload, isCustomTag, Scope } from './mask';
 import { Mirror } from './mirror';
 import { observeInput } from './observers/input';
 import { listen } from './observers/listen';
+import { observeMedia } from './observers/media';
 import { observeMouse } from './observers/mouse';
 import { observeMutations } from './observers/mutation';
-import type { Config } from './options';
-import { IDLE_MS, loadSession, newSession, saveSession, type SessionState } from './session';
+import { observeNavigation } from './observers/navigation';
+import { observeScroll } from './observers/scroll';
+import { checkUser, type Config } from './options';
+import { isExpired, loadSession, newSession, saveSession, type SessionState } from './session';
 import { serializeNode } from './snapshot';
 import { Transport } from './transport';
 import { EventType, type Observer, type RecordContext, type RecordedEvent, type Win } from './types';
 
 /** Every observer the recorder runs; each returns its own teardown. */
-const OBSERVERS: readonly Observer[] = [observeMutations, observeMouse, observeInput];
-/** How often the excluded-route check runs when nothing else triggers it. */
+const OBSERVERS: readonly Observer[] = [
+  observeMutations,
+  observeMouse,
+  observeInput,
+  observeScroll,
+  observeMedia,
+  observeNavigation,
+];
+/**
+ * How often the URL is checked when nothing else noticed a change (a router that kept
+ * a reference to pushState from before we wrapped it): excluded routes and new Meta.
+ */
 const ROUTE_POLL_MS = 500;
 /** A finished session's socket gets this long to deliver its last batches. */
 const RETIRE_MS = 10_000;
+/**
+ * After leaving an excluded route the fresh snapshot waits this long: routers change the
+ * URL first and re-render just after, and the snapshot should not hold the old view.
+ */
+const RESUME_DELAY_MS = 50;
 /** sessionStorage is refreshed at most this often on user activity. */
 const SAVE_EVERY_MS = 5_000;
 
@@ -29,9 +47,15 @@ export class Recorder {
   private readonly retired = new Set<Transport>();
   private teardowns: Array<() => void> = [];
   private paused = false;
+  /** Timer of the snapshot that follows leaving an excluded route. */
+  private resuming: number | undefined;
   private stopped = false;
   private warned = false;
   private savedAt = 0;
+  /** The sanitised page URL of the last Meta, to send a new one when it changes. */
+  private href = '';
+  /** The user as last identified (start options, then identify()). */
+  private user: string;
 
   constructor(
     private readonly win: Win,
@@ -39,6 +63,7 @@ export class Recorder {
     private readonly onStopped: () => void,
   ) {
     const doc = win.document;
+    this.user = config.user;
     this.ctx = {
       win,
       doc,
@@ -46,7 +71,10 @@ export class Recorder {
       mirror: new Mirror(),
       emit: (event) => this.emit(event),
       capturing: () => this.capturing(),
+      excluded: () => !this.stopped && this.config.rules.excluded(this.win.location.pathname),
       activity: () => this.activity(),
+      navigated: () => this.navigated(),
+      watchRoot: () => undefined,
     };
   }
 
@@ -61,26 +89,42 @@ export class Recorder {
       throw error;
     }
     if (this.stopped) throw new Error('phi-replay: stopped before recording started');
+    // Observers first: the snapshot hands the shadow roots it finds to the mutation observer.
+    this.teardowns = OBSERVERS.map((observe) => observe(this.ctx));
     if (this.config.rules.excluded(this.win.location.pathname)) this.paused = true;
     else this.fullSnapshot();
-    this.teardowns = OBSERVERS.map((observe) => observe(this.ctx));
     // A page being left sends its tail now: the batch timer would not get to run.
     const sendNow = (): void => this.transport?.sendNow();
+    const timer = this.win.setInterval(() => this.navigated(), ROUTE_POLL_MS);
     this.teardowns.push(
+      () => this.win.clearInterval(timer),
       listen(this.win, 'pagehide', sendNow),
       listen(this.win.document, 'visibilitychange', () => {
         if (this.win.document.visibilityState === 'hidden') sendNow();
       }),
     );
-    if (this.config.rules.hasExcludedRoutes) {
-      const check = (): void => void this.capturing();
-      const timer = this.win.setInterval(check, ROUTE_POLL_MS);
-      this.teardowns.push(
-        () => this.win.clearInterval(timer),
-        listen(this.win, 'popstate', check),
-        listen(this.win, 'hashchange', check),
-      );
+  }
+
+  /** Switch the recorded user: a different user starts a new session (the index is per user). */
+  identify(user: string): void {
+    const name = checkUser(user);
+    if (this.stopped || name === this.user) return;
+    this.user = name;
+    this.rotate(Date.now());
+  }
+
+  /**
+   * A custom marker (rrweb Custom event). Payload values are masked unless their key
+   * is in `safe`; safe values still go through the detector. False when nothing was queued.
+   */
+  addEvent(tag: string, payload: Record<string, unknown>, safe: readonly string[]): boolean {
+    if (!isCustomTag(tag)) throw new Error('phi-replay: addEvent() tag must be 1-64 characters of A-Z a-z 0-9 _ . : -');
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+      throw new Error('phi-replay: addEvent() payload must be an object of scalar values');
     }
+    if (!this.capturing()) return false;
+    this.ctx.emit({ type: EventType.Custom, data: { tag, payload: customPayload(payload, safe) } });
+    return true;
   }
 
   flush(): Promise<void> {
@@ -93,6 +137,8 @@ export class Recorder {
     this.stopped = true;
     this.teardowns.forEach((teardown) => teardown());
     this.teardowns = [];
+    if (this.resuming !== undefined) this.win.clearTimeout(this.resuming);
+    this.resuming = undefined;
     this.transport?.close();
     this.retired.forEach((transport) => transport.close());
     this.retired.clear();
@@ -109,7 +155,7 @@ export class Recorder {
         app_key: this.config.appKey,
         session_id: session.sessionId,
         tab_id: session.tabId,
-        user: this.config.user,
+        user: this.user,
         environment: this.config.environment,
       },
       firstSeq: session.seq + 1,
@@ -137,10 +183,7 @@ export class Recorder {
     ctx.mirror = new Mirror(ctx.mirror.nextId);
     const node = serializeNode(ctx.doc, ctx, Scope.Masked);
     if (!node) return;
-    this.emit({
-      type: EventType.Meta,
-      data: { href: ctx.mask.pageUrl(win.location.href), width: win.innerWidth, height: win.innerHeight },
-    });
+    this.meta();
     this.emit({
       type: EventType.FullSnapshot,
       data: { node, initialOffset: { top: Math.round(win.scrollY), left: Math.round(win.scrollX) } },
@@ -149,9 +192,22 @@ export class Recorder {
     this.transport?.sendNow();
   }
 
+  private meta(): void {
+    const { win } = this;
+    this.href = this.ctx.mask.pageUrl(win.location.href);
+    this.emit({ type: EventType.Meta, data: { href: this.href, width: win.innerWidth, height: win.innerHeight } });
+  }
+
+  /** The URL may have changed: pause or resume on excluded routes, or send a new Meta. */
+  private navigated(): void {
+    if (this.capturing() && this.ctx.mask.pageUrl(this.win.location.href) !== this.href) this.meta();
+  }
+
   /**
    * The excluded-route gate. While the path matches `exclude_routes` nothing is
-   * captured; on leaving, a fresh full snapshot replaces whatever the caller saw.
+   * captured (and what the page adds meanwhile is tainted by the observers). On leaving,
+   * a fresh full snapshot follows after RESUME_DELAY_MS, once the router has re-rendered;
+   * until then nothing is captured either.
    */
   private capturing(): boolean {
     if (this.stopped) return false;
@@ -161,25 +217,21 @@ export class Recorder {
     }
     if (this.paused) {
       this.paused = false;
-      this.fullSnapshot();
+      this.resuming = this.win.setTimeout(() => {
+        this.resuming = undefined;
+        if (this.capturing()) this.fullSnapshot();
+      }, RESUME_DELAY_MS);
       return false;
     }
-    return true;
+    return this.resuming === undefined;
   }
 
-  /** User activity: after IDLE_MS without any, the next activity starts a new session. */
+  /** User activity: an expired session (idle or too long) is replaced by a new one. */
   private activity(): void {
     const now = Date.now();
     const session = this.session;
-    if (now - session.lastActive > IDLE_MS && this.transport) {
-      this.transport.retire(RETIRE_MS);
-      this.retired.add(this.transport);
-      this.session = newSession(this.win, session.tabId, now);
-      saveSession(this.win, this.session);
-      this.savedAt = now;
-      this.transport = this.openTransport(true);
-      this.transport.connect().catch(() => undefined);
-      this.fullSnapshot();
+    if (isExpired(session, now) && this.transport) {
+      this.rotate(now);
       return;
     }
     session.lastActive = now;
@@ -187,5 +239,18 @@ export class Recorder {
       this.savedAt = now;
       saveSession(this.win, session);
     }
+  }
+
+  /** End the current session and start a new one: new id, new socket, new full snapshot. */
+  private rotate(now: number): void {
+    if (!this.transport) return;
+    this.transport.retire(RETIRE_MS);
+    this.retired.add(this.transport);
+    this.session = newSession(this.win, this.session.tabId, now);
+    saveSession(this.win, this.session);
+    this.savedAt = now;
+    this.transport = this.openTransport(true);
+    this.transport.connect().catch(() => undefined);
+    if (!this.paused) this.fullSnapshot();
   }
 }

@@ -23,6 +23,8 @@ const RULE_KEYS = ['mask', 'unmask', 'block', 'exclude_routes'] as const;
 
 // Markers an application puts in its markup; always part of the selector lists.
 const MASK_MARKER = '[data-replay-mask]';
+// What a user types into an editable region is a field value: masked even inside unmask.
+const EDITABLE = '[contenteditable]:not([contenteditable="false" i])';
 const UNMASK_MARKER = '[data-replay-unmask]';
 const BLOCK_MARKER = '[data-replay-block]';
 
@@ -80,7 +82,7 @@ export function compileRules(input: unknown, doc: Document): CompiledRules {
     return globToRegExp(glob);
   });
   return {
-    mask: selectors('mask', [MASK_MARKER]),
+    mask: selectors('mask', [MASK_MARKER, EDITABLE]),
     unmask: selectors('unmask', [UNMASK_MARKER]),
     block: selectors('block', DEFAULT_BLOCK.concat(BLOCK_MARKER)),
     hasExcludedRoutes: routes.length > 0,

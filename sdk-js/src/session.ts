@@ -6,6 +6,8 @@ import type { Win } from './types';
 export interface SessionState {
   sessionId: string;
   tabId: string;
+  /** When the session started, ms since epoch. */
+  startedAt: number;
   /** Last user activity, ms since epoch. */
   lastActive: number;
   /** Highest batch seq used so far in this session (0: none). */
@@ -14,6 +16,17 @@ export interface SessionState {
 
 /** A session ends after this long without user activity. */
 export const IDLE_MS = 30 * 60 * 1000;
+/**
+ * A session also ends after this long in total, however active: 12 hours covers the
+ * longest clinical shift, so one recording is one working day, while a tab left open
+ * for days (a ward dashboard) is still cut into reviewable, retainable pieces.
+ */
+export const MAX_SESSION_MS = 12 * 60 * 60 * 1000;
+
+/** True when a session must end: idle too long, or running too long. */
+export function isExpired(state: SessionState, now: number): boolean {
+  return now - state.lastActive > IDLE_MS || now - state.startedAt > MAX_SESSION_MS || now < state.startedAt;
+}
 const STORAGE_KEY = 'phi-replay:session';
 const ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
 
@@ -35,7 +48,7 @@ function storage(win: Win): Storage | null {
 }
 
 export function newSession(win: Win, tabId: string, now: number): SessionState {
-  return { sessionId: randomId(win, 's-'), tabId, lastActive: now, seq: 0 };
+  return { sessionId: randomId(win, 's-'), tabId, startedAt: now, lastActive: now, seq: 0 };
 }
 
 export function loadSession(win: Win, now: number): SessionState {
@@ -50,11 +63,12 @@ export function loadSession(win: Win, now: number): SessionState {
     typeof stored.sessionId === 'string' &&
     ID_PATTERN.test(stored.sessionId) &&
     typeof stored.lastActive === 'number' &&
-    now - stored.lastActive <= IDLE_MS &&
-    now >= stored.lastActive;
+    typeof stored.startedAt === 'number' &&
+    now >= stored.lastActive &&
+    !isExpired(stored as SessionState, now);
   if (!resumable) return newSession(win, tabId, now);
   const seq = typeof stored.seq === 'number' && stored.seq >= 0 ? Math.floor(stored.seq) : 0;
-  return { sessionId: stored.sessionId as string, tabId, lastActive: now, seq };
+  return { sessionId: stored.sessionId as string, tabId, startedAt: stored.startedAt as number, lastActive: now, seq };
 }
 
 export function saveSession(win: Win, state: SessionState): void {

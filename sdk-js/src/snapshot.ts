@@ -4,7 +4,7 @@
 import type { Scope } from './mask';
 import { NodeType, type RecordContext, type SerializedNode } from './types';
 
-type SnapshotContext = Pick<RecordContext, 'mask' | 'mirror'>;
+type SnapshotContext = Pick<RecordContext, 'mask' | 'mirror' | 'watchRoot'>;
 
 /**
  * Serialise `node` and its subtree, assigning fresh ids. `parentScope` is the masking
@@ -52,9 +52,37 @@ function serialize(node: Node, ctx: SnapshotContext, parentScope: Scope): Serial
       const isSVG = mask.isSVG(el);
       const id = mirror.add(el);
       let childNodes: SerializedNode[] = [];
+      let isShadowHost = false;
       if (mask.isChildless(el)) mirror.markOpaque(el, false);
-      else childNodes = children(el, ctx, scope);
-      return { type: NodeType.Element, tagName, attributes, childNodes, ...(isSVG ? { isSVG } : {}), id };
+      else {
+        childNodes = children(el, ctx, scope);
+        // Open shadow roots only: a closed one is not reachable, so it is simply not recorded.
+        const shadow = el.shadowRoot;
+        if (shadow) {
+          isShadowHost = true;
+          ctx.watchRoot(shadow);
+          for (const child of children(shadow, ctx, scope)) childNodes.push({ ...child, isShadow: true } as SerializedNode);
+        }
+      }
+      const tag = tagName.toLowerCase();
+      if (tag === 'link' || (tag === 'style' && !childNodes.length)) {
+        // Same-origin sheets are inlined so the replay does not depend on fetching them.
+        const css = mask.cssText(el);
+        if (css !== undefined) {
+          attributes._cssText = css;
+          delete attributes.href;
+          delete attributes.rel;
+        }
+      }
+      return {
+        type: NodeType.Element,
+        tagName,
+        attributes,
+        childNodes,
+        ...(isSVG ? { isSVG } : {}),
+        ...(isShadowHost ? { isShadowHost } : {}),
+        id,
+      } as SerializedNode;
     }
     default:
       // Comments, CDATA, processing instructions and anything unknown are dropped.

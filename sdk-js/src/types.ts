@@ -8,12 +8,26 @@ export const enum EventType {
   FullSnapshot = 2,
   IncrementalSnapshot = 3,
   Meta = 4,
+  Custom = 5,
 }
 
 export const enum IncrementalSource {
   Mutation = 0,
+  MouseMove = 1,
   MouseInteraction = 2,
+  Scroll = 3,
+  ViewportResize = 4,
   Input = 5,
+  TouchMove = 6,
+  MediaInteraction = 7,
+}
+
+export const enum MediaInteraction {
+  Play = 0,
+  Pause = 1,
+  Seeked = 2,
+  VolumeChange = 3,
+  RateChange = 4,
 }
 
 export const enum MouseInteraction {
@@ -22,6 +36,8 @@ export const enum MouseInteraction {
   Click = 2,
   ContextMenu = 3,
   DblClick = 4,
+  Focus = 5,
+  Blur = 6,
   TouchStart = 7,
   TouchEnd = 9,
 }
@@ -56,6 +72,9 @@ export interface SerializedElement {
   attributes: Attributes;
   childNodes: SerializedNode[];
   isSVG?: true;
+  /** The element has an open shadow root; children with `isShadow` belong to it. */
+  isShadowHost?: true;
+  isShadow?: true;
   id: number;
 }
 
@@ -63,6 +82,7 @@ export interface SerializedText {
   type: NodeType.Text;
   textContent: string;
   isStyle?: true;
+  isShadow?: true;
   id: number;
 }
 
@@ -87,7 +107,7 @@ export interface MutationData {
   source: IncrementalSource.Mutation;
   texts: { id: number; value: string }[];
   attributes: { id: number; attributes: Attributes }[];
-  removes: { parentId: number; id: number }[];
+  removes: { parentId: number; id: number; isShadow?: true }[];
   adds: { parentId: number; nextId: number | null; node: SerializedNode }[];
 }
 
@@ -95,8 +115,39 @@ export interface MouseInteractionData {
   source: IncrementalSource.MouseInteraction;
   type: MouseInteraction;
   id: number;
+  x?: number;
+  y?: number;
+}
+
+export interface MouseMoveData {
+  source: IncrementalSource.MouseMove | IncrementalSource.TouchMove;
+  positions: { x: number; y: number; id: number; timeOffset: number }[];
+}
+
+export interface ScrollData {
+  source: IncrementalSource.Scroll;
+  id: number;
   x: number;
   y: number;
+}
+
+export interface ViewportResizeData {
+  source: IncrementalSource.ViewportResize;
+  width: number;
+  height: number;
+}
+
+export interface MediaInteractionData {
+  source: IncrementalSource.MediaInteraction;
+  type: MediaInteraction;
+  id: number;
+  currentTime?: number;
+}
+
+/** Custom marker from `addEvent`; payload values have been through the masker. */
+export interface CustomData {
+  tag: string;
+  payload: Record<string, string | number | boolean | null>;
 }
 
 export interface InputData {
@@ -106,13 +157,21 @@ export interface InputData {
   isChecked: boolean;
 }
 
-export type IncrementalData = MutationData | MouseInteractionData | InputData;
+export type IncrementalData =
+  | MutationData
+  | MouseMoveData
+  | MouseInteractionData
+  | ScrollData
+  | ViewportResizeData
+  | InputData
+  | MediaInteractionData;
 
 /** An event before the recorder stamps it with a time. */
 export type RecordedEvent =
   | { type: EventType.Meta; data: MetaData }
   | { type: EventType.FullSnapshot; data: FullSnapshotData }
-  | { type: EventType.IncrementalSnapshot; data: IncrementalData };
+  | { type: EventType.IncrementalSnapshot; data: IncrementalData }
+  | { type: EventType.Custom; data: CustomData };
 
 export type EventWithTime = RecordedEvent & { timestamp: number };
 
@@ -130,8 +189,14 @@ export interface RecordContext {
   emit(event: RecordedEvent): void;
   /** False while the page is on an excluded route; callers then drop what they saw. */
   capturing(): boolean;
+  /** True while the current path is an excluded route: what changes now gets tainted. */
+  excluded(): boolean;
   /** Call on user activity before reading node ids: may start a new session (idle timeout). */
   activity(): void;
+  /** The URL may have changed (SPA navigation): new Meta, or pause/resume on excluded routes. */
+  navigated(): void;
+  /** An open shadow root was serialised: the mutation observer (when running) watches it. */
+  watchRoot: (root: ShadowRoot) => void;
 }
 
 /** An observer starts listening and returns its own teardown. */

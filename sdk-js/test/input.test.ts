@@ -15,10 +15,11 @@ const HTML = `<form>
   <button id="save" type="button">Save</button>
 </form>`;
 
+/** A user typing: the value changes without the `value` setter (which scripts use). */
 function type(page: Page, id: string, text: string): void {
   const el = page.doc.getElementById(id) as HTMLInputElement;
-  for (let i = 1; i <= text.length; i++) {
-    el.value = text.slice(0, i);
+  for (const char of text) {
+    el.setRangeText(char, el.value.length, el.value.length, 'end');
     el.dispatchEvent(new page.win.Event('input', { bubbles: true }));
   }
 }
@@ -60,18 +61,20 @@ describe('input events', () => {
     page.close();
   });
 
-  it('sends values of unmasked fields, and radio group changes', async () => {
+  it('sends unmasked values once committed, never per keystroke, and radio group changes', async () => {
     const page = await record(HTML);
     type(page, 'ward', 'Ward 4');
+    change(page, 'ward');
     (page.doc.getElementById('flag') as HTMLInputElement).click();
     (page.doc.getElementById('r2') as HTMLInputElement).click();
     const events = await inputs(page);
+    // A half-typed value is not yet detector-shaped (think 900-1): only committed values go.
     assert.deepEqual(
       events.map((e) => e.text),
-      ['W', 'Wa', 'War', 'Ward', 'Ward ', 'Ward 4', 'on', 'on', 'on'],
+      ['Ward 4', 'on', 'on', 'on'],
     );
     assert.deepEqual(
-      events.slice(6).map((e) => e.isChecked),
+      events.slice(1).map((e) => e.isChecked),
       [true, true, false],
     );
     page.close();
@@ -93,8 +96,8 @@ describe('input events', () => {
   it('masks detector hits typed into unmasked fields', async () => {
     const page = await record(HTML);
     const ward = page.doc.getElementById('ward') as HTMLInputElement;
-    ward.value = 'call 555-010-0199';
-    ward.dispatchEvent(new page.win.Event('input', { bubbles: true }));
+    type(page, 'ward', 'call 555-010-0199');
+    change(page, 'ward');
     const [event] = await inputs(page);
     assert.match(event.text, /^\*+$/);
     page.close();

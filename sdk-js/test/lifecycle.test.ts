@@ -73,6 +73,25 @@ function instrument(win: Win) {
 
 const IDLE = { listeners: 0, observers: 0, timers: 0 };
 
+/** Everything the recorder hooks outside the DOM tree: property setters, methods, history. */
+function patches(win: Win): unknown[] {
+  const setter = (proto: object, key: string) => Object.getOwnPropertyDescriptor(proto, key)?.set;
+  return [
+    setter(win.HTMLInputElement.prototype, 'value'),
+    setter(win.HTMLInputElement.prototype, 'checked'),
+    setter(win.HTMLTextAreaElement.prototype, 'value'),
+    setter(win.HTMLSelectElement.prototype, 'value'),
+    setter(win.HTMLSelectElement.prototype, 'selectedIndex'),
+    setter(win.HTMLOptionElement.prototype, 'selected'),
+    win.Element.prototype.attachShadow,
+    win.CSSStyleSheet.prototype.insertRule,
+    win.CSSStyleSheet.prototype.deleteRule,
+    win.history.pushState,
+    win.history.replaceState,
+    Object.keys(win.history).length,
+  ];
+}
+
 function openSockets(page: Page): number {
   return page.collector.sockets.filter((s) => s.readyState !== 3).length;
 }
@@ -129,12 +148,15 @@ describe('start/stop lifecycle', () => {
     const page = makePage('<p>x</p>');
     const meter = instrument(page.win);
     const options = page.options({ rules: { exclude_routes: ['/volunteers/**'] } });
+    const pristine = patches(page.win);
     await page.api.start(options);
     const running = meter.live;
     assert.ok(running.listeners > 0 && running.observers === 1 && running.timers > 0, JSON.stringify(running));
     await page.api.flush();
+    assert.notDeepEqual(patches(page.win), pristine, 'setters, history and CSSOM are hooked while recording');
     page.api.stop();
     assert.deepEqual(meter.live, IDLE);
+    assert.deepEqual(patches(page.win), pristine, 'every hook is put back');
     assert.equal(openSockets(page), 0);
 
     await page.api.start(options);
@@ -146,6 +168,7 @@ describe('start/stop lifecycle', () => {
     await page.api.flush();
     page.api.stop();
     assert.deepEqual(meter.live, IDLE);
+    assert.deepEqual(patches(page.win), pristine);
     assert.equal(openSockets(page), 0);
     await assert.rejects(page.api.flush(), /not recording/);
     page.close();

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { IDLE_MS } from '../src/session';
+import { IDLE_MS, MAX_SESSION_MS } from '../src/session';
 import { CANARY, makePage, tick } from './helpers';
 
 describe('session', () => {
@@ -25,6 +25,32 @@ describe('session', () => {
     const c = page.collector.hellos[2];
     assert.notEqual(c.session_id, a.session_id);
     assert.equal(c.tab_id, a.tab_id);
+    page.close();
+  });
+
+  it('starts a new session after the maximum duration, however active the tab is', async () => {
+    const page = makePage('<button id="b" type="button">Go</button>');
+    await page.api.start(page.options());
+    page.api.stop();
+    const key = 'phi-replay:session';
+    const stored = JSON.parse(page.win.sessionStorage.getItem(key)!);
+    stored.startedAt -= MAX_SESSION_MS + 1000;
+    page.win.sessionStorage.setItem(key, JSON.stringify(stored));
+    await page.api.start(page.options());
+    const [a, b] = page.collector.hellos;
+    assert.notEqual(b.session_id, a.session_id, 'a reload does not resume an over-long session');
+
+    await page.api.flush();
+    const realNow = Date.now;
+    Date.now = () => realNow() + MAX_SESSION_MS + 60_000;
+    try {
+      page.doc.getElementById('b')!.click();
+      await tick(20);
+    } finally {
+      Date.now = realNow;
+    }
+    const c = page.collector.hellos[2];
+    assert.ok(c && c.session_id !== b.session_id, 'activity past the maximum rotates the session');
     page.close();
   });
 
@@ -89,20 +115,50 @@ describe('excluded routes', () => {
     assert.equal(page.collector.events.length, 0, 'nothing on /volunteers/**');
 
     page.win.history.pushState({}, '', '/patients');
-    page.doc.getElementById('m')!.className = 'patients';
+    page.doc.getElementById('m')!.className = 'patients'; // the router re-renders
+    await tick(80);
+    // Leaving snapshots afresh once the router has re-rendered; later changes are mutations.
+    page.doc.getElementById('m')!.className = 'patients ready';
     await tick(20);
     await page.api.flush();
     assert.deepEqual(
       page.collector.events.map((e) => e.type),
-      [4, 2],
+      [4, 2, 3],
     );
 
     page.win.history.pushState({}, '', '/Volunteers/7');
     page.doc.getElementById('m')!.appendChild(page.doc.createElement('p')).textContent = 'CANARY-VOL-2';
     await tick(20);
     await page.api.flush();
-    assert.equal(page.collector.events.length, 2, 'nothing once back on an excluded route');
+    assert.equal(page.collector.events.length, 3, 'nothing once back on an excluded route');
     assert.ok(!page.collector.wire.includes('VOL-2'));
+    page.close();
+  });
+
+  it('records what the excluded view left behind as blocked or masked, even in unmask', async () => {
+    const page = makePage(
+      `<main id="m" data-replay-unmask><h1>Patients</h1><input id="q"></main>`,
+      {},
+      'https://clinic.example.org/patients',
+    );
+    await page.api.start(page.options({ rules: { exclude_routes: ['/volunteers/**'] } }));
+    page.win.history.pushState({}, '', '/volunteers/7');
+    const view = page.doc.getElementById('m')!.appendChild(page.doc.createElement('section'));
+    view.innerHTML = '<h2>CANARY-VOLVIEW-HEADING</h2><input id="v">';
+    const field = page.doc.getElementById('q') as HTMLInputElement;
+    field.value = 'CANARY-VOLTYPED';
+    field.dispatchEvent(new page.win.Event('input', { bubbles: true }));
+    await tick(20);
+    // The router changes the URL first and re-renders later (say, after a fetch).
+    page.win.history.pushState({}, '', '/patients');
+    await tick(80);
+    field.dispatchEvent(new page.win.Event('change', { bubbles: true }));
+    await tick(20);
+    await page.api.flush();
+    const wire = page.collector.wire;
+    assert.ok(!wire.includes('VOLVIEW'), 'the excluded view is a placeholder');
+    assert.ok(!wire.includes('VOLTYPED'), 'a value typed on the excluded route stays masked');
+    assert.ok(wire.includes('Patients'), 'what was there before is still readable');
     page.close();
   });
 });

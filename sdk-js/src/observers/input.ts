@@ -1,11 +1,25 @@
-// Form input: rrweb Input events. Masked fields send nothing per keystroke — at most
-// one event on `change`, carrying the constant placeholder — so neither the value nor
-// typing rhythm leaves the page. Unmasked fields send their (detector-checked) value.
+// Form input: rrweb Input events, one per committed change (`change`), never per
+// keystroke. Masked fields send the constant placeholder, so neither the value nor
+// typing rhythm leaves the page. Unmasked fields send their value, detector-checked —
+// committed values only, because a half-typed SSN is not yet SSN-shaped.
+//
+// Values set by script fire no events (`el.value = …`, `el.checked = true`,
+// `select.selectedIndex = 2`), so the setters of those properties are hooked while
+// recording and restored on stop. A masked field set by script sends the placeholder
+// once (repeats are deduplicated), never the value.
 
 import { EventType, IncrementalSource, type Observer, type RecordContext } from '../types';
-import { listen } from './listen';
+import { hookSetter, listen } from './listen';
 
 const FIELDS = new Set(['input', 'textarea', 'select']);
+
+/** Properties whose setters change what a field shows without an event. */
+const HOOKED: [proto: 'HTMLInputElement' | 'HTMLTextAreaElement' | 'HTMLSelectElement' | 'HTMLOptionElement', keys: string[]][] = [
+  ['HTMLInputElement', ['value', 'checked']],
+  ['HTMLTextAreaElement', ['value']],
+  ['HTMLSelectElement', ['value', 'selectedIndex']],
+  ['HTMLOptionElement', ['selected']],
+];
 
 export const observeInput: Observer = (ctx) => {
   // Last value sent per field, so repeated events with the same value are not resent.
@@ -19,26 +33,53 @@ export const observeInput: Observer = (ctx) => {
     ctx.emit({ type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.Input, id, text, isChecked } });
   };
 
+  /** A committed change (event `change`, or a value set by script). */
+  const report = (el: Element): void => {
+    const value = ctx.mask.field(el);
+    if (value.masked) {
+      last.delete(el);
+      send(el, value.text, false);
+      return;
+    }
+    send(el, value.text, value.isChecked);
+    if ((el as HTMLInputElement).type === 'radio' && value.isChecked) uncheckGroup(el as HTMLInputElement, ctx, send);
+  };
+
   const handler = (event: Event): void => {
     try {
-      const el = event.target as Element | null;
-      if (!el || el.nodeType !== 1 || !FIELDS.has(el.localName) || !ctx.capturing()) return;
-      ctx.activity();
-      const value = ctx.mask.field(el);
-      if (value.masked) {
-        if (event.type === 'change') {
-          last.delete(el);
-          send(el, value.text, false);
-        }
+      // composedPath()[0] is the real field, also inside a shadow root.
+      const el = (event.composedPath?.()[0] ?? event.target) as Element | null;
+      if (!el || el.nodeType !== 1 || !FIELDS.has(el.localName)) return;
+      if (!ctx.capturing()) {
+        if (ctx.excluded()) ctx.mask.taint(el); // typed on an excluded route: never shown
         return;
       }
-      send(el, value.text, value.isChecked);
-      if ((el as HTMLInputElement).type === 'radio' && value.isChecked) uncheckGroup(el as HTMLInputElement, ctx, send);
+      ctx.activity();
+      if (event.type === 'change') report(el);
     } catch {
       // Never break the page.
     }
   };
+
+  const bySetter = (self: unknown): void => {
+    let el = self as Element;
+    if (el.localName === 'option') el = (el as HTMLOptionElement).parentElement?.closest('select') ?? el;
+    if (ctx.mirror.getId(el) === undefined || !FIELDS.has(el.localName)) return;
+    if (!ctx.capturing()) {
+      if (ctx.excluded()) ctx.mask.taint(el);
+      return;
+    }
+    // A script set is one committed change: a masked field sends its placeholder once.
+    const value = ctx.mask.field(el);
+    if (value.masked) send(el, value.text, false);
+    else report(el);
+  };
+
   const teardowns = ['input', 'change'].map((type) => listen(ctx.doc, type, handler));
+  for (const [name, keys] of HOOKED) {
+    const proto = ctx.win[name]?.prototype;
+    if (proto) for (const key of keys) teardowns.push(hookSetter(proto, key, bySetter));
+  }
   return () => teardowns.forEach((teardown) => teardown());
 };
 

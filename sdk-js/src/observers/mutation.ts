@@ -2,6 +2,10 @@
 // Added subtrees are serialised in their final state; texts and attributes are read
 // at callback time (not from the records) so that only current, masked values leave.
 // Order inside the event follows rrweb's replayer: removes, adds, texts, attributes.
+//
+// Three changes no MutationObserver reports are hooked and fed through the same batch:
+// attachShadow (the host is re-sent with its new shadow root), CSSOM insertRule /
+// deleteRule (the sheet is re-sent as text), and a stylesheet <link> finishing loading.
 
 import { serializeNode } from '../snapshot';
 import {
@@ -12,23 +16,106 @@ import {
   type RecordContext,
   type SerializedNode,
 } from '../types';
+import { listen, wrapMethod } from './listen';
+
+const OPTIONS: MutationObserverInit = { childList: true, subtree: true, attributes: true, characterData: true };
+
+/** Changes seen outside MutationObserver records, waiting for the next batch. */
+interface Extra {
+  /** Hosts whose shadow root was attached after they were recorded. */
+  hosts: Set<Element>;
+  /** <style>/<link> elements whose CSSOM changed or whose sheet loaded. */
+  sheets: Set<Element>;
+}
 
 export const observeMutations: Observer = (ctx) => {
-  const observer = new ctx.win.MutationObserver((records) => {
+  const extra: Extra = { hosts: new Set(), sheets: new Set() };
+  const handle = (records: MutationRecord[]): void => {
     try {
+      // The route is checked here, when records are processed, so that the first
+      // render of an excluded route is dropped even if it came before the navigation.
       if (ctx.capturing()) {
-        const data = collect(records, ctx);
+        const data = collect(records, ctx, extra);
         if (data) ctx.emit({ type: EventType.IncrementalSnapshot, data });
+      } else if (ctx.excluded()) {
+        // The excluded view's own nodes: if they are still there when capture resumes,
+        // they are recorded blocked or masked, never as they are.
+        for (const record of records) {
+          if (record.type === 'characterData') ctx.mask.taint(record.target);
+          record.addedNodes.forEach((node) => ctx.mask.taint(node));
+        }
       }
     } catch {
       // Never break the page; the next full snapshot repairs the replay.
     }
-  });
-  observer.observe(ctx.doc, { childList: true, subtree: true, attributes: true, characterData: true });
-  return () => observer.disconnect();
+    extra.hosts.clear();
+    extra.sheets.clear();
+  };
+  const observer = new ctx.win.MutationObserver(handle);
+  observer.observe(ctx.doc, OPTIONS);
+  let scheduled = false;
+  const schedule = (): void => {
+    if (scheduled) return;
+    scheduled = true;
+    ctx.win.queueMicrotask(() => {
+      scheduled = false;
+      if (!stopped) handle(observer.takeRecords());
+    });
+  };
+  let stopped = false;
+  const previousWatch = ctx.watchRoot;
+  ctx.watchRoot = (root) => observer.observe(root, OPTIONS);
+
+  const { win } = ctx;
+  const sheetChanged = (sheet: unknown): void => {
+    // ownerNode is standard; the lookup is for DOMs that lack it (jsdom).
+    const owner =
+      (sheet as CSSStyleSheet | null)?.ownerNode ??
+      [...ctx.doc.querySelectorAll('style,link')].find((el) => (el as HTMLStyleElement).sheet === sheet);
+    if (owner && owner.nodeType === 1 && ctx.mirror.getId(owner) !== undefined) {
+      extra.sheets.add(owner as Element);
+      schedule();
+    }
+  };
+  const teardowns = [
+    wrapMethod(win.Element.prototype, 'attachShadow', (host, _args, root) => {
+      // Watch at once, so changes between now and the batch are not missed.
+      if ((root as ShadowRoot | null)?.mode !== 'open') return;
+      observer.observe(root as ShadowRoot, OPTIONS);
+      if (ctx.mirror.getId(host as Element) !== undefined) {
+        extra.hosts.add(host as Element);
+        schedule();
+      }
+    }),
+    ...(win.CSSStyleSheet
+      ? ['insertRule', 'deleteRule', 'replaceSync'].map((key) =>
+          wrapMethod(win.CSSStyleSheet.prototype, key, (sheet) => sheetChanged(sheet)),
+        )
+      : []),
+    // load does not bubble, but a capturing listener on the document sees it.
+    listen(ctx.doc, 'load', (event) => {
+      const el = event.target as Element;
+      if (el.nodeType === 1 && el.localName === 'link') sheetChanged((el as HTMLLinkElement).sheet);
+    }),
+  ];
+  return () => {
+    stopped = true;
+    ctx.watchRoot = previousWatch;
+    teardowns.forEach((teardown) => teardown());
+    observer.disconnect();
+  };
 };
 
-function collect(records: MutationRecord[], ctx: RecordContext): MutationData | null {
+/** The id rrweb uses for a parent: a shadow root stands for its host. */
+function parentIdOf(ctx: RecordContext, parent: Node | null): number | undefined {
+  return ctx.mirror.getId(isShadowRoot(parent) ? parent.host : parent);
+}
+
+function isShadowRoot(node: Node | null): node is ShadowRoot {
+  return node !== null && node.nodeType === 11 && 'host' in node;
+}
+
+function collect(records: MutationRecord[], ctx: RecordContext, extra: Extra): MutationData | null {
   const { mirror, mask, doc } = ctx;
   const data: MutationData = { source: IncrementalSource.Mutation, texts: [], attributes: [], removes: [], adds: [] };
   const added = new Set<Node>();
@@ -48,27 +135,33 @@ function collect(records: MutationRecord[], ctx: RecordContext): MutationData | 
       record.removedNodes.forEach((node) => {
         added.delete(node);
         const id = mirror.getId(node);
-        const parentId = mirror.getId(record.target);
-        if (id !== undefined && parentId !== undefined) data.removes.push({ parentId, id });
+        const parentId = parentIdOf(ctx, record.target);
+        if (id !== undefined && parentId !== undefined) {
+          data.removes.push(isShadowRoot(record.target) ? { parentId, id, isShadow: true } : { parentId, id });
+        }
         if (id !== undefined) mirror.forget(node);
       });
     }
   }
 
-  // An element whose blocked state changed is replaced as a whole.
-  attributes.forEach((_, el) => {
+  // An element whose blocked state changed, or that got a shadow root, is replaced whole.
+  const replace = (el: Element): void => {
     const id = mirror.getId(el);
-    const parentId = mirror.getId(el.parentNode);
+    const parentId = parentIdOf(ctx, el.parentNode);
     if (id === undefined || parentId === undefined || !el.isConnected) return;
-    if (mirror.wasBlocked(el) !== mask.isBlocked(el)) {
-      data.removes.push({ parentId, id });
-      mirror.forget(el);
-      added.add(el);
-    }
+    data.removes.push(isShadowRoot(el.parentNode) ? { parentId, id, isShadow: true } : { parentId, id });
+    mirror.forget(el);
+    added.add(el);
+  };
+  attributes.forEach((_, el) => {
+    if (mirror.getId(el) !== undefined && mirror.wasBlocked(el) !== mask.isBlocked(el)) replace(el);
+  });
+  extra.hosts.forEach((el) => {
+    if (!mirror.isOpaque(el)) replace(el);
   });
 
   const roots = [...added].filter(
-    (node) => node.isConnected && node.ownerDocument === doc && !insideAny(node.parentNode, added),
+    (node) => node.isConnected && node.ownerDocument === doc && !insideAny(parentOf(node), added),
   );
   const rootSet = new Set(roots);
   // Reverse document order: a node's next sibling is serialised before it, so nextId
@@ -76,14 +169,29 @@ function collect(records: MutationRecord[], ctx: RecordContext): MutationData | 
   roots.sort((a, b) => (a.compareDocumentPosition(b) & 4 ? 1 : -1));
   for (const node of roots) {
     const parent = node.parentNode;
-    const parentId = mirror.getId(parent);
-    if (!parent || parentId === undefined || mirror.isOpaque(parent)) continue;
+    const parentId = parentIdOf(ctx, parent);
+    if (!parent || parentId === undefined || mirror.isOpaque(isShadowRoot(parent) ? parent.host : parent)) continue;
     const serialized = serializeNode(node, ctx, mask.scopeAt(parent));
     if (!serialized) continue;
+    if (isShadowRoot(parent)) (serialized as { isShadow?: true }).isShadow = true;
     let next = node.nextSibling;
     while (next && mirror.getId(next) === undefined) next = next.nextSibling;
     flatten(serialized, parentId, next ? (mirror.getId(next) ?? null) : null, data.adds);
   }
+
+  // Stylesheets changed through the CSSOM: the whole sheet is re-sent, sanitised.
+  extra.sheets.forEach((el) => {
+    const id = mirror.getId(el);
+    if (id === undefined || !el.isConnected || insideAny(el, rootSet)) return;
+    const css = mask.cssText(el) ?? '';
+    const text = el.localName === 'style' ? [...el.childNodes].find((c) => mirror.getId(c) !== undefined) : undefined;
+    if (text) {
+      mirror.texts.set(text, css);
+      data.texts.push({ id: mirror.getId(text) as number, value: css });
+    } else {
+      data.attributes.push({ id, attributes: { _cssText: css } });
+    }
+  });
 
   texts.forEach((node) => {
     const id = mirror.getId(node);
@@ -122,16 +230,25 @@ function collect(records: MutationRecord[], ctx: RecordContext): MutationData | 
  * as one add per node: parent first, then children from last to first, so that every
  * parentId and nextId refers to a node the replayer already has.
  */
-function flatten(node: SerializedNode, parentId: number, nextId: number | null, adds: MutationData['adds']): void {
+export function flatten(node: SerializedNode, parentId: number, nextId: number | null, adds: MutationData['adds']): void {
   const children = 'childNodes' in node ? node.childNodes : [];
   adds.push({ parentId, nextId, node: 'childNodes' in node ? { ...node, childNodes: [] } : node });
+  // Light and shadow children are separate sibling lists: nextId stays within one.
+  const next: Record<string, number | null> = { light: null, shadow: null };
   for (let i = children.length - 1; i >= 0; i--) {
-    flatten(children[i], node.id, i + 1 < children.length ? children[i + 1].id : null, adds);
+    const list = 'isShadow' in children[i] ? 'shadow' : 'light';
+    flatten(children[i], node.id, next[list], adds);
+    next[list] = children[i].id;
   }
 }
 
-/** True when `node` or one of its ancestors is in `set`. */
+function parentOf(node: Node): Node | null {
+  const parent = node.parentNode;
+  return isShadowRoot(parent) ? parent.host : parent;
+}
+
+/** True when `node` or one of its ancestors (across shadow roots) is in `set`. */
 function insideAny(node: Node | null, set: Set<Node>): boolean {
-  for (let n = node; n; n = n.parentNode) if (set.has(n)) return true;
+  for (let n = node; n; n = isShadowRoot(n) ? n.host : n.parentNode) if (set.has(n)) return true;
   return false;
 }
