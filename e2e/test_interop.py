@@ -1,0 +1,117 @@
+"""Interop: what phi-replay stores replays in rrweb 2.2.2's own Replayer.
+
+The recorder emits rrweb's event format so that recordings stay playable by the
+ecosystem's maintained player. This records a visit to the sample clinical app (patient
+list, visit form filled in and saved), exports the stored session, and rebuilds it with
+`new rrweb.Replayer(events)` in Chromium. The rebuilt page must show the unmasked labels
+and hold the same elements, tag for tag, as the live page did at the end of the visit
+(minus what the recorder drops: script, noscript, and the insides of blocked elements);
+and the replayer must not warn about the events (unknown node ids, bad mutations).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import ConsoleMessage, Page
+
+from collector.demo_app import data
+from collector.testing import RunningDemo, export_events
+from e2e.dom import BLOCKED, LIVE_ELEMENTS
+from e2e.static_site import serving
+
+RRWEB_UMD = Path(__file__).parents[1] / "sdk-js/node_modules/rrweb/dist/rrweb.umd.min.cjs"
+PAGE_DIR = Path(__file__).parent / "leak_page"
+# Unmasked text on the visit form (nav, h1, h2, label, th, button).
+LABELS = ["Trial Site Portal", "Patients", "Visit form", "Social Security number", "Diagnosis"]
+LABELS += ["Notes", "Medication", "Save visit", "Visits this session"]
+
+# Rebuild the recording, jump to its end, and describe the rebuilt document: the tags
+# of the elements the replayer built from events (its mirror knows them; anything it
+# injects for itself does not count), and the text a support engineer would read.
+REPLAY = """async (events) => {
+    const warnings = [];
+    const logger = {log: () => {}, warn: (...args) => warnings.push(args.map(String).join(' '))};
+    const replayer = new rrweb.Replayer(events, {
+        root: document.getElementById('player'), showWarning: true, logger,
+    });
+    // +1: the replayer applies at once only events strictly before the pause point.
+    replayer.pause(events[events.length - 1].timestamp - events[0].timestamp + 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const doc = replayer.iframe.contentDocument;
+    const mirror = replayer.getMirror();
+    const all = [...doc.querySelectorAll('*')];
+    const built = all.filter((el) => mirror.getId(el) > 0);
+    const shadowTags = [];
+    for (const el of built) {
+        if (el.shadowRoot) shadowTags.push(...[...el.shadowRoot.querySelectorAll('*')]
+            .map((child) => child.localName));
+    }
+    return {
+        tags: [...built.map((el) => el.localName), ...shadowTags],
+        injected: all.filter((el) => mirror.getId(el) <= 0).map((el) => el.localName),
+        text: doc.body ? doc.body.innerText : '',
+        warnings,
+    };
+}"""
+
+
+@pytest.fixture
+def replay_page(page: Page) -> Iterator[str]:
+    """A blank page on a loopback server, to host the replayer."""
+    with serving(PAGE_DIR, {"/replay": "replay.html"}) as url:
+        yield url + "/replay"
+
+
+def visit_the_app(page: Page, demo: RunningDemo) -> None:
+    page.goto(demo.app_url + "/")
+    page.evaluate("() => window.demoRecording")
+    page.click("nav >> text=Patients")
+    page.evaluate("() => window.demoRecording")
+    page.click(f"text={data.PATIENTS[0].name}")
+    page.evaluate("() => window.demoRecording")
+    page.mouse.move(200, 200, steps=5)
+    page.click("#diagnosis")
+    page.keyboard.type("CANARY-DX-interop", delay=2)
+    page.select_option("#medication", label=data.MEDICATIONS[1])
+    page.click("text=Save visit")
+    page.wait_for_selector("#history tr")
+    page.evaluate("() => PhiReplay.flush()")
+
+
+def test_stored_session_replays_in_rrweb_with_labels_and_every_element(
+    page: Page, demo: RunningDemo, replay_page: str
+) -> None:
+    visit_the_app(page, demo)
+    live = page.evaluate(LIVE_ELEMENTS, BLOCKED)
+    stored = export_events(demo.data_dir, demo.keyring)
+    assert len({e["session_id"] for e in stored}) == 1
+    events: list[dict[str, Any]] = [e["event"] for e in stored]
+    events.sort(key=lambda e: int(e["timestamp"]))
+    assert [e["type"] for e in events[:2]] == [4, 2], "a recording starts with Meta, FullSnapshot"
+
+    console: list[str] = []
+    page.on("console", lambda message: _keep_loud(message, console))
+    page.goto(replay_page)
+    page.add_script_tag(path=str(RRWEB_UMD))
+    assert page.evaluate("() => typeof rrweb.Replayer") == "function"
+    rebuilt = page.evaluate(REPLAY, events)
+
+    assert rebuilt["warnings"] == [], "rrweb's replayer warned about the events"
+    assert [label for label in LABELS if label not in rebuilt["text"]] == []
+    assert "CANARY-DX-interop" not in rebuilt["text"]
+    recorded, expected = Counter(rebuilt["tags"]), Counter(live["tags"])
+    assert (expected - recorded, recorded - expected) == (Counter(), Counter()), (
+        "(missing, extra) elements in the rebuilt page"
+    )
+    assert console == []
+
+
+def _keep_loud(message: ConsoleMessage, into: list[str]) -> None:
+    """Errors and warnings of the replay page (a 404 would mean the replay fetched a URL)."""
+    if message.type in {"error", "warning"}:
+        into.append(f"{message.type}: {message.text} ({message.location.get('url')})")
