@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 CHROMIUM ?= /usr/bin/chromium
 SDK_SOURCES := $(shell find sdk-js/src -type f 2>/dev/null) sdk-js/scripts/build.mjs sdk-js/tsconfig.json sdk-js/package.json
 
-.PHONY: help setup demo test lint test-sdk test-py test-e2e chromium clean
+.PHONY: help setup demo test lint test-sdk test-py test-e2e chromium bench clean
 
 help:
 	@echo "make demo   set up, then run the collector and a sample clinical app"
@@ -55,8 +55,15 @@ test-py: setup
 test-e2e: setup
 	$(PY) -m pytest e2e
 
+# Two runs: the e2e browser fixture keeps Playwright's event loop open for its whole
+# session, which async unit tests in the same process cannot share.
 test: lint test-sdk
-	$(PY) -m pytest tests e2e
+	$(PY) -m pytest tests
+	$(PY) -m pytest e2e
+
+# Recorder benchmark against rrweb's record() in the same Chromium (bench/README.md).
+bench: setup
+	$(PY) -m bench.recorder
 
 clean:
 	rm -rf $(VENV) sdk-js/node_modules sdk-js/dist .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` runs bench.recorder (see bench/README.md)."""
