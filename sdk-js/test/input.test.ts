@@ -95,7 +95,6 @@ describe('input events', () => {
 
   it('masks detector hits typed into unmasked fields', async () => {
     const page = await record(HTML);
-    const ward = page.doc.getElementById('ward') as HTMLInputElement;
     type(page, 'ward', 'call 555-010-0199');
     change(page, 'ward');
     const [event] = await inputs(page);
