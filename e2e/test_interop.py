@@ -21,6 +21,7 @@ from playwright.sync_api import ConsoleMessage, Page
 
 from collector.demo_app import data
 from collector.testing import RunningDemo, export_events
+from e2e.conftest import ARTIFACTS
 from e2e.dom import BLOCKED, LIVE_ELEMENTS
 from e2e.static_site import serving
 
@@ -100,6 +101,8 @@ def test_stored_session_replays_in_rrweb_with_labels_and_every_element(
     page.add_script_tag(path=str(RRWEB_UMD))
     assert page.evaluate("() => typeof rrweb.Replayer") == "function"
     rebuilt = page.evaluate(REPLAY, events)
+    ARTIFACTS.mkdir(exist_ok=True)  # what support staff would see at the end of the visit
+    page.screenshot(path=str(ARTIFACTS / "rrweb-replay-of-visit-form.png"), full_page=True)
 
     assert rebuilt["warnings"] == [], "rrweb's replayer warned about the events"
     assert [label for label in LABELS if label not in rebuilt["text"]] == []
