@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +21,10 @@ from collector.crypto import Keyring
 from collector.ingest import Ingest
 from collector.store import Store
 
+log = logging.getLogger("phi_replay.retention")
+
+PURGE_EVERY_SECONDS = 3600  # expired sessions are gone within an hour of expiring
+
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -28,6 +35,22 @@ _LANDING = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>phi-replay collector</title></head><body>
 <h1>phi-replay collector</h1><p>Version {version}. Ingest: <code>/v1/ingest</code>.
 Recorder: <a href="/sdk/phi-replay.min.js">/sdk/phi-replay.min.js</a>.</p></body></html>"""
+
+
+async def purge_expired(settings: Settings, store: Store, now: float) -> int:
+    purged = await store.purge(settings.purge_cutoffs(now), settings.default_cutoff(now))
+    if purged:
+        log.info("retention purged %d expired session(s)", len(purged))
+    return len(purged)
+
+
+async def purge_periodically(settings: Settings, store: Store) -> None:
+    while True:
+        try:
+            await purge_expired(settings, store, time.time())
+        except Exception as exc:  # retention must never take the collector down
+            log.error("retention purge failed: %s", type(exc).__name__)
+        await asyncio.sleep(PURGE_EVERY_SECONDS)
 
 
 def create_app(settings: Settings, store: Store, keyring: Keyring) -> Starlette:
@@ -56,7 +79,9 @@ def create_app(settings: Settings, store: Store, keyring: Keyring) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        purger = asyncio.create_task(purge_periodically(settings, store))
         yield
+        purger.cancel()
         await store.aclose()
 
     return Starlette(

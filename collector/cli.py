@@ -7,15 +7,17 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from collector import __version__
 from collector.config import DEFAULT_DATA_DIR, DEFAULT_PORT, Settings, load_settings
-from collector.crypto import Keyring
+from collector.crypto import Keyring, WrappedKey
 from collector.embedded import EmbeddedStore
 from collector.exceptions import PhiReplayError
 from collector.records import read_session
+from collector.store import SessionRecord
 
 log = logging.getLogger("phi_replay")
 
@@ -162,6 +164,56 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    ring = Keyring.load(settings.keyring_path)
+    old = ring.active
+    new = ring.rotate()
+    print(f"active key is now {new} (was {old}); restart `serve` so new sessions use it,")
+    print("then run `phi-replay keys rewrap` to re-wrap existing sessions and retire the old key")
+    return 0
+
+
+def cmd_keys_rewrap(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    ring = Keyring.load(settings.keyring_path)
+
+    def rewrap(session: SessionRecord) -> WrappedKey | None:
+        if session.wrapped_key.kek_id == ring.active:
+            return None
+        return ring.rewrap(session.wrapped_key, session.instance, session.session_id)
+
+    async def run() -> int:
+        store = EmbeddedStore(settings.data_dir)  # the writer lock: refuses while serve runs
+        try:
+            return await store.rewrap(rewrap)
+        finally:
+            await store.aclose()
+
+    changed = asyncio.run(run())
+    retired = set(ring.keys) - {ring.active}
+    if retired:
+        ring.retire(retired)
+    print(f"re-wrapped {changed} session key(s) under {ring.active}; retired {len(retired)} key(s)")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from collector.app import purge_expired
+
+    settings = _settings(args)
+
+    async def run() -> int:
+        store = EmbeddedStore(settings.data_dir)
+        try:
+            return await purge_expired(settings, store, time.time())
+        finally:
+            await store.aclose()
+
+    print(f"purged {asyncio.run(run())} expired session(s)")
+    return 0
+
+
 def _add_store_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=None, help=f"data directory (default {DEFAULT_DATA_DIR})"
@@ -225,6 +277,19 @@ def build_parser() -> argparse.ArgumentParser:
     init = keys_sub.add_parser("init", help="create a new keyring")
     _add_store_args(init)
     init.set_defaults(func=cmd_keys_init)
+    rotate = keys_sub.add_parser("rotate", help="make a new key active for new sessions")
+    _add_store_args(rotate)
+    rotate.set_defaults(func=cmd_keys_rotate)
+    rewrap = keys_sub.add_parser(
+        "rewrap", help="re-wrap every session key under the active key; retire the others"
+    )
+    _add_store_args(rewrap)
+    rewrap.set_defaults(func=cmd_keys_rewrap)
+
+    purge = sub.add_parser("purge", help="delete sessions past their instance's retention")
+    _add_store_args(purge)
+    purge.add_argument("--dev", action="store_true", help="include the dev instance")
+    purge.set_defaults(func=cmd_purge)
 
     rules = sub.add_parser("rules", help="masking rules")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")

@@ -32,6 +32,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one batch; a full snapshot is ~30
 DEV_INSTANCE = "dev"
 DEV_APP_KEY = "dev"
 DEV_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*")
+DEFAULT_RETENTION_DAYS = 30  # recordings expire after 30 days unless an instance says otherwise
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
@@ -42,6 +43,7 @@ class InstanceConfig(BaseModel):
     name: Name
     app_keys: tuple[Annotated[str, Field(min_length=3, max_length=200)], ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=3650)
 
     @field_validator("allowed_origins")
     @classmethod
@@ -74,6 +76,15 @@ class Settings(BaseModel):
             return self.keyring
         data_dir = self.data_dir.resolve()
         return data_dir.parent / f"{data_dir.name}.keyring.json"
+
+    def purge_cutoffs(self, now: float) -> dict[str, float]:
+        """Per instance, the start time before which a session has expired."""
+        return {i.name: now - i.retention_days * 86400 for i in self.instances}
+
+    @staticmethod
+    def default_cutoff(now: float) -> float:
+        """For sessions of instances no longer configured: the default retention."""
+        return now - DEFAULT_RETENTION_DAYS * 86400
 
     def with_dev_instance(self) -> Settings:
         names = {i.name for i in self.instances}

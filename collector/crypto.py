@@ -96,6 +96,7 @@ class Keyring:
     path: Path
     active: str
     keys: dict[str, bytes] = field(default_factory=dict)
+    created: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"Keyring(path={str(self.path)!r}, active={self.active!r}, keys=[secure])"
@@ -118,6 +119,7 @@ class Keyring:
             if doc.get("format") != KEYRING_FORMAT:
                 raise KeyringError(f"keyring {path}: expected format {KEYRING_FORMAT!r}")
             keys = {str(k["id"]): _unb64(k["key"]) for k in doc["keys"]}
+            created = {str(k["id"]): str(k.get("created", "")) for k in doc["keys"]}
             active = str(doc["active"])
         except (ValueError, KeyError, TypeError) as exc:
             raise KeyringError(f"keyring {path} is malformed ({type(exc).__name__})") from exc
@@ -125,15 +127,40 @@ class Keyring:
             raise KeyringError(f"keyring {path}: the active key is not in the keyring")
         if any(len(k) != KEY_BYTES for k in keys.values()):
             raise KeyringError(f"keyring {path}: every key must be {KEY_BYTES} bytes")
-        return cls(path=path, active=active, keys=keys)
+        return cls(path=path, active=active, keys=keys, created=created)
 
     @classmethod
     def create(cls, path: Path) -> Keyring:
         """Write a new keyring with one fresh KEK; refuses to overwrite an existing file."""
-        kek_id = "kek-" + secrets.token_hex(4)
-        ring = cls(path=path, active=kek_id, keys={kek_id: os.urandom(KEY_BYTES)})
+        ring = cls(path=path, active="")
+        ring.active = ring._new_key()
         ring._write(exclusive=True)
         return ring
+
+    def _new_key(self) -> str:
+        kek_id = "kek-" + secrets.token_hex(4)
+        self.keys[kek_id] = os.urandom(KEY_BYTES)
+        self.created[kek_id] = datetime.now(UTC).isoformat(timespec="seconds")
+        return kek_id
+
+    def rotate(self) -> str:
+        """A new KEK becomes active for new sessions; older ones stay until `retire`."""
+        self.active = self._new_key()
+        self._write(exclusive=False)
+        return self.active
+
+    def retire(self, kek_ids: set[str]) -> None:
+        """Destroy KEKs: every DEK they wrapped (and any backup of it) becomes unreadable."""
+        if self.active in kek_ids:
+            raise KeyringError("the active key cannot be retired; rotate first")
+        for kek_id in kek_ids:
+            self.keys.pop(kek_id, None)
+            self.created.pop(kek_id, None)
+        self._write(exclusive=False)
+
+    def rewrap(self, wrapped: WrappedKey, instance: str, session_id: str) -> WrappedKey:
+        """The same DEK, wrapped under the active KEK (records need no re-encryption)."""
+        return self.wrap(self.unwrap(wrapped, instance, session_id), instance, session_id)
 
     @classmethod
     def load_or_create(cls, path: Path) -> Keyring:
@@ -142,11 +169,13 @@ class Keyring:
         return cls.create(path)
 
     def _write(self, *, exclusive: bool) -> None:
-        now = datetime.now(UTC).isoformat(timespec="seconds")
         doc = {
             "format": KEYRING_FORMAT,
             "active": self.active,
-            "keys": [{"id": k, "created": now, "key": _b64(v)} for k, v in self.keys.items()],
+            "keys": [
+                {"id": k, "created": self.created.get(k, ""), "key": _b64(v)}
+                for k, v in self.keys.items()
+            ],
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")

@@ -19,7 +19,7 @@ import sqlite3
 import struct
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,6 +73,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA secure_delete=ON")  # a purged data key is overwritten, not freed
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
 
@@ -148,6 +149,7 @@ class EmbeddedStore:
         self._db.executescript(_SCHEMA)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="phi-store")
         if writer:
+            self._remove_orphans()
             self._cut_unindexed_tails()
 
     # -- layout ----------------------------------------------------------------------
@@ -156,6 +158,13 @@ class EmbeddedStore:
         # Client-chosen ids share prefixes ("s-..."): shard on a hash to spread them.
         shard = hashlib.sha256(session_id.encode()).hexdigest()[:2]
         return self._segments / shard / f"{session_id}.seg"
+
+    def _remove_orphans(self) -> None:
+        """Segments whose session row is gone: a purge that stopped between the two."""
+        known = {row[0] for row in self._db.execute("SELECT session_id FROM sessions")}
+        for path in self._segments.glob("*/*.seg"):
+            if path.stem not in known:
+                path.unlink()
 
     def _cut_unindexed_tails(self) -> None:
         rows = self._db.execute(
@@ -259,6 +268,43 @@ class EmbeddedStore:
             self._db.execute("ROLLBACK")
             raise
         return True
+
+    async def purge(self, cutoffs: Mapping[str, float], default_cutoff: float) -> list[str]:
+        return await self._run(lambda: self._purge(cutoffs, default_cutoff))
+
+    def _purge(self, cutoffs: Mapping[str, float], default_cutoff: float) -> list[str]:
+        rows = self._db.execute("SELECT session_id, instance, started_at FROM sessions")
+        expired = [
+            sid for sid, inst, started in rows if started < cutoffs.get(inst, default_cutoff)
+        ]
+        for session_id in expired:
+            # The index row holds the only copy of the wrapped data key: once it is gone
+            # (secure_delete overwrites it), the records are unreadable wherever they are.
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM batches WHERE session_id = ?", (session_id,))
+            self._db.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+            self._db.execute("COMMIT")
+            self.segment_path(session_id).unlink(missing_ok=True)
+        if expired:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no old page left in the WAL
+        return expired
+
+    async def rewrap(self, rewrap: Callable[[SessionRecord], WrappedKey | None]) -> int:
+        return await self._run(lambda: self._rewrap(rewrap))
+
+    def _rewrap(self, rewrap: Callable[[SessionRecord], WrappedKey | None]) -> int:
+        changed = 0
+        for session in self.list_sessions():
+            new = rewrap(session)
+            if new is None:
+                continue
+            self._db.execute(
+                "UPDATE sessions SET dek_id = ?, kek_id = ?, wrapped_dek = ? WHERE session_id = ?",
+                (new.dek_id, new.kek_id, new.blob, session.session_id),
+            )
+            changed += 1
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return changed
 
     async def aclose(self) -> None:
         await self._run(self._db.close)

@@ -7,7 +7,7 @@ backend (`collector.embedded`) is the default; every backend must pass
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,6 +62,15 @@ class Store(Protocol):
 
     def read_batches(self, session_id: str) -> Iterator[SealedBatch]:
         """Stored batches in seq order; CorruptRecord if one fails its checks."""
+        ...
+
+    async def purge(self, cutoffs: Mapping[str, float], default_cutoff: float) -> list[str]:
+        """Delete sessions started before their instance's cutoff (epoch seconds):
+        records, index rows and the wrapped data key. Returns the purged ids."""
+        ...
+
+    async def rewrap(self, rewrap: Callable[[SessionRecord], WrappedKey | None]) -> int:
+        """Replace each session's wrapped key with `rewrap(session)` when not None."""
         ...
 
     async def aclose(self) -> None: ...
