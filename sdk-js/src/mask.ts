@@ -10,7 +10,14 @@
  * The model is default-deny:
  * - text is masked unless it sits inside an `unmask` region (and no `mask` region);
  *   a mask is `*` repeated to a length bucket, so it carries no characters and no
- *   exact length;
+ *   exact length. Buckets are powers of two rounded *down*: 8 `*` for anything up to
+ *   15 characters, 16 for 16-31, ..., 256 from 256 on. Every bucket is at least as
+ *   wide as under the earlier round-up scheme (1-8 → 8, 9-16 → 16, ...), so a mask
+ *   says no more about the length than before; and from 8 characters on a mask is
+ *   never longer than its text (rounding up made us send more than rrweb's one `*`
+ *   per character);
+ * - whitespace-only text where it cannot render (in <head>, between table rows) is
+ *   not sent at all;
  * - form fields show one constant placeholder unless inside an `unmask` region;
  *   password, hidden, file, unknown input types and sensitive autocomplete fields are
  *   masked everywhere, and stay masked after their type changes;
@@ -34,16 +41,21 @@ export const enum Scope {
 export const FIELD_PLACEHOLDER = '*****';
 /** Character that replaces masked text. */
 export const MASK_CHAR = '*';
-/** Smallest masked-text length: short strings all look the same. */
+/** Smallest masked-text length: every string shorter than 16 looks the same. */
 const MIN_BUCKET = 8;
 /** Largest masked-text length, so long paragraphs do not bloat the wire. */
 const MAX_BUCKET = 256;
+/** The masks, built once: MASKS[i] is MIN_BUCKET << i stars, up to MAX_BUCKET. */
+const MASKS: readonly string[] = Array.from({ length: Math.log2(MAX_BUCKET / MIN_BUCKET) + 1 }, (_, i) =>
+  MASK_CHAR.repeat(MIN_BUCKET << i),
+);
 /** Longest string sent (the collector refuses text over 1 MiB, and a whole batch with it). */
 const MAX_STRING = 1 << 19;
 /** Longest page URL in Meta (the collector's limit). */
 const MAX_HREF = 2048;
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
+const HTML_NS = 'http://www.w3.org/1999/xhtml';
 
 // Attributes needed to lay out and style the replay. Everything else is dropped.
 const ALLOWED_ATTRIBUTES = new Set([
@@ -62,6 +74,8 @@ const URL_ATTRIBUTES = new Set(['href', 'src', 'xlink:href']);
 
 // Elements dropped with everything inside them.
 const DROPPED_ELEMENTS = new Set(['script', 'noscript']);
+// Parents of whitespace-only text that cannot render: such text is not sent.
+const INVISIBLE_SPACE_PARENTS = new Set(['head', 'table', 'thead', 'tbody', 'tfoot', 'tr', 'colgroup']);
 // Elements kept, but whose children are never recorded (the value speaks for textarea).
 const CHILDLESS_ELEMENTS = new Set(['textarea', 'template']);
 // Blocked elements that become a <div>, because an empty element of their own kind
@@ -82,7 +96,10 @@ const SENSITIVE_AUTOCOMPLETE = /(^|\s)(cc-[a-z-]*|current-password|new-password|
 const DETECTOR = new RegExp(
   [
     /\b\d{3}-\d{2}-\d{4}\b/, // SSN
-    /[^\s@]+@[^\s@]+\.[a-z]{2,}/, // e-mail
+    // e-mail; the local part is bounded because `[^\s@]+@` rescans a long run without
+    // `@` from every position (quadratic); matching the last 64 characters of it finds
+    // exactly the same strings.
+    /[^\s@]{1,64}@[^\s@]+\.[a-z]{2,}/,
     /\+?\d[\d ().-]{7,}\d/, // phone
     /\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b/, // numeric date
     /\b\d{1,2}(st|nd|rd|th)? (jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,? \d{2,4}\b/, // 3 March 1980
@@ -102,13 +119,22 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Replace text by `*` repeated to a length bucket; whitespace-only text passes as is. */
 export function maskText(text: string): string {
-  const core = text.trim();
-  if (core === '') return text;
-  let size = MIN_BUCKET;
-  while (size < core.length && size < MAX_BUCKET) size *= 2;
-  const lead = /^\s/.test(text) ? ' ' : '';
-  const trail = /\s$/.test(text) ? ' ' : '';
-  return lead + MASK_CHAR.repeat(size) + trail;
+  let start = 0;
+  let end = text.length;
+  while (start < end && isSpace(text.charCodeAt(start))) start++;
+  if (start === end) return text;
+  while (isSpace(text.charCodeAt(end - 1))) end--;
+  // The bucket: the largest power of two <= the length, within MIN_BUCKET..MAX_BUCKET.
+  let i = 0;
+  while (i < MASKS.length - 1 && MIN_BUCKET << (i + 1) <= end - start) i++;
+  const mask = MASKS[i];
+  return start > 0 || end < text.length ? (start > 0 ? ' ' : '') + mask + (end < text.length ? ' ' : '') : mask;
+}
+
+/** What String.prototype.trim() removes (ASCII fast path, then the full set). */
+function isSpace(c: number): boolean {
+  if (c === 32 || (c >= 9 && c <= 13)) return true;
+  return c > 127 && /\s/.test(String.fromCharCode(c));
 }
 
 /** Unmasked text still goes through the detector. */
@@ -288,27 +314,38 @@ export interface FieldValue {
   masked: boolean;
 }
 
+/** What the serialiser records for one element, decided in one pass. */
+export interface ElementInfo {
+  tagName: string;
+  attributes: Attributes;
+  isSVG: boolean;
+  /** Scope of the element itself; its subtree inherits it. */
+  scope: Scope;
+  /** Recorded as an empty, sized placeholder, with no children. */
+  blocked: boolean;
+  /** Kept, but its children are not recorded (textarea, template). */
+  childless: boolean;
+  /** A <link> or <style>, whose sheet may be inlined as `_cssText`. */
+  sheet: boolean;
+}
+
 export interface Masker {
-  /** Scope of `el` itself (its subtree inherits it), given the scope of its parent. */
-  scope(el: Element, parent: Scope): Scope;
-  /** Scope of a node found outside a snapshot walk (mutations, events). */
-  scopeAt(node: Node | null): Scope;
-  /** Dropped with its subtree: script, noscript. */
-  isDropped(el: Element): boolean;
+  /**
+   * An element for a snapshot or an added subtree, given the scope of its parent, or
+   * `null` when it is dropped with its subtree (script, noscript).
+   */
+  element(el: Element, parentScope: Scope): ElementInfo | null;
+  /**
+   * Scope of a node found outside a snapshot walk (mutations, events). A `cache`
+   * shared by the calls of one mutation batch saves re-checking common ancestors.
+   */
+  scopeAt(node: Node | null, cache?: Map<Node, Scope>): Scope;
   isBlocked(el: Element): boolean;
   /**
    * Mark a node the page added or changed while on an excluded route: from then on it
    * is blocked (an element) or masked (text, field value), even inside unmask.
    */
   taint(node: Node): void;
-  /** Kept, but its children are not recorded (textarea, template). */
-  isChildless(el: Element): boolean;
-  tagName(el: Element): string;
-  isSVG(el: Element): boolean;
-  /** Tag and attributes of the empty placeholder for a blocked element. */
-  placeholder(el: Element): { tagName: string; attributes: Attributes; isSVG: boolean };
-  /** All recordable attributes of an element for a snapshot. */
-  attributes(el: Element, scope: Scope): Attributes;
   /** One attribute's current value for a mutation: `undefined` means send nothing. */
   attribute(el: Element, name: string): string | null | undefined;
   /** Text content to record, or `null` to drop the node. */
@@ -333,6 +370,22 @@ function elementOf(node: Node | null): Element | null {
   return elementOf(node.parentNode);
 }
 
+/** The parent element, or the host when `el` is at the top of a shadow root. */
+function parentElementOf(el: Element): Element | null {
+  const parent = el.parentNode;
+  if (!parent) return null;
+  if (parent.nodeType === 1) return parent as Element;
+  return parent.nodeType === 11 ? ((parent as ShadowRoot).host ?? null) : null;
+}
+
+/** A real <style> (HTML or SVG), whose text is CSS. */
+export function isStyleElement(el: Element): boolean {
+  return el.localName === 'style' && (el.namespaceURI === HTML_NS || el.namespaceURI === SVG_NS);
+}
+
+/** Whitespace that CSS collapses (not e.g. U+00A0, which renders). */
+const COLLAPSIBLE_SPACE = /^[ \t\n\r\f]*$/;
+
 export function createMasker(rules: CompiledRules, doc: Document): Masker {
   // Fields once seen as sensitive stay masked even if their type or autocomplete changes.
   const alwaysMasked = new WeakSet<Element>();
@@ -351,18 +404,40 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
     return sensitive;
   };
 
-  // Walks up through shadow roots to their hosts, since closest() stops at a shadow root.
-  const scopeAt = (node: Node | null): Scope => {
-    let el = elementOf(node);
-    if (!el) return Scope.Forced;
-    let unmasked = false;
-    while (el) {
-      if (el.closest(rules.mask)) return Scope.Forced;
-      unmasked = unmasked || el.closest(rules.unmask) !== null;
-      const root = el.getRootNode();
-      el = root.nodeType === 11 ? elementOf(root) : null;
+  // With rules that only look at attributes (the default), an element without any
+  // attributes has its parent's scope: one check instead of two per element.
+  const attributesOnly = rules.mask.attributesOnly && rules.unmask.attributesOnly;
+  /** Scope of `el` itself, given the scope of its parent. */
+  const ownScope = (el: Element, parent: Scope, tag?: string, bare = !el.hasAttributes()): Scope => {
+    if (parent === Scope.Forced) return Scope.Forced;
+    if (attributesOnly && bare) return parent;
+    if (rules.mask(el, tag, bare)) return Scope.Forced;
+    return parent === Scope.Unmasked || rules.unmask(el, tag, bare) ? Scope.Unmasked : Scope.Masked;
+  };
+
+  // Walks up through shadow roots to their hosts, since a rule on the host covers its
+  // shadow tree; then decides each ancestor's scope top-down, as a snapshot walk would.
+  // Ancestors still to decide in scopeAt; reused, so that no call allocates.
+  const chain: Element[] = [];
+  const scopeAt = (node: Node | null, cache?: Map<Node, Scope>): Scope => {
+    const first = elementOf(node);
+    if (!first) return Scope.Forced;
+    chain.length = 0;
+    let scope = Scope.Masked;
+    for (let el: Element | null = first; el; el = parentElementOf(el)) {
+      const known = cache?.get(el);
+      if (known !== undefined) {
+        scope = known;
+        break;
+      }
+      chain.push(el);
     }
-    return unmasked ? Scope.Unmasked : Scope.Masked;
+    for (let i = chain.length - 1; i >= 0; i--) {
+      scope = ownScope(chain[i], scope);
+      cache?.set(chain[i], scope);
+    }
+    chain.length = 0;
+    return scope;
   };
 
   const field = (el: Element, scope?: Scope): FieldValue => {
@@ -377,8 +452,8 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
     return { text: revealText(value), isChecked: checkable && input.checked === true, masked: false };
   };
 
-  const attribute = (el: Element, attr: string, value: string | null): string | null | undefined => {
-    const lower = attr.toLowerCase();
+  /** `lower` is `attr` lower-cased; `undefined` means the attribute is not recorded. */
+  const attribute = (el: Element, lower: string, value: string | null): string | null | undefined => {
     if (MARKER_ATTRIBUTES.has(lower)) return value === null ? null : '';
     if (!ALLOWED_ATTRIBUTES.has(lower)) return undefined;
     if (value === null) return null;
@@ -393,63 +468,94 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
 
   const tagName = (el: Element): string => {
     const tag = el.localName;
-    return /^[a-zA-Z][a-zA-Z0-9-]{0,63}$/.test(tag) ? tag : 'div';
+    // A length check, not `{0,63}`: big bounded repeats are slow to compile.
+    return tag.length <= 64 && /^[a-zA-Z][a-zA-Z0-9-]*$/.test(tag) ? tag : 'div';
+  };
+
+  const isBlocked = (el: Element, tag?: string, bare?: boolean): boolean =>
+    tainted.has(el) || rules.block(el, tag, bare);
+
+  /** All recordable attributes of an element (`tag`: its lower-cased name; `bare`: it has none). */
+  const attributes = (el: Element, scope: Scope, tag: string, bare: boolean): Attributes => {
+    const out: Attributes = {};
+    // Names first: the values of attributes we drop are never read.
+    const names = bare ? [] : el.getAttributeNames();
+    for (let i = 0; i < names.length; i++) {
+      const attr = names[i];
+      const lower = attr.toLowerCase();
+      if (!ALLOWED_ATTRIBUTES.has(lower) && !MARKER_ATTRIBUTES.has(lower)) continue;
+      // getAttribute() lower-cases its argument on HTML elements: a name set with
+      // capitals (setAttributeNS) is read from its own Attr instead.
+      const raw = attr === lower ? el.getAttribute(attr) : (el.attributes[i]?.value ?? null);
+      const value = attribute(el, lower, raw);
+      if (typeof value === 'string') out[attr] = value;
+    }
+    if (FIELD_ELEMENTS.has(tag)) {
+      const value = field(el, scope);
+      const type = (el as HTMLInputElement).type;
+      if (!/^(checkbox|radio)$/i.test(type) || value.masked) out.value = value.text;
+      if (value.isChecked) out.checked = true;
+    } else if (tag === 'option' && scope === Scope.Unmasked) {
+      // An option's value and selection are a field value: shown only where its select's is.
+      const select = el.closest('select');
+      if (!select || !field(select).masked) {
+        const option = el as HTMLOptionElement;
+        out.value = revealText(option.value);
+        if (option.selected) out.selected = true;
+      }
+    }
+    return out;
   };
 
   return {
-    scope(el, parent) {
-      if (parent === Scope.Forced || el.matches(rules.mask)) return Scope.Forced;
-      return parent === Scope.Unmasked || el.matches(rules.unmask) ? Scope.Unmasked : Scope.Masked;
+    element(el, parentScope) {
+      const tag = name(el);
+      if (DROPPED_ELEMENTS.has(tag)) return null;
+      const isSVG = el.namespaceURI === SVG_NS;
+      const bare = !el.hasAttributes();
+      if (isBlocked(el, tag, bare)) {
+        const rect = el.getBoundingClientRect();
+        const size = `width:${Math.round(rect.width)}px;height:${Math.round(rect.height)}px`;
+        const div = DIV_PLACEHOLDER.has(tag);
+        return {
+          tagName: div ? 'div' : tagName(el),
+          attributes: { style: div ? `display:inline-block;${size}` : size },
+          isSVG: !div && isSVG,
+          scope: Scope.Forced,
+          blocked: true,
+          childless: true,
+          sheet: false,
+        };
+      }
+      const scope = ownScope(el, parentScope, tag, bare);
+      return {
+        tagName: tagName(el),
+        attributes: attributes(el, scope, tag, bare),
+        isSVG,
+        scope,
+        blocked: false,
+        childless: CHILDLESS_ELEMENTS.has(tag),
+        sheet: tag === 'link' || tag === 'style',
+      };
     },
     scopeAt,
-    isDropped: (el) => DROPPED_ELEMENTS.has(name(el)),
-    isBlocked: (el) => tainted.has(el) || el.matches(rules.block),
+    isBlocked: (el) => isBlocked(el),
     taint: (node) => tainted.add(node),
-    isChildless: (el) => CHILDLESS_ELEMENTS.has(name(el)),
-    tagName,
-    isSVG: (el) => el.namespaceURI === SVG_NS,
-    placeholder(el) {
-      const rect = el.getBoundingClientRect();
-      const size = `width:${Math.round(rect.width)}px;height:${Math.round(rect.height)}px`;
-      if (DIV_PLACEHOLDER.has(name(el))) {
-        return { tagName: 'div', attributes: { style: `display:inline-block;${size}` }, isSVG: false };
-      }
-      return { tagName: tagName(el), attributes: { style: size }, isSVG: el.namespaceURI === SVG_NS };
-    },
-    attributes(el, scope) {
-      const out: Attributes = {};
-      for (const attr of Array.from(el.attributes)) {
-        const value = attribute(el, attr.name, attr.value);
-        if (typeof value === 'string') out[attr.name] = value;
-      }
-      const tag = name(el);
-      if (FIELD_ELEMENTS.has(tag)) {
-        const value = field(el, scope);
-        const type = (el as HTMLInputElement).type;
-        if (!/^(checkbox|radio)$/i.test(type) || value.masked) out.value = value.text;
-        if (value.isChecked) out.checked = true;
-      } else if (tag === 'option' && scope === Scope.Unmasked) {
-        // An option's value and selection are a field value: shown only where its select's is.
-        const select = el.closest('select');
-        if (!select || !field(select).masked) {
-          const option = el as HTMLOptionElement;
-          out.value = revealText(option.value);
-          if (option.selected) out.selected = true;
-        }
-      }
-      return out;
-    },
-    attribute: (el, attr) => attribute(el, attr, el.getAttribute(attr)),
+    attribute: (el, attr) => attribute(el, attr.toLowerCase(), el.getAttribute(attr)),
     text(node, parentScope) {
       if (node.nodeType !== 3) return null;
-      const text = node.textContent ?? '';
-      const parent = node.parentElement;
-      const parentName = parent ? name(parent) : '';
-      if (parentName === 'style') return clip(sanitizeCss(text, base()));
-      if (parentScope !== Scope.Unmasked || parentName === 'title' || parentName === 'textarea' || tainted.has(node)) {
-        return maskText(text);
-      }
-      const select = parentName === 'option' || parentName === 'optgroup' ? parent?.closest('select') : null;
+      const text = (node as Text).data;
+      const parent = node.parentNode;
+      // The exact name: only a real <style> holds CSS. An unknown element that merely
+      // looks like one (createElementNS(html, 'STYLE')) shows its text, so it is masked.
+      const parentTag = parent !== null && parent.nodeType === 1 ? (parent as Element).localName : '';
+      if (parentTag === 'style' && isStyleElement(parent as Element)) return clip(sanitizeCss(text, base()));
+      if (INVISIBLE_SPACE_PARENTS.has(parentTag) && COLLAPSIBLE_SPACE.test(text)) return null;
+      if (parentScope !== Scope.Unmasked || tainted.has(node)) return maskText(text);
+      const parentName = parentTag.toLowerCase();
+      if (parentName === 'title' || parentName === 'textarea') return maskText(text);
+      const select =
+        parentName === 'option' || parentName === 'optgroup' ? (parent as Element).closest('select') : null;
       if (select && field(select).masked) return maskText(text);
       return revealText(text);
     },
@@ -463,9 +569,9 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
       return sheetCss((el as HTMLStyleElement).sheet as CSSStyleSheet | null, origin, base());
     },
     doctype(node) {
-      const safe = (s: string): string => (/^[-/\w .:]{0,256}$/.test(s) ? s : '');
+      const safe = (s: string): string => (s.length <= 256 && /^[-/\w .:]*$/.test(s) ? s : '');
       return {
-        name: /^[a-z]{1,64}$/i.test(node.name) ? node.name : 'html',
+        name: node.name.length <= 64 && /^[a-z]+$/i.test(node.name) ? node.name : 'html',
         publicId: safe(node.publicId),
         systemId: safe(node.systemId),
       };

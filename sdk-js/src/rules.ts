@@ -8,25 +8,40 @@ export interface Rules {
   exclude_routes?: string[];
 }
 
+/** Whether an element matches one rule list (the element itself, not its ancestors). */
+export interface Matcher {
+  /**
+   * `name` (the lower-cased local name) and `bare` (the element has no attributes) may
+   * be passed by a caller that already knows them, so that they are read once per node.
+   */
+  (el: Element, name?: string, bare?: boolean): boolean;
+  /** Only attribute selectors: an element without attributes never matches. */
+  readonly attributesOnly: boolean;
+}
+
 export interface CompiledRules {
-  /** Selector list: elements whose subtree is always masked (wins over unmask). */
-  readonly mask: string;
-  /** Selector list: elements whose subtree text and field values are recorded. */
-  readonly unmask: string;
-  /** Selector list: elements replaced by an empty placeholder. */
-  readonly block: string;
+  /** Elements whose subtree is always masked (wins over unmask). */
+  readonly mask: Matcher;
+  /** Elements whose subtree text and field values are recorded. */
+  readonly unmask: Matcher;
+  /** Elements replaced by an empty placeholder. */
+  readonly block: Matcher;
   readonly hasExcludedRoutes: boolean;
   excluded(pathname: string): boolean;
 }
 
 const RULE_KEYS = ['mask', 'unmask', 'block', 'exclude_routes'] as const;
 
-// Markers an application puts in its markup; always part of the selector lists.
+// Markers an application puts in its markup; always part of the rule lists.
 const MASK_MARKER = '[data-replay-mask]';
-// What a user types into an editable region is a field value: masked even inside unmask.
-const EDITABLE = '[contenteditable]:not([contenteditable="false" i])';
 const UNMASK_MARKER = '[data-replay-unmask]';
 const BLOCK_MARKER = '[data-replay-block]';
+// `contenteditable="false"`, compared ASCII case-insensitively like CSS's `i` flag.
+const NOT_EDITABLE = /^false$/i;
+// Selectors checked without el.matches(): a bare attribute name, and (for mask and
+// block only) a bare tag name. Anything else goes to el.matches() unchanged.
+const ATTRIBUTE_ONLY = /^\[([a-z][a-z0-9_-]*)\]$/;
+const TAG_ONLY = /^[a-zA-Z][a-zA-Z0-9-]*$/;
 
 // Blocked whatever the rules say: media and embedded documents can show anything.
 // `image` is SVG's <image>, which can show any picture just like <img>.
@@ -64,7 +79,7 @@ export function compileRules(input: unknown, doc: Document): CompiledRules {
     return value as string[];
   };
   const probe = doc.createDocumentFragment();
-  const selectors = (key: 'mask' | 'unmask' | 'block', fixed: string[]): string => {
+  const selectors = (key: 'mask' | 'unmask' | 'block', fixed: string[]): string[] => {
     const items = list(key);
     items.forEach((selector, i) => {
       try {
@@ -73,7 +88,7 @@ export function compileRules(input: unknown, doc: Document): CompiledRules {
         throw new Error(`phi-replay: rules.${key}[${i}] is not a valid CSS selector`);
       }
     });
-    return fixed.concat(items).join(',');
+    return fixed.concat(items);
   };
   const routes = list('exclude_routes').map((glob, i) => {
     if (!/^\/[^\s?#]*$/.test(glob)) {
@@ -82,12 +97,45 @@ export function compileRules(input: unknown, doc: Document): CompiledRules {
     return globToRegExp(glob);
   });
   return {
-    mask: selectors('mask', [MASK_MARKER, EDITABLE]),
-    unmask: selectors('unmask', [UNMASK_MARKER]),
-    block: selectors('block', DEFAULT_BLOCK.concat(BLOCK_MARKER)),
+    // What a user types into an editable region is a field value: masked even inside unmask.
+    mask: compileMatcher(selectors('mask', [MASK_MARKER]), true, true),
+    unmask: compileMatcher(selectors('unmask', [UNMASK_MARKER]), false, false),
+    block: compileMatcher(selectors('block', DEFAULT_BLOCK.concat(BLOCK_MARKER)), true, false),
     hasExcludedRoutes: routes.length > 0,
     excluded: (pathname) => routes.length > 0 && routeMatches(routes, pathname),
   };
+}
+
+/**
+ * One rule list as a function, because el.matches() with a long selector list on every
+ * node was the snapshot's largest cost. Bare `[attr]` selectors become hasAttribute()
+ * (the same case rules as CSS); with `byTag`, bare tag names compare lower-cased, which
+ * can only match more elements than CSS would, so it is used for mask and block, never
+ * for unmask. Every other selector is kept, joined, for one el.matches() call.
+ */
+function compileMatcher(selectors: string[], byTag: boolean, editable: boolean): Matcher {
+  const tags = new Set<string>();
+  const attributes: string[] = [];
+  const rest: string[] = [];
+  for (const selector of selectors) {
+    const trimmed = selector.trim();
+    const attribute = ATTRIBUTE_ONLY.exec(trimmed);
+    if (attribute) attributes.push(attribute[1]);
+    else if (byTag && TAG_ONLY.test(trimmed)) tags.add(trimmed.toLowerCase());
+    else rest.push(selector);
+  }
+  const others = rest.join(',');
+  const matcher = (el: Element, name?: string, bare?: boolean): boolean => {
+    if (tags.size > 0 && tags.has(name ?? el.localName.toLowerCase())) return true;
+    if (!(bare ?? !el.hasAttributes())) {
+      for (let i = 0; i < attributes.length; i++) if (el.hasAttribute(attributes[i])) return true;
+      // `[contenteditable]:not([contenteditable="false" i])`
+      const value = editable ? el.getAttribute('contenteditable') : null;
+      if (value !== null && !NOT_EDITABLE.test(value)) return true;
+    }
+    return others !== '' && el.matches(others);
+  };
+  return Object.assign(matcher, { attributesOnly: tags.size === 0 && others === '' });
 }
 
 /**

@@ -267,21 +267,46 @@ export class Transport {
   }
 }
 
-/** JSON arrays of events, each at most MAX_BATCH_EVENTS long and MAX_FRAME_BYTES big. */
+/**
+ * JSON arrays of events, each at most MAX_BATCH_EVENTS long and MAX_FRAME_BYTES big
+ * (unless one event alone is bigger). Each event is stringified exactly once, and its
+ * UTF-8 size is only worked out when another event may join its frame: a batch of one
+ * big event (a snapshot, a large mutation) is never scanned for it.
+ */
 function chunks(events: EventWithTime[]): string[] {
-  if (events.length > MAX_BATCH_EVENTS) {
-    return chunks(events.slice(0, MAX_BATCH_EVENTS)).concat(chunks(events.slice(MAX_BATCH_EVENTS)));
+  const frames: string[] = [];
+  let part: string[] = [];
+  let bytes = 2; // the brackets, and the events of `part` counted so far
+  let uncounted: string | null = null; // the last event of `part`, not yet counted
+  for (const event of events) {
+    const json = JSON.stringify(event);
+    if (part.length > 0) {
+      if (uncounted !== null) bytes += utf8Length(uncounted) + 1; // and a comma
+      uncounted = null;
+      const size = utf8Length(json) + 1;
+      if (part.length < MAX_BATCH_EVENTS && bytes + size <= MAX_FRAME_BYTES) {
+        part.push(json);
+        bytes += size;
+        continue;
+      }
+      frames.push(`[${part.join(',')}]`);
+      part = [];
+      bytes = 2;
+    }
+    part.push(json);
+    uncounted = json;
   }
-  const json = JSON.stringify(events);
-  if (events.length > 1 && utf8Length(json) > MAX_FRAME_BYTES) {
-    const half = events.length >> 1;
-    return chunks(events.slice(0, half)).concat(chunks(events.slice(half)));
-  }
-  return [json];
+  if (part.length > 0) frames.push(`[${part.join(',')}]`);
+  return frames;
 }
 
+/** Any character outside ASCII (which takes more than one UTF-8 byte). */
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** UTF-8 length of `s`; anything of MAX_FRAME_BYTES or more is just reported as too big. */
 function utf8Length(s: string): number {
-  if (s.length * 3 <= MAX_FRAME_BYTES) return s.length;
+  // UTF-8 needs at least one byte per UTF-16 unit.
+  if (s.length >= MAX_FRAME_BYTES || !NON_ASCII.test(s)) return s.length;
   let bytes = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

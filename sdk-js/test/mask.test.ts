@@ -27,6 +27,17 @@ describe('maskText', () => {
     assert.equal(maskText('x'.repeat(5000)).length, 256);
   });
 
+  it('rounds lengths down to a power-of-two bucket, never up to more than the text', () => {
+    const lengths = (from: number, to: number): number[] =>
+      Array.from({ length: to - from + 1 }, (_, i) => maskText('x'.repeat(from + i)).length);
+    assert.deepEqual(new Set(lengths(1, 15)), new Set([8]), 'everything shorter than 16 looks the same');
+    assert.deepEqual(new Set(lengths(16, 31)), new Set([16]));
+    assert.deepEqual(new Set(lengths(32, 63)), new Set([32]));
+    assert.deepEqual(new Set(lengths(256, 600)), new Set([256]));
+    for (let n = 8; n < 600; n++) assert.ok(maskText('x'.repeat(n)).length <= n, `length ${n}`);
+    assert.equal(maskText('\u00a0Jane Doe\u2003'), ' ******** ', 'Unicode spaces count as whitespace, like trim()');
+  });
+
   it('uses a constant field placeholder', () => {
     assert.equal(FIELD_PLACEHOLDER, '*****');
   });

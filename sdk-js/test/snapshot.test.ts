@@ -200,6 +200,54 @@ describe('full snapshot', () => {
     page.close();
   });
 
+  it('masks the text of an element that only looks like <style>', async () => {
+    const page = await record('<p id="p"></p><style id="real">p{color:red}</style>');
+    page.api.stop();
+    const fake = page.doc.createElementNS('http://www.w3.org/1999/xhtml', 'STYLE');
+    fake.textContent = CANARY_WORDS;
+    page.doc.getElementById('p')?.appendChild(fake);
+    page.collector.batches = [];
+    await page.api.start(page.options());
+    await page.api.flush();
+    const root = fullSnapshot(page);
+    assert.match(textOf(element(root, 'STYLE')), /^\*+$/);
+    assert.equal(textOf(element(root, 'style', 'real')), 'p{color:red}', 'a real <style> keeps its CSS');
+    assert.ok(!page.collector.wire.includes('CANARY'));
+    page.close();
+  });
+
+  it('drops whitespace-only text where it cannot render, and keeps it elsewhere', async () => {
+    const page = await record('<table id="t">\n  <tbody>\n    <tr><td> </td></tr>\n  </tbody>\n</table><p id="p"> </p>');
+    const root = fullSnapshot(page);
+    const texts = (el: SerializedElement): string[] => el.childNodes.flatMap((n) => (n.type === 3 ? [n.textContent] : []));
+    assert.deepEqual(texts(element(root, 'table', 't')), []);
+    assert.deepEqual(texts(element(root, 'tbody')), []);
+    assert.deepEqual(texts(element(root, 'td')), [' ']);
+    assert.deepEqual(texts(element(root, 'p', 'p')), [' ']);
+    page.close();
+  });
+
+  it('applies selector rules of every form: tags, attributes, classes, combinators', async () => {
+    const page = await record(
+      `<section data-note><p id="a">${CANARY_WORDS}</p></section>
+       <div class="open"><p id="b">Ward 4</p><div contenteditable="FALSE"><p id="c">Ward 5</p></div>
+         <div contenteditable><p id="d">${CANARY_WORDS}</p></div><aside><p id="e">${CANARY_WORDS}</p></aside>
+         <ul><li id="f">${CANARY_WORDS}</li></ul></div>
+       <div id="gw"><div data-hide>${CANARY_WORDS}</div></div>`,
+      { rules: { unmask: ['.open', '[data-note]'], mask: ['ASIDE', 'ul > li', '[data-note]'], block: ['[data-hide]'] } },
+    );
+    const root = fullSnapshot(page);
+    assert.equal(textOf(element(root, 'p', 'b')), 'Ward 4');
+    assert.equal(textOf(element(root, 'p', 'c')), 'Ward 5', 'contenteditable=false is not editable');
+    for (const id of ['a', 'd', 'e']) assert.match(textOf(element(root, 'p', id)), /^\*+$/, id);
+    assert.match(textOf(element(root, 'li', 'f')), /^\*+$/);
+    const [blocked] = element(root, 'div', 'gw').childNodes as SerializedElement[];
+    assert.deepEqual(blocked.childNodes, [], 'blocked by an attribute rule');
+    assert.deepEqual(Object.keys(blocked.attributes), ['style']);
+    assert.ok(!page.collector.wire.includes('CANARY'));
+    page.close();
+  });
+
   it('assigns unique numeric ids to every node', async () => {
     const page = await record('<ul><li>a</li><li>b</li></ul>');
     const ids = nodes(fullSnapshot(page)).map((n) => n.id);

@@ -36,6 +36,31 @@ describe('transport', () => {
     page.close();
   });
 
+  it('splits batches at 1 MiB of UTF-8 and at 1,000 events, keeping every event once and in order', async () => {
+    const page = makePage('<p>x</p>');
+    await page.api.start(page.options());
+    await page.api.flush();
+    page.collector.batches = [];
+    const sizes = [300_000, 300_000, 10, 400_000, 5];
+    // 'é' takes two bytes in UTF-8: counting UTF-16 units would overfill a frame.
+    sizes.forEach((n, i) => page.api.addEvent('big', { i, note: 'é'.repeat(n) }, { safe: ['note', 'i'] }));
+    for (let i = 0; i < 2500; i++) page.api.addEvent('small', { i }, { safe: ['i'] });
+    await page.api.flush();
+    const frames = page.collector.last.sent.filter((frame) => frame.startsWith('{"type":"batch"'));
+    for (const frame of frames) assert.ok(Buffer.byteLength(frame) <= 1024 * 1024 + 100, 'frame within 1 MiB');
+    assert.ok(page.collector.batches.every((batch) => batch.events.length <= 1000));
+    const custom = page.collector.events.flatMap((e) => (e.type === 5 ? [e.data] : []));
+    assert.deepEqual(
+      custom.filter((d) => d.tag === 'big').map((d) => [d.payload.i, String(d.payload.note).length]),
+      sizes.map((n, i) => [i, n]),
+    );
+    assert.deepEqual(
+      custom.filter((d) => d.tag === 'small').map((d) => d.payload.i),
+      Array.from({ length: 2500 }, (_, i) => i),
+    );
+    page.close();
+  });
+
   it('sends the full snapshot at once, and the tail when the page is hidden', async () => {
     const page = makePage('<p id="p">x</p>');
     await page.api.start(page.options());

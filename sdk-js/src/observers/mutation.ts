@@ -7,14 +7,14 @@
 // attachShadow (the host is re-sent with its new shadow root), CSSOM insertRule /
 // deleteRule (the sheet is re-sent as text), and a stylesheet <link> finishing loading.
 
-import { serializeNode } from '../snapshot';
+import type { Scope } from '../mask';
+import { serializeAdds } from '../snapshot';
 import {
   EventType,
   IncrementalSource,
   type MutationData,
   type Observer,
   type RecordContext,
-  type SerializedNode,
 } from '../types';
 import { listen, wrapMethod } from './listen';
 
@@ -160,29 +160,39 @@ function collect(records: MutationRecord[], ctx: RecordContext, extra: Extra): M
     if (!mirror.isOpaque(el)) replace(el);
   });
 
-  const roots = [...added].filter(
-    (node) => node.isConnected && node.ownerDocument === doc && !insideAny(parentOf(node), added),
-  );
-  const rootSet = new Set(roots);
-  // Reverse document order: a node's next sibling is serialised before it, so nextId
-  // always refers to a node the replayer already has.
-  roots.sort((a, b) => (a.compareDocumentPosition(b) & 4 ? 1 : -1));
-  for (const node of roots) {
+  // Only the top of each added subtree is serialised (it carries its descendants).
+  const several = added.size > 1;
+  const rootSet = new Set<Node>();
+  const byParent = new Map<Node, Node[]>();
+  added.forEach((node) => {
     const parent = node.parentNode;
+    if (!parent || !node.isConnected || node.ownerDocument !== doc) return;
+    if (several && insideAny(parentOf(node), added)) return;
+    rootSet.add(node);
+    const siblings = byParent.get(parent);
+    if (siblings) siblings.push(node);
+    else byParent.set(parent, [node]);
+  });
+  // Scopes of the ancestors met in this batch, so that shared ones are checked once.
+  const scopes = new Map<Node, Scope>();
+  byParent.forEach((siblings, parent) => {
+    const shadow = isShadowRoot(parent);
     const parentId = parentIdOf(ctx, parent);
-    if (!parent || parentId === undefined || mirror.isOpaque(isShadowRoot(parent) ? parent.host : parent)) continue;
-    const serialized = serializeNode(node, ctx, mask.scopeAt(parent));
-    if (!serialized) continue;
-    if (isShadowRoot(parent)) (serialized as { isShadow?: true }).isShadow = true;
-    let next = node.nextSibling;
-    while (next && mirror.getId(next) === undefined) next = next.nextSibling;
-    flatten(serialized, parentId, next ? (mirror.getId(next) ?? null) : null, data.adds);
-  }
+    if (parentId === undefined || mirror.isOpaque(shadow ? parent.host : parent)) return;
+    const scope = mask.scopeAt(parent, scopes);
+    // Reverse document order: a node's next sibling is serialised before it, so nextId
+    // always refers to a node the replayer already has.
+    for (const node of siblings.length > 1 ? lastToFirst(parent, siblings) : siblings) {
+      let next = node.nextSibling;
+      while (next && mirror.getId(next) === undefined) next = next.nextSibling;
+      serializeAdds(node, ctx, scope, parentId, next ? (mirror.getId(next) ?? null) : null, data.adds, shadow);
+    }
+  });
 
   // Stylesheets changed through the CSSOM: the whole sheet is re-sent, sanitised.
   extra.sheets.forEach((el) => {
     const id = mirror.getId(el);
-    if (id === undefined || !el.isConnected || insideAny(el, rootSet)) return;
+    if (id === undefined || !el.isConnected || (rootSet.size > 0 && insideAny(el, rootSet))) return;
     const css = mask.cssText(el) ?? '';
     const text = el.localName === 'style' ? [...el.childNodes].find((c) => mirror.getId(c) !== undefined) : undefined;
     if (text) {
@@ -195,8 +205,8 @@ function collect(records: MutationRecord[], ctx: RecordContext, extra: Extra): M
 
   texts.forEach((node) => {
     const id = mirror.getId(node);
-    if (id === undefined || !node.isConnected || insideAny(node, rootSet)) return;
-    const value = mask.text(node, mask.scopeAt(node.parentNode));
+    if (id === undefined || !node.isConnected || (rootSet.size > 0 && insideAny(node, rootSet))) return;
+    const value = mask.text(node, mask.scopeAt(node.parentNode, scopes));
     if (value === null || value === mirror.texts.get(node)) return;
     mirror.texts.set(node, value);
     data.texts.push({ id, value });
@@ -204,7 +214,9 @@ function collect(records: MutationRecord[], ctx: RecordContext, extra: Extra): M
 
   attributes.forEach((names, el) => {
     const id = mirror.getId(el);
-    if (id === undefined || !el.isConnected || mirror.isOpaque(el) || insideAny(el, rootSet)) return;
+    if (id === undefined || !el.isConnected || mirror.isOpaque(el) || (rootSet.size > 0 && insideAny(el, rootSet))) {
+      return;
+    }
     const changed: Record<string, string | null> = {};
     let any = false;
     names.forEach((name) => {
@@ -225,21 +237,14 @@ function collect(records: MutationRecord[], ctx: RecordContext, extra: Extra): M
   return empty ? null : data;
 }
 
-/**
- * rrweb's replayer builds each added node without its children, so a subtree is sent
- * as one add per node: parent first, then children from last to first, so that every
- * parentId and nextId refers to a node the replayer already has.
- */
-export function flatten(node: SerializedNode, parentId: number, nextId: number | null, adds: MutationData['adds']): void {
-  const children = 'childNodes' in node ? node.childNodes : [];
-  adds.push({ parentId, nextId, node: 'childNodes' in node ? { ...node, childNodes: [] } : node });
-  // Light and shadow children are separate sibling lists: nextId stays within one.
-  const next: Record<string, number | null> = { light: null, shadow: null };
-  for (let i = children.length - 1; i >= 0; i--) {
-    const list = 'isShadow' in children[i] ? 'shadow' : 'light';
-    flatten(children[i], node.id, next[list], adds);
-    next[list] = children[i].id;
+/** `siblings` (children of `parent`) from last to first, found by one backward walk. */
+function lastToFirst(parent: Node, siblings: Node[]): Node[] {
+  const wanted = new Set(siblings);
+  const out: Node[] = [];
+  for (let child = parent.lastChild; child && out.length < wanted.size; child = child.previousSibling) {
+    if (wanted.has(child)) out.push(child);
   }
+  return out;
 }
 
 function parentOf(node: Node): Node | null {
