@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
+from typing import Any
 
 from playwright.sync_api import Page, WebSocket
 
@@ -56,3 +57,24 @@ class FrameLog:
             if hits:
                 found[canary] = hits
         return found
+
+
+_SEND_ON_PURPOSE = """([url, sessionId, canary]) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.onopen = () => ws.send(JSON.stringify({type: "hello", v: 1, app_key: "dev",
+        session_id: sessionId, tab_id: "negative-tab-1", user: "qa"}));
+    ws.onmessage = (m) => {
+        const msg = JSON.parse(m.data);
+        if (msg.type === "welcome") ws.send(JSON.stringify({type: "batch", seq: 1,
+            events: [{type: 5, data: {tag: "leak", payload: {note: canary}},
+                      timestamp: Date.now()}]}));
+        else { ws.close(); resolve(msg); }
+    };
+    ws.onerror = () => reject(new Error("socket failed"));
+})"""
+
+
+def send_on_purpose(page: Page, ingest_url: str, session_id: str, canary: str) -> Any:
+    """Negative control: the page itself sends `canary` to the collector, bypassing the
+    recorder, and returns the collector's reply. Leak checks must catch it."""
+    return page.evaluate(_SEND_ON_PURPOSE, [ingest_url, session_id, canary])

@@ -31,7 +31,7 @@ from playwright.sync_api import Browser, FilePayload, Page
 from playwright.sync_api import Error as PlaywrightError
 
 from collector.testing import RunningServer, export_events, running_collector
-from e2e.browser import FrameLog
+from e2e.browser import FrameLog, send_on_purpose
 from e2e.dom import BLOCKED, CLINICAL_RULES, LIVE_ELEMENTS
 from e2e.leak_vectors import (
     TRANSIENT,
@@ -414,7 +414,7 @@ def test_negative_control_leak_is_named(
     frames = FrameLog().attach(page)
     try:
         page.goto(site + "/assets/replay.html")
-        reply = page.evaluate(SEND_ON_PURPOSE, [collector.ws_url, "CANARY-99-NEGATIVE"])
+        reply = send_on_purpose(page, collector.ws_url, "negative-control-2", "CANARY-99-NEGATIVE")
     finally:
         context.close()
     assert reply == {"type": "ack", "seq": 1}
@@ -428,21 +428,6 @@ def test_negative_control_leak_is_named(
     assert "negative-control (sent on purpose): CANARY-99-NEGATIVE in seq 1: Custom" in (
         leak_message(leaks, "the stored session")
     )
-
-
-SEND_ON_PURPOSE = """([url, canary]) => new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.onopen = () => ws.send(JSON.stringify({type: "hello", v: 1, app_key: "dev",
-        session_id: "negative-control-2", tab_id: "negative-tab-2", user: "qa"}));
-    ws.onmessage = (m) => {
-        const msg = JSON.parse(m.data);
-        if (msg.type === "welcome") ws.send(JSON.stringify({type: "batch", seq: 1,
-            events: [{type: 5, data: {tag: "leak", payload: {note: canary}},
-                      timestamp: Date.now()}]}));
-        else { ws.close(); resolve(msg); }
-    };
-    ws.onerror = () => reject(new Error("socket failed"));
-})"""
 
 
 # --- reading serialized snapshots ------------------------------------------------------

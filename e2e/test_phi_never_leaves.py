@@ -13,7 +13,7 @@ from playwright.sync_api import Page
 
 from collector.demo_app import data
 from collector.testing import RunningDemo, export_events
-from e2e.browser import FrameLog
+from e2e.browser import FrameLog, send_on_purpose
 from e2e.conftest import ARTIFACTS
 
 TYPED = {
@@ -92,22 +92,8 @@ def test_negative_control_a_canary_sent_on_purpose_is_caught(page: Page, demo: R
     page.goto(demo.app_url + "/")
     wait_recording(page)
     canary = "CANARY-NEGATIVE-CONTROL-900-00-1111"
-    reply = page.evaluate(
-        """([url, canary]) => new Promise((resolve, reject) => {
-            const ws = new WebSocket(url);
-            ws.onopen = () => ws.send(JSON.stringify({type: "hello", v: 1, app_key: "dev",
-                session_id: "negative-control-1", tab_id: "negative-tab-1", user: "qa"}));
-            ws.onmessage = (m) => {
-                const msg = JSON.parse(m.data);
-                if (msg.type === "welcome") ws.send(JSON.stringify({type: "batch", seq: 1,
-                    events: [{type: 5, data: {tag: "leak", payload: {note: canary}},
-                              timestamp: Date.now()}]}));
-                else { ws.close(); resolve(msg); }
-            };
-            ws.onerror = () => reject(new Error("socket failed"));
-        })""",
-        [demo.collector_url.replace("http", "ws") + "/v1/ingest", canary],
-    )
+    ingest = demo.collector_url.replace("http", "ws") + "/v1/ingest"
+    reply = send_on_purpose(page, ingest, "negative-control-1", canary)
     assert reply == {"type": "ack", "seq": 1}
     assert frames.leaks([canary, *CANARIES]) == {canary: 1}
     stored = export_events(demo.data_dir, demo.keyring, "negative-control-1")
