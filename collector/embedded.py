@@ -15,12 +15,15 @@ import asyncio
 import fcntl
 import hashlib
 import os
+import queue
 import sqlite3
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -111,6 +114,24 @@ def _session_from_row(row: tuple[Any, ...]) -> SessionRecord:
     )
 
 
+@dataclass
+class _Job:
+    """Work for the writer thread: an append (grouped with its neighbours) or any call."""
+
+    future: Future[Any]
+    call: Callable[[], Any] | None = None
+    append: tuple[str, SealedBatch] | None = None
+
+
+@dataclass
+class _Group:
+    """Appends written together and made durable by one round of fsyncs and one commit."""
+
+    jobs: list[_Job] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    results: list[bool] = field(default_factory=list)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -122,8 +143,13 @@ def _fsync_dir(path: Path) -> None:
 class EmbeddedStore:
     """One writer process per data directory (an exclusive lock); any number of readers.
 
-    Writes run on one thread, in order. Only the writer repairs torn tails: a reader
-    (the CLI while `serve` runs) must never cut bytes the writer is about to index.
+    Writes run on one thread, in order. Appends waiting together are group-committed:
+    each is written to its segment, then every touched segment is fsynced once and all
+    index rows are committed in one transaction, and only then is any of them reported
+    durable. Many concurrent sessions so share each fsync round and each commit.
+
+    Only the writer repairs torn tails: a reader (the CLI while `serve` runs) must never
+    cut bytes the writer is about to index.
     """
 
     def __init__(
@@ -145,9 +171,13 @@ class EmbeddedStore:
                 ) from None
         elif not (data_dir / "index.sqlite3").exists():
             raise PhiReplayError(f"{data_dir} holds no phi-replay data (no index.sqlite3)")
-        self._db = _connect(data_dir / "index.sqlite3")
+        self._db = _connect(data_dir / "index.sqlite3")  # the writer thread's own
         self._db.executescript(_SCHEMA)
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="phi-store")
+        self._reader = _connect(data_dir / "index.sqlite3")  # public reads, any thread
+        self._read_lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write_loop, name="phi-store", daemon=True)
+        self._thread.start()
         if writer:
             self._remove_orphans()
             self._cut_unindexed_tails()
@@ -182,7 +212,35 @@ class EmbeddedStore:
                     os.fsync(f.fileno())
 
     async def _run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
+        future: Future[T] = Future()
+        self._jobs.put(_Job(future, call=fn))
+        return await asyncio.wrap_future(future)
+
+    def _write_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            pending = [job]
+            while True:  # take everything already waiting: that is the group
+                try:
+                    pending.append(self._jobs.get_nowait())
+                except queue.Empty:
+                    break
+            group = _Group()
+            for item in pending:
+                if item is None:
+                    self._commit(group)
+                    return
+                if item.append is not None:
+                    group.jobs.append(item)
+                    continue
+                self._commit(group)  # keep order: earlier appends before this call
+                group = _Group()
+                assert item.call is not None
+                try:
+                    item.future.set_result(item.call())
+                except BaseException as exc:
+                    item.future.set_exception(exc)
+            self._commit(group)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -191,7 +249,7 @@ class EmbeddedStore:
 
     def _open_session(self, new: SessionRecord) -> SessionRecord:
         try:
-            return self.get_session(new.session_id)
+            return self._get_session(self._db, new.session_id)
         except UnknownSession:
             pass
         key = new.wrapped_key
@@ -210,64 +268,106 @@ class EmbeddedStore:
                 key.blob,
             ),
         )
-        return self.get_session(new.session_id)
+        return self._get_session(self._db, new.session_id)
 
     async def append(self, session_id: str, batch: SealedBatch) -> bool:
-        return await self._run(lambda: self._append(session_id, batch))
+        future: Future[bool] = Future()
+        self._jobs.put(_Job(future, append=(session_id, batch)))
+        return await asyncio.wrap_future(future)
 
-    def _append(self, session_id: str, batch: SealedBatch) -> bool:
-        seen = self._db.execute(
-            "SELECT 1 FROM batches WHERE session_id = ? AND seq = ?", (session_id, batch.seq)
-        ).fetchone()
-        if seen:
-            return False
-        path = self.segment_path(session_id)
-        created = not path.exists()
-        if created:
-            path.parent.mkdir(exist_ok=True)
-        record = HEADER.pack(len(batch.sealed), zlib.crc32(batch.sealed), batch.seq)
-        with path.open("ab") as f:
-            if created:
-                f.write(SEGMENT_MAGIC)
-            offset = f.tell()
-            f.write(record + batch.sealed)
-            f.flush()
-            os.fsync(f.fileno())
-        if created:
-            _fsync_dir(path.parent)
+    def _commit(self, group: _Group) -> None:
+        """Write, fsync and index a group of appends; then settle every one of them."""
+        if not group.jobs:
+            return
+        try:
+            self._write_group(group)
+        except BaseException as exc:
+            for job in group.jobs:
+                job.future.set_exception(exc)
+            return
+        for job, stored in zip(group.jobs, group.results, strict=True):
+            job.future.set_result(stored)
+
+    def _write_group(self, group: _Group) -> None:
+        seen: set[tuple[str, int]] = set()
+        files: dict[str, Any] = {}
+        new_dirs: set[Path] = set()
+        try:
+            for job in group.jobs:
+                assert job.append is not None
+                session_id, batch = job.append
+                key = (session_id, batch.seq)
+                duplicate = (
+                    key in seen
+                    or self._db.execute(
+                        "SELECT 1 FROM batches WHERE session_id = ? AND seq = ?", key
+                    ).fetchone()
+                )
+                group.results.append(not duplicate)
+                if duplicate:
+                    continue
+                seen.add(key)
+                f = files.get(session_id)
+                if f is None:
+                    path = self.segment_path(session_id)
+                    if not path.exists():
+                        path.parent.mkdir(exist_ok=True)
+                        new_dirs.add(path.parent)
+                    f = files[session_id] = path.open("ab")
+                    if f.tell() == 0:
+                        f.write(SEGMENT_MAGIC)
+                header = HEADER.pack(len(batch.sealed), zlib.crc32(batch.sealed), batch.seq)
+                offset = f.tell()
+                f.write(header + batch.sealed)
+                group.rows.append((session_id, batch, offset))
+            for f in files.values():
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            for f in files.values():
+                f.close()
+        for directory in new_dirs:
+            _fsync_dir(directory)
+            _fsync_dir(directory.parent)
+        if group.rows:
+            self._index(group.rows)
+
+    def _index(self, rows: list[tuple[str, SealedBatch, int]]) -> None:
         self._db.execute("BEGIN")
         try:
-            self._db.execute(
-                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    session_id,
-                    batch.seq,
-                    offset,
-                    HEADER.size + len(batch.sealed),
-                    batch.event_count,
-                    batch.first_ts,
-                    batch.last_ts,
-                ),
-            )
-            self._db.execute(
-                "UPDATE sessions SET event_count = event_count + ?, batch_count = batch_count + 1,"
-                " first_ts = MIN(COALESCE(first_ts, ?), ?), last_ts = MAX(COALESCE(last_ts, ?), ?),"
-                " max_seq = MAX(max_seq, ?) WHERE session_id = ?",
-                (
-                    batch.event_count,
-                    batch.first_ts,
-                    batch.first_ts,
-                    batch.last_ts,
-                    batch.last_ts,
-                    batch.seq,
-                    session_id,
-                ),
-            )
+            for session_id, batch, offset in rows:
+                self._db.execute(
+                    "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        session_id,
+                        batch.seq,
+                        offset,
+                        HEADER.size + len(batch.sealed),
+                        batch.event_count,
+                        batch.first_ts,
+                        batch.last_ts,
+                    ),
+                )
+                self._db.execute(
+                    "UPDATE sessions SET event_count = event_count + ?,"
+                    " batch_count = batch_count + 1,"
+                    " first_ts = MIN(COALESCE(first_ts, ?), ?),"
+                    " last_ts = MAX(COALESCE(last_ts, ?), ?),"
+                    " max_seq = MAX(max_seq, ?) WHERE session_id = ?",
+                    (
+                        batch.event_count,
+                        batch.first_ts,
+                        batch.first_ts,
+                        batch.last_ts,
+                        batch.last_ts,
+                        batch.seq,
+                        session_id,
+                    ),
+                )
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return True
 
     async def purge(self, cutoffs: Mapping[str, float], default_cutoff: float) -> list[str]:
         return await self._run(lambda: self._purge(cutoffs, default_cutoff))
@@ -294,7 +394,7 @@ class EmbeddedStore:
 
     def _rewrap(self, rewrap: Callable[[SessionRecord], WrappedKey | None]) -> int:
         changed = 0
-        for session in self.list_sessions():
+        for session in self._list_sessions(self._db):
             new = rewrap(session)
             if new is None:
                 continue
@@ -307,9 +407,7 @@ class EmbeddedStore:
         return changed
 
     async def aclose(self) -> None:
-        await self._run(self._db.close)
-        self._writer.shutdown(wait=True)
-        self._unlock()
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
@@ -318,8 +416,9 @@ class EmbeddedStore:
 
     # -- reads -------------------------------------------------------------------------
 
-    def get_session(self, session_id: str) -> SessionRecord:
-        row = self._db.execute(
+    @staticmethod
+    def _get_session(conn: sqlite3.Connection, session_id: str) -> SessionRecord:
+        row = conn.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ?",  # noqa: S608
             (session_id,),
         ).fetchone()
@@ -327,19 +426,29 @@ class EmbeddedStore:
             raise UnknownSession("no session with that id")
         return _session_from_row(row)
 
-    def list_sessions(self) -> list[SessionRecord]:
-        rows = self._db.execute(
+    @staticmethod
+    def _list_sessions(conn: sqlite3.Connection) -> list[SessionRecord]:
+        rows = conn.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions ORDER BY started_at DESC"  # noqa: S608
         ).fetchall()
         return [_session_from_row(r) for r in rows]
 
+    def get_session(self, session_id: str) -> SessionRecord:
+        with self._read_lock:
+            return self._get_session(self._reader, session_id)
+
+    def list_sessions(self) -> list[SessionRecord]:
+        with self._read_lock:
+            return self._list_sessions(self._reader)
+
     def read_batches(self, session_id: str) -> Iterator[SealedBatch]:
-        self.get_session(session_id)
-        rows = self._db.execute(
-            "SELECT seq, offset, length, event_count, first_ts, last_ts FROM batches"
-            " WHERE session_id = ? ORDER BY seq",
-            (session_id,),
-        ).fetchall()
+        with self._read_lock:
+            self._get_session(self._reader, session_id)
+            rows = self._reader.execute(
+                "SELECT seq, offset, length, event_count, first_ts, last_ts FROM batches"
+                " WHERE session_id = ? ORDER BY seq",
+                (session_id,),
+            ).fetchall()
         if not rows:
             return
         with self.segment_path(session_id).open("rb") as f:
@@ -355,7 +464,10 @@ class EmbeddedStore:
                 yield SealedBatch(seq, events, first, last, body)
 
     def close(self) -> None:
-        """Synchronous close for command-line use (no writes pending)."""
-        self._writer.shutdown(wait=True)
+        """Finish pending writes, stop the writer thread, release the directory."""
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
         self._db.close()
+        self._reader.close()
         self._unlock()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -158,3 +160,35 @@ def test_one_data_directory_has_one_writer(tmp_path: Path) -> None:
     with pytest.raises(PhiReplayError, match="in use by another collector"):
         EmbeddedStore(tmp_path / "var")
     first.close()
+
+
+@pytest.mark.anyio
+async def test_concurrent_appends_share_commits_and_a_duplicate_in_a_group_is_stored_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keyring = Keyring.create(tmp_path / "k.json")
+    store = EmbeddedStore(tmp_path / "var")
+    commits: list[int] = []
+    index = store._index
+
+    def counting_index(rows: list[Any]) -> None:
+        commits.append(len(rows))
+        index(rows)
+
+    monkeypatch.setattr(store, "_index", counting_index)
+    sessions = []
+    for n in range(40):
+        dek = DataKey.generate()
+        session = await store.open_session(_session(keyring, dek, f"sess-group{n:04d}"))
+        sessions.append((session, dek))
+    appends = [store.append(s.session_id, seal_batch(s, dek, 1, EVENTS)) for s, dek in sessions]
+    first, dek = sessions[0]
+    appends.append(store.append(first.session_id, seal_batch(first, dek, 1, EVENTS)))
+    stored = await asyncio.gather(*appends)
+    assert stored.count(True) == 40
+    assert stored.count(False) == 1, "the same (session, seq) twice in one group: once"
+    assert sum(commits) == 40
+    assert len(commits) < 40, "appends waiting together share one index commit"
+    for s, _ in sessions:
+        assert [seq for seq, _ in read_session(store, keyring, s.session_id)] == [1]
+    await store.aclose()
