@@ -90,6 +90,7 @@ def create_app(settings: Settings, store: Store, keyring: Keyring) -> Starlette:
             Route("/healthz", health),
             Route("/sdk/phi-replay.min.js", recorder),
             WebSocketRoute("/v1/ingest", ingest_endpoint),
+            Route("/v1/beacon", ingest.beacon, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from collector.config import InstanceConfig, Settings
@@ -23,9 +25,11 @@ from collector.protocol import (
     CLOSE_POLICY,
     CLOSE_TOO_LARGE,
     CLOSE_UNAUTHORISED,
+    HTTP_STATUS,
     Hello,
     close_reason,
     decode,
+    decode_beacon,
     error_message,
     parse_batch,
     parse_hello,
@@ -107,13 +111,7 @@ class Ingest:
         if scope.cancelled_caught:
             raise Refusal("protocol", CLOSE_POLICY, "expected a hello within the time limit")
         hello = parse_hello(message)
-        instance = self.instances.by_key.get(hello.app_key)
-        if instance is None:
-            raise Refusal("unauthorised", CLOSE_UNAUTHORISED, "unknown or revoked app key")
-        if not origin_allowed(origin, self.instances.origins[instance.name]):
-            raise Refusal(
-                "origin_not_allowed", CLOSE_ORIGIN, "origin is not allowed for this instance"
-            )
+        instance = self._authorise(hello, origin)
         session, dek = await self._open_session(instance, hello)
         await websocket.send_json(
             {"type": "welcome", "session_id": session.session_id, "next_seq": session.next_seq}
@@ -125,6 +123,16 @@ class Ingest:
             session.next_seq,
         )
         return session, dek
+
+    def _authorise(self, hello: Hello, origin: str | None) -> InstanceConfig:
+        instance = self.instances.by_key.get(hello.app_key)
+        if instance is None:
+            raise Refusal("unauthorised", CLOSE_UNAUTHORISED, "unknown or revoked app key")
+        if not origin_allowed(origin, self.instances.origins[instance.name]):
+            raise Refusal(
+                "origin_not_allowed", CLOSE_ORIGIN, "origin is not allowed for this instance"
+            )
+        return instance
 
     async def _open_session(
         self, instance: InstanceConfig, hello: Hello
@@ -154,9 +162,51 @@ class Ingest:
         while True:
             message = await self._receive(websocket)
             batch = parse_batch(message)
-            sealed = seal_batch(session, dek, batch.seq, message["events"])
-            await self.store.append(session.session_id, sealed)
+            await self._store(session, dek, batch.seq, message["events"])
             await websocket.send_json({"type": "ack", "seq": batch.seq})
+
+    async def _store(
+        self, session: SessionRecord, dek: DataKey, seq: int, events: list[dict[str, Any]]
+    ) -> bool:
+        return await self.store.append(session.session_id, seal_batch(session, dek, seq, events))
+
+    async def beacon(self, request: Request) -> Response:
+        """`POST /v1/beacon`: the tail of a session sent by `navigator.sendBeacon` on page
+        hide. Same checks, dedupe and durability as the socket; all or nothing."""
+        origin = request.headers.get("origin")
+        session_id = None
+        try:
+            if not self.instances.any_allows(origin):
+                raise Refusal("origin_not_allowed", CLOSE_ORIGIN, "origin is not allowed")
+            body = await self._read_body(request)
+            message = decode_beacon(body)
+            hello = parse_hello({"type": "hello", **message["hello"]})
+            instance = self._authorise(hello, origin)
+            batches = [(parse_batch(b), b["events"]) for b in message["batches"]]
+            session, dek = await self._open_session(instance, hello)
+            session_id = session.session_id
+            for batch, events in batches:
+                await self._store(session, dek, batch.seq, events)
+        except Refusal as refusal:
+            log.info("beacon refused session=%s code=%s", session_id or "-", refusal.code)
+            return JSONResponse(error_message(refusal), status_code=HTTP_STATUS[refusal.code])
+        except Exception as exc:
+            log.error("beacon failed session=%s error=%s", session_id or "-", type(exc).__name__)
+            failed = Refusal("internal", CLOSE_INTERNAL, "the collector could not store it")
+            return JSONResponse(error_message(failed), status_code=500)
+        log.info("beacon session=%s batches=%d", session_id, len(batches))
+        return Response(status_code=204)
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.settings.max_message_bytes
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Refusal("too_large", CLOSE_TOO_LARGE, f"body over the limit of {limit}")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def _refuse(self, websocket: WebSocket, refusal: Refusal) -> None:
         if websocket.application_state != WebSocketState.CONNECTED:

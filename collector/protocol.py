@@ -122,6 +122,40 @@ def decode(frame: str | bytes | None) -> dict[str, Any]:
     return message
 
 
+MAX_BEACON_BATCHES = 100  # a beacon carries a page's unacknowledged tail, not a session
+
+# A beacon's refusal is an HTTP status; the JSON body carries the same code as the socket.
+HTTP_STATUS = {
+    "malformed_json": 400,
+    "unknown_type": 400,
+    "protocol": 400,
+    "invalid_batch": 400,
+    "unauthorised": 401,
+    "origin_not_allowed": 403,
+    "too_large": 413,
+    "internal": 500,
+}
+
+
+def decode_beacon(body: bytes) -> dict[str, Any]:
+    """A beacon body: `{"hello": {...}, "batches": [{"type": "batch", ...}, ...]}`."""
+    try:
+        message = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise Refusal("malformed_json", CLOSE_INVALID_DATA, "expected a JSON body") from None
+    if not isinstance(message, dict) or set(message) != {"hello", "batches"}:
+        raise Refusal("protocol", CLOSE_POLICY, "expected an object with hello and batches")
+    hello, batches = message["hello"], message["batches"]
+    if not isinstance(hello, dict) or hello.get("type", "hello") != "hello":
+        raise Refusal("protocol", CLOSE_POLICY, "expected hello to be a hello object")
+    if not isinstance(batches, list) or not 1 <= len(batches) <= MAX_BEACON_BATCHES:
+        raise Refusal("protocol", CLOSE_POLICY, f"expected 1 to {MAX_BEACON_BATCHES} batches")
+    if not all(isinstance(b, dict) for b in batches):
+        raise Refusal("protocol", CLOSE_POLICY, "expected every batch to be an object")
+    message["hello"] = {k: v for k, v in hello.items() if k != "type"}
+    return message
+
+
 def parse_hello(message: dict[str, Any]) -> Hello:
     if message.get("type") != "hello":
         raise Refusal("protocol", CLOSE_POLICY, "expected a hello message first")
