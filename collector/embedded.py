@@ -12,6 +12,7 @@ unacknowledged tail) are cut. See docs/storage.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -289,48 +290,60 @@ class EmbeddedStore:
             job.future.set_result(stored)
 
     def _write_group(self, group: _Group) -> None:
-        seen: set[tuple[str, int]] = set()
         files: dict[str, Any] = {}
-        new_dirs: set[Path] = set()
+        starts: dict[str, int] = {}  # each touched segment's size before this group
         try:
-            for job in group.jobs:
-                assert job.append is not None
-                session_id, batch = job.append
-                key = (session_id, batch.seq)
-                duplicate = (
-                    key in seen
-                    or self._db.execute(
-                        "SELECT 1 FROM batches WHERE session_id = ? AND seq = ?", key
-                    ).fetchone()
-                )
-                group.results.append(not duplicate)
-                if duplicate:
-                    continue
-                seen.add(key)
-                f = files.get(session_id)
-                if f is None:
-                    path = self.segment_path(session_id)
-                    if not path.exists():
-                        path.parent.mkdir(exist_ok=True)
-                        new_dirs.add(path.parent)
-                    f = files[session_id] = path.open("ab")
-                    if f.tell() == 0:
-                        f.write(SEGMENT_MAGIC)
-                header = HEADER.pack(len(batch.sealed), zlib.crc32(batch.sealed), batch.seq)
-                offset = f.tell()
-                f.write(header + batch.sealed)
-                group.rows.append((session_id, batch, offset))
-            for f in files.values():
-                f.flush()
-                os.fsync(f.fileno())
+            self._write_records(group, files, starts)
+            if group.rows:
+                self._index(group.rows)
+        except BaseException:
+            # Nothing of a failed group may stay: later appends would bury these bytes
+            # behind indexed records, where the restart's tail cut cannot reach them.
+            for session_id, size in starts.items():
+                with contextlib.suppress(OSError):
+                    os.truncate(self.segment_path(session_id), size)
+            raise
         finally:
             for f in files.values():
                 f.close()
+
+    def _write_records(self, group: _Group, files: dict[str, Any], starts: dict[str, int]) -> None:
+        seen: set[tuple[str, int]] = set()
+        new_dirs: set[Path] = set()
+        for job in group.jobs:
+            assert job.append is not None
+            session_id, batch = job.append
+            key = (session_id, batch.seq)
+            duplicate = (
+                key in seen
+                or self._db.execute(
+                    "SELECT 1 FROM batches WHERE session_id = ? AND seq = ?", key
+                ).fetchone()
+            )
+            group.results.append(not duplicate)
+            if duplicate:
+                continue
+            seen.add(key)
+            f = files.get(session_id)
+            if f is None:
+                path = self.segment_path(session_id)
+                if not path.exists():
+                    path.parent.mkdir(exist_ok=True)
+                    new_dirs.add(path.parent)
+                f = files[session_id] = path.open("ab")
+                starts[session_id] = f.tell()
+                if f.tell() == 0:
+                    f.write(SEGMENT_MAGIC)
+            header = HEADER.pack(len(batch.sealed), zlib.crc32(batch.sealed), batch.seq)
+            offset = f.tell()
+            f.write(header + batch.sealed)
+            group.rows.append((session_id, batch, offset))
+        for f in files.values():
+            f.flush()
+            os.fsync(f.fileno())
         for directory in new_dirs:
             _fsync_dir(directory)
             _fsync_dir(directory.parent)
-        if group.rows:
-            self._index(group.rows)
 
     def _index(self, rows: list[tuple[str, SealedBatch, int]]) -> None:
         self._db.execute("BEGIN")

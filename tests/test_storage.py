@@ -192,3 +192,25 @@ async def test_concurrent_appends_share_commits_and_a_duplicate_in_a_group_is_st
     for s, _ in sessions:
         assert [seq for seq, _ in read_session(store, keyring, s.session_id)] == [1]
     await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_group_that_fails_leaves_no_bytes_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keyring, dek, session, segment = await _one_stored_batch(tmp_path)
+    store = EmbeddedStore(tmp_path / "var")
+    size = segment.stat().st_size
+    index = store._index
+
+    def disk_full(rows: list[Any]) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "_index", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        await store.append(session.session_id, seal_batch(session, dek, 2, EVENTS))
+    assert segment.stat().st_size == size, "the failed group's record was cut at once"
+    monkeypatch.setattr(store, "_index", index)
+    assert await store.append(session.session_id, seal_batch(session, dek, 2, EVENTS))
+    assert [seq for seq, _ in read_session(store, keyring, session.session_id)] == [1, 2]
+    await store.aclose()
