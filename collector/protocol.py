@@ -24,6 +24,7 @@ CLOSE_TOO_LARGE = 1009
 CLOSE_INTERNAL = 1011
 CLOSE_UNAUTHORISED = 4001
 CLOSE_ORIGIN = 4003
+CLOSE_DISABLED = 4004  # the instance or environment is not recording (configuration)
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 
@@ -132,6 +133,7 @@ HTTP_STATUS = {
     "invalid_batch": 400,
     "unauthorised": 401,
     "origin_not_allowed": 403,
+    "disabled": 403,
     "too_large": 413,
     "internal": 500,
 }

@@ -13,20 +13,28 @@ export interface StartOptions {
   rules?: Rules;
   /** Defaults to "default". */
   environment?: string;
+  /** Most bytes of unacknowledged events kept for resending (default 5 MB); when full, capture pauses. */
+  bufferBytes?: number;
 }
 
 export interface Config {
   url: string;
+  /** Where the page-hide beacon goes (`http(s)://…/v1/beacon`). */
+  beaconUrl: string;
+  bufferBytes: number;
   appKey: string;
   user: string;
   environment: string;
   rules: CompiledRules;
 }
 
-const OPTION_KEYS = ['endpoint', 'appKey', 'user', 'rules', 'environment'];
+const OPTION_KEYS = ['endpoint', 'appKey', 'user', 'rules', 'environment', 'bufferBytes'];
 /** Longest app key, user and environment the protocol accepts. */
 const MAX_FIELD = 200;
 const INGEST_PATH = '/v1/ingest';
+const BEACON_PATH = '/v1/beacon';
+/** Default bound of the resend buffer: minutes of a busy page, far from a tab's memory. */
+const DEFAULT_BUFFER_BYTES = 5 * 1024 * 1024;
 
 export function parseOptions(input: unknown, doc: Document): Config {
   if (typeof input !== 'object' || input === null) {
@@ -44,8 +52,15 @@ export function parseOptions(input: unknown, doc: Document): Config {
     }
     return value;
   };
+  const bufferBytes = o.bufferBytes ?? DEFAULT_BUFFER_BYTES;
+  if (!Number.isSafeInteger(bufferBytes) || (bufferBytes as number) <= 0) {
+    throw new Error('phi-replay: options.bufferBytes must be a positive integer (bytes)');
+  }
+  const url = ingestUrl(o.endpoint, doc);
   return {
-    url: ingestUrl(o.endpoint, doc),
+    url,
+    beaconUrl: beaconUrl(url),
+    bufferBytes: bufferBytes as number,
     appKey: text('appKey', o.appKey),
     user: text('user', o.user),
     environment: o.environment === undefined ? 'default' : text('environment', o.environment),
@@ -53,7 +68,6 @@ export function parseOptions(input: unknown, doc: Document): Config {
   };
 }
 
-/** `http(s)://host[/base]` → `ws(s)://host[/base]/v1/ingest`; a `ws(s)://` URL is used as is. */
 /** A user name as the protocol accepts it (identify() uses the same check as start()). */
 export function checkUser(user: unknown): string {
   if (typeof user !== 'string' || user === '' || user.length > MAX_FIELD) {
@@ -62,6 +76,7 @@ export function checkUser(user: unknown): string {
   return user;
 }
 
+/** `http(s)://host[/base]` → `ws(s)://host[/base]/v1/ingest`; a `ws(s)://` URL is used as is. */
 export function ingestUrl(endpoint: unknown, doc: Document): string {
   let url: URL | undefined;
   try {
@@ -75,6 +90,16 @@ export function ingestUrl(endpoint: unknown, doc: Document): string {
   if (url.protocol === 'ws:' || url.protocol === 'wss:') return url.href;
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   url.pathname = url.pathname.replace(/\/+$/, '') + INGEST_PATH;
+  url.search = '';
+  url.hash = '';
+  return url.href;
+}
+
+/** `ws(s)://host[/base]/v1/ingest` → `http(s)://host[/base]/v1/beacon`. */
+export function beaconUrl(ingest: string): string {
+  const url = new URL(ingest);
+  url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
+  url.pathname = url.pathname.replace(/\/v1\/ingest\/?$/, '').replace(/\/+$/, '') + BEACON_PATH;
   url.search = '';
   url.hash = '';
   return url.href;

@@ -47,6 +47,10 @@ export class Recorder {
   private readonly retired = new Set<Transport>();
   private teardowns: Array<() => void> = [];
   private paused = false;
+  /** The transport's buffer is full: nothing is captured until it drains. */
+  private full = false;
+  /** Events were lost to a full buffer: the next full snapshot is preceded by a gap marker. */
+  private gap = false;
   /** Timer of the snapshot that follows leaving an excluded route. */
   private resuming: number | undefined;
   private stopped = false;
@@ -93,14 +97,17 @@ export class Recorder {
     this.teardowns = OBSERVERS.map((observe) => observe(this.ctx));
     if (this.config.rules.excluded(this.win.location.pathname)) this.paused = true;
     else this.fullSnapshot();
-    // A page being left sends its tail now: the batch timer would not get to run.
-    const sendNow = (): void => this.transport?.sendNow();
+    // A page being left sends its tail now (socket and beacon): the batch timer would not get to run.
+    const hide = (): void => {
+      this.transport?.hide();
+      this.retired.forEach((transport) => transport.hide());
+    };
     const timer = this.win.setInterval(() => this.navigated(), ROUTE_POLL_MS);
     this.teardowns.push(
       () => this.win.clearInterval(timer),
-      listen(this.win, 'pagehide', sendNow),
+      listen(this.win, 'pagehide', hide),
       listen(this.win.document, 'visibilitychange', () => {
-        if (this.win.document.visibilityState === 'hidden') sendNow();
+        if (this.win.document.visibilityState === 'hidden') hide();
       }),
     );
   }
@@ -148,9 +155,11 @@ export class Recorder {
 
   private openTransport(retryFirst: boolean): Transport {
     const session = this.session;
-    return new Transport({
+    const transport: Transport = new Transport({
       win: this.win,
       url: this.config.url,
+      beaconUrl: this.config.beaconUrl,
+      bufferBytes: this.config.bufferBytes,
       hello: {
         app_key: this.config.appKey,
         session_id: session.sessionId,
@@ -171,7 +180,14 @@ export class Recorder {
         }
         this.stop();
       },
+      onFull: (full) => {
+        if (transport !== this.transport) return;
+        this.full = full;
+        if (full) this.gap = true;
+        else if (this.capturing()) this.fullSnapshot();
+      },
     });
+    return transport;
   }
 
   private emit(event: RecordedEvent): void {
@@ -183,6 +199,10 @@ export class Recorder {
     ctx.mirror = new Mirror(ctx.mirror.nextId);
     const node = serializeNode(ctx.doc, ctx, Scope.Masked);
     if (!node) return;
+    if (this.gap) {
+      this.gap = false;
+      this.emit({ type: EventType.Custom, data: { tag: 'phi-replay.gap', payload: { reason: 'buffer-full' } } });
+    }
     this.meta();
     this.emit({
       type: EventType.FullSnapshot,
@@ -210,7 +230,7 @@ export class Recorder {
    * until then nothing is captured either.
    */
   private capturing(): boolean {
-    if (this.stopped) return false;
+    if (this.stopped || this.full) return false;
     if (this.config.rules.excluded(this.win.location.pathname)) {
       this.paused = true;
       return false;
@@ -246,6 +266,8 @@ export class Recorder {
     if (!this.transport) return;
     this.transport.retire(RETIRE_MS);
     this.retired.add(this.transport);
+    // The new session starts with an empty buffer and has missed nothing.
+    this.full = this.gap = false;
     this.session = newSession(this.win, this.session.tabId, now);
     saveSession(this.win, this.session);
     this.savedAt = now;

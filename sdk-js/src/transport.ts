@@ -1,7 +1,31 @@
 // The ingest socket (docs/protocol.md): hello → welcome, then numbered batches that
-// stay in memory until the collector acks them, resent from `next_seq` after a
-// reconnect. Knows nothing about the DOM or masking; it only moves finished events.
+// stay in memory until the collector acks them. Knows nothing about the DOM or
+// masking; it only moves finished events.
+//
+// Nothing acknowledged is lost, and nothing unacknowledged is dropped quietly:
+// - Every batch stays in a bounded buffer until acked (start option `bufferBytes`,
+//   default 5 MB, counted as characters of JSON, which is bytes for ASCII). After a
+//   reconnect it is resent; numbering continues from the welcome's `next_seq`.
+// - When the buffer is full the transport refuses events and tells the recorder
+//   (`onFull(true)`), which stops capturing; once acks bring it below half,
+//   `onFull(false)` and the recorder sends a `phi-replay.gap` Custom event, then a
+//   fresh Meta and full snapshot.
+// - Reconnects back off exponentially (0.5 s doubling to 30 s, each delay drawn from
+//   its upper half), reset by an ack. While `navigator.onLine` is false no attempt is
+//   made; the `online` event reconnects at once.
+// - On page hide, `hide()` sends the tail over the socket and also by
+//   `navigator.sendBeacon` to `/v1/beacon`: one text/plain JSON body
+//   `{"hello":{…the socket's hello…},"batches":[{"type":"batch","seq":…,"events":[…]},…]}`
+//   of at most BEACON_MAX_BYTES and BEACON_MAX_BATCHES, holding the newest unacked
+//   batches that fit (a batch too big alone is skipped), oldest first, each beaconed
+//   at most once. They stay in the buffer: if the page lives on, the socket delivers
+//   them and the collector dedupes.
+//   Since a beacon can make a later seq durable before an earlier one, after any beacon
+//   `next_seq` no longer proves that lower batches arrived: they are resent too.
+// - `unauthorised`, `origin_not_allowed` and `disabled` end the transport for good
+//   (`onFatal`); a refused frame (`invalid_batch`, `too_large`, …) is dropped.
 
+import { listen } from './observers/listen';
 import type { EventWithTime, Win } from './types';
 
 export interface Hello {
@@ -15,20 +39,28 @@ export interface Hello {
 export interface TransportOptions {
   win: Win;
   url: string;
+  /** `http(s)://…/v1/beacon`, for the page-hide fallback. */
+  beaconUrl: string;
   hello: Hello;
   /** Lowest seq this transport may use (one past what this tab already used). */
   firstSeq: number;
   /** Keep retrying when the first handshake fails, instead of rejecting `connect()`. */
   retryFirst: boolean;
+  /** Bound of unacked plus unsent events, in characters of JSON. */
+  bufferBytes: number;
   /** A seq was handed out (persisted so a reload does not reuse it). */
   onSeq(seq: number): void;
-  /** The collector refused this page for good (`unauthorised`, `origin_not_allowed`). */
+  /** The collector refused this page for good (`unauthorised`, `origin_not_allowed`, `disabled`). */
   onFatal(code: string): void;
+  /** The buffer filled up (events are refused from now on), or drained below half. */
+  onFull(full: boolean): void;
 }
 
 interface Batch {
   seq: number;
   frame: string;
+  /** Already handed to sendBeacon: not beaconed again. */
+  beaconed?: true;
 }
 
 interface Waiter {
@@ -49,17 +81,28 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** First reconnect delay; doubles per failed attempt up to RECONNECT_MAX_MS, with jitter. */
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
+/** Largest beacon body in UTF-8 bytes: browsers cap in-flight beacons at 64 KiB. */
+const BEACON_MAX_BYTES = 60_000;
+/** Most batches in one beacon (the collector refuses a beacon with more). */
+const BEACON_MAX_BATCHES = 100;
 /** Error codes after which the recorder must stop. */
-const FATAL_CODES = new Set(['unauthorised', 'origin_not_allowed']);
+const FATAL_CODES = new Set(['unauthorised', 'origin_not_allowed', 'disabled']);
 /** Error codes that refuse one frame: drop that batch and continue. */
 const REFUSED_CODES = new Set(['invalid_batch', 'too_large', 'malformed_json', 'unknown_type']);
 /** Close codes the collector uses for the fatal errors above. */
-const FATAL_CLOSE: Record<number, string> = { 4001: 'unauthorised', 4003: 'origin_not_allowed' };
+const FATAL_CLOSE: Record<number, string> = { 4001: 'unauthorised', 4003: 'origin_not_allowed', 4004: 'disabled' };
 
 export class Transport {
   private ws: WebSocket | null = null;
-  private pending: EventWithTime[] = [];
+  /** Events not yet cut into batches, each already JSON. */
+  private pending: string[] = [];
+  private pendingSize = 0;
   private unacked: Batch[] = [];
+  /** Characters held in `unacked` frames. */
+  private size = 0;
+  private full = false;
+  /** Some batch went out by beacon: `next_seq` may have skipped one that never arrived. */
+  private beaconed = false;
   private waiters: Waiter[] = [];
   /** Next seq to hand out; 0 until the first welcome tells us where to start. */
   private nextSeq = 0;
@@ -73,21 +116,43 @@ export class Transport {
     retire: undefined,
   };
   private ready: { resolve(): void; reject(error: Error): void } | null = null;
+  private unlisten: Array<() => void> = [];
+  private readonly hello: string;
 
-  constructor(private readonly o: TransportOptions) {}
+  constructor(private readonly o: TransportOptions) {
+    this.hello = JSON.stringify({ type: 'hello', v: 1, ...o.hello });
+  }
 
   /** Opens the socket; resolves on the first `welcome`. */
   connect(): Promise<void> {
     const promise = new Promise<void>((resolve, reject) => {
       this.ready = { resolve, reject };
     });
+    const { win } = this.o;
+    this.unlisten = [
+      // Back online: reconnect now instead of waiting out the backoff.
+      listen(win, 'online', () => {
+        if (!this.closed && !this.ws) this.open();
+      }),
+      // Offline: a pending attempt would only fail and grow the backoff.
+      listen(win, 'offline', () => {
+        if (!this.ws) this.stopTimer('reconnect');
+      }),
+    ];
     this.open();
     return promise;
   }
 
   push(event: EventWithTime): void {
-    if (this.closed) return;
-    this.pending.push(event);
+    if (this.closed || this.full) return;
+    const json = JSON.stringify(event);
+    this.pending.push(json);
+    this.pendingSize += json.length;
+    if (this.size + this.pendingSize > this.o.bufferBytes) {
+      // This event is kept (a snapshot bigger than the buffer must still go out); later ones are refused.
+      this.full = true;
+      this.o.onFull(true);
+    }
     if (this.pending.length >= MAX_BATCH_EVENTS) this.cut();
     else if (this.timers.cut === undefined) this.timers.cut = this.o.win.setTimeout(() => this.cut(), BATCH_INTERVAL_MS);
   }
@@ -95,6 +160,36 @@ export class Transport {
   /** Send what is buffered now, without waiting for the batch timer. */
   sendNow(): void {
     if (!this.closed) this.cut();
+  }
+
+  /** The page is being hidden: send the tail over the socket, and by beacon in case the page dies. */
+  hide(): void {
+    if (this.closed) return;
+    this.cut();
+    const nav = this.o.win.navigator;
+    if (typeof nav?.sendBeacon !== 'function') return;
+    let room = BEACON_MAX_BYTES - utf8Length(this.hello) - 24; // 24: the body's own keys and brackets
+    const picked: Batch[] = [];
+    for (let i = this.unacked.length - 1; i >= 0 && room > 64 && picked.length < BEACON_MAX_BATCHES; i--) {
+      const batch = this.unacked[i];
+      // UTF-8 takes at least one byte per character: most big frames are ruled out unscanned.
+      if (batch.beaconed || batch.frame.length >= room) continue;
+      const bytes = utf8Length(batch.frame) + 1;
+      if (bytes > room) continue;
+      room -= bytes;
+      picked.unshift(batch);
+    }
+    if (!picked.length) return;
+    const body = `{"hello":${this.hello},"batches":[${picked.map((batch) => batch.frame).join(',')}]}`;
+    let sent = false;
+    try {
+      sent = nav.sendBeacon(this.o.beaconUrl, body);
+    } catch {
+      // A refused beacon leaves the batches to the socket.
+    }
+    if (!sent) return;
+    picked.forEach((batch) => (batch.beaconed = true));
+    this.beaconed = true;
   }
 
   /** Sends what is buffered now; resolves once every batch so far is acked. */
@@ -122,6 +217,8 @@ export class Transport {
     if (this.welcomed) this.cut(); // best effort: send the tail before closing
     this.closed = true;
     Object.values(this.timers).forEach((id) => this.o.win.clearTimeout(id));
+    this.unlisten.forEach((remove) => remove());
+    this.unlisten = [];
     if (this.ws) this.drop(this.ws, 1000);
     const error = new Error(reason);
     this.waiters.forEach((waiter) => waiter.reject(error));
@@ -130,8 +227,13 @@ export class Transport {
     this.ready = null;
   }
 
+  private stopTimer(name: keyof Transport['timers']): void {
+    this.o.win.clearTimeout(this.timers[name]);
+    this.timers[name] = undefined;
+  }
+
   private open(): void {
-    this.timers.reconnect = undefined;
+    this.stopTimer('reconnect');
     let ws: WebSocket;
     try {
       ws = new this.o.win.WebSocket(this.o.url);
@@ -140,7 +242,7 @@ export class Transport {
       return;
     }
     this.ws = ws;
-    ws.onopen = () => this.send(ws, JSON.stringify({ type: 'hello', v: 1, ...this.o.hello }));
+    ws.onopen = () => this.send(ws, this.hello);
     ws.onmessage = (event: MessageEvent) => this.receive(ws, event.data);
     ws.onclose = (event: CloseEvent) => {
       if (ws !== this.ws) return;
@@ -177,7 +279,8 @@ export class Transport {
       this.fatal(fatal);
     } else if (this.ready && !this.o.retryFirst) {
       this.close(`phi-replay: could not connect to the collector (close code ${code})`);
-    } else {
+    } else if (this.o.win.navigator?.onLine !== false) {
+      // Offline, nothing is scheduled: the `online` listener reconnects.
       const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** this.attempts++);
       this.timers.reconnect = this.o.win.setTimeout(() => this.open(), delay * (0.5 + Math.random() / 2));
     }
@@ -209,16 +312,15 @@ export class Transport {
     if (msg.type === 'welcome') {
       this.welcome(ws, typeof msg.next_seq === 'number' && msg.next_seq >= 1 ? Math.floor(msg.next_seq) : 1);
     } else if (msg.type === 'ack' && seq !== undefined) {
-      this.unacked = this.unacked.filter((batch) => batch.seq !== seq);
-      this.settle();
+      this.attempts = 0; // the collector makes batches durable again: a later loss starts backing off afresh
+      this.forget((batch) => batch.seq !== seq);
     } else if (msg.type === 'error' && typeof msg.code === 'string') {
       if (FATAL_CODES.has(msg.code)) {
         this.fatal(msg.code);
       } else if (REFUSED_CODES.has(msg.code)) {
         // Without a seq, the refused frame is the oldest one in flight.
         const refused = seq ?? this.unacked[0]?.seq;
-        this.unacked = this.unacked.filter((batch) => batch.seq !== refused);
-        this.settle();
+        this.forget((batch) => batch.seq !== refused);
       }
       // Other codes (protocol, internal): the close that follows makes us reconnect.
     }
@@ -227,13 +329,14 @@ export class Transport {
   private welcome(ws: WebSocket, nextSeq: number): void {
     this.o.win.clearTimeout(this.timers.handshake);
     this.welcomed = true;
-    this.attempts = 0;
     this.nextSeq = Math.max(this.nextSeq, this.o.firstSeq, nextSeq);
-    // Everything below next_seq is durable already.
-    this.unacked = this.unacked.filter((batch) => batch.seq >= nextSeq);
+    // Everything below next_seq is durable already, unless a beacon delivered out of order.
+    if (!this.beaconed) this.unacked = this.unacked.filter((batch) => batch.seq >= nextSeq);
+    // Nothing to confirm: the connection counts as working. Otherwise the first ack decides.
+    if (!this.unacked.length) this.attempts = 0;
     this.unacked.forEach((batch) => this.send(ws, batch.frame));
     this.cut();
-    this.settle();
+    this.forget(() => true);
     this.ready?.resolve();
     this.ready = null;
   }
@@ -245,13 +348,26 @@ export class Transport {
     if (this.nextSeq === 0 || this.pending.length === 0) return;
     const events = this.pending;
     this.pending = [];
+    this.pendingSize = 0;
     for (const json of chunks(events)) {
       const seq = this.nextSeq++;
       const batch = { seq, frame: `{"type":"batch","seq":${seq},"events":${json}}` };
       this.unacked.push(batch);
+      this.size += batch.frame.length;
       this.o.onSeq(seq);
       if (this.welcomed && this.ws) this.send(this.ws, batch.frame);
     }
+  }
+
+  /** Keep only the unacked batches that pass `keep`; capture may resume once below half the bound. */
+  private forget(keep: (batch: Batch) => boolean): void {
+    this.unacked = this.unacked.filter(keep);
+    this.size = this.unacked.reduce((sum, batch) => sum + batch.frame.length, 0);
+    if (this.full && this.size + this.pendingSize < this.o.bufferBytes / 2) {
+      this.full = false;
+      this.o.onFull(false);
+    }
+    this.settle();
   }
 
   private settle(): void {
@@ -268,18 +384,16 @@ export class Transport {
 }
 
 /**
- * JSON arrays of events, each at most MAX_BATCH_EVENTS long and MAX_FRAME_BYTES big
- * (unless one event alone is bigger). Each event is stringified exactly once, and its
- * UTF-8 size is only worked out when another event may join its frame: a batch of one
+ * JSON arrays of events (given as JSON), each at most MAX_BATCH_EVENTS long and
+ * MAX_FRAME_BYTES big (unless one event alone is bigger). An event's UTF-8 size is only worked out when another event may join its frame: a batch of one
  * big event (a snapshot, a large mutation) is never scanned for it.
  */
-function chunks(events: EventWithTime[]): string[] {
+function chunks(events: string[]): string[] {
   const frames: string[] = [];
   let part: string[] = [];
   let bytes = 2; // the brackets, and the events of `part` counted so far
   let uncounted: string | null = null; // the last event of `part`, not yet counted
-  for (const event of events) {
-    const json = JSON.stringify(event);
+  for (const json of events) {
     if (part.length > 0) {
       if (uncounted !== null) bytes += utf8Length(uncounted) + 1; // and a comma
       uncounted = null;

@@ -23,6 +23,8 @@ export interface CollectorBehaviour {
   helloError?: { code: string; reason: string; close: number };
   /** Ack batches automatically (default true). */
   autoAck?: boolean;
+  /** Never answer hello (a collector that accepts sockets but hangs). */
+  silent?: boolean;
 }
 
 export class FakeSocket {
@@ -95,6 +97,7 @@ export class FakeCollector {
     const message = JSON.parse(frame) as Record<string, unknown>;
     if (message.type === 'hello') {
       this.hellos.push(message);
+      if (this.behaviour.silent) return;
       const error = this.behaviour.helloError;
       if (error) {
         socket.deliver({ type: 'error', code: error.code, reason: error.reason });

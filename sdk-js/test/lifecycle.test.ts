@@ -68,6 +68,12 @@ function instrument(win: Win) {
     get live() {
       return { listeners: listeners.length, observers: observers.size, timers: timers.size };
     },
+    /** Event types listened for on the window and on the document. */
+    get types() {
+      return listeners
+        .filter((l) => l.target === (win as unknown) || l.target === win.document)
+        .map((l) => `${l.target === win.document ? 'document' : 'window'}:${l.type}`);
+    },
   };
 }
 
@@ -152,10 +158,14 @@ describe('start/stop lifecycle', () => {
     await page.api.start(options);
     const running = meter.live;
     assert.ok(running.listeners > 0 && running.observers === 1 && running.timers > 0, JSON.stringify(running));
+    for (const type of ['window:online', 'window:offline', 'window:pagehide', 'document:visibilitychange']) {
+      assert.ok(meter.types.includes(type), `listens for ${type}`);
+    }
     await page.api.flush();
     assert.notDeepEqual(patches(page.win), pristine, 'setters, history and CSSOM are hooked while recording');
     page.api.stop();
     assert.deepEqual(meter.live, IDLE);
+    assert.deepEqual(meter.types, []);
     assert.deepEqual(patches(page.win), pristine, 'every hook is put back');
     assert.equal(openSockets(page), 0);
 
@@ -171,6 +181,19 @@ describe('start/stop lifecycle', () => {
     assert.deepEqual(patches(page.win), pristine);
     assert.equal(openSockets(page), 0);
     await assert.rejects(page.api.flush(), /not recording/);
+    page.close();
+  });
+
+  it('leaves nothing behind after a session rotation (the retired socket included)', async () => {
+    const page = makePage('<p>x</p>', { autoAck: false });
+    const meter = instrument(page.win);
+    await page.api.start(page.options());
+    page.api.identify('nurse.other');
+    await tick(20);
+    assert.equal(openSockets(page), 2, 'the retired session still waits for its acks');
+    page.api.stop();
+    assert.deepEqual(meter.live, IDLE);
+    assert.equal(openSockets(page), 0);
     page.close();
   });
 
