@@ -61,9 +61,11 @@ test: lint test-sdk
 	$(PY) -m pytest tests
 	$(PY) -m pytest e2e
 
-# Recorder benchmark against rrweb's record() in the same Chromium (bench/README.md).
+# Benchmarks (bench/README.md): the recorder against rrweb's record() in the same
+# Chromium; the collector against a bare WebSocket receiver on the same machine.
 bench: setup
 	$(PY) -m bench.recorder
+	$(PY) -m bench.collector
 
 clean:
 	rm -rf $(VENV) sdk-js/node_modules sdk-js/dist .mypy_cache .ruff_cache .pytest_cache
