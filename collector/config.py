@@ -66,6 +66,9 @@ class Settings(BaseModel):
     keyring: Path | None = None
     max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, ge=64 * 1024, le=64 << 20)
     hello_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Per connection: sustained batches per second, and how many may come at once.
+    batches_per_second: float = Field(default=100.0, gt=0, le=10_000)
+    batch_burst: int = Field(default=1000, ge=1, le=100_000)
     dev: bool = False
     instances: tuple[InstanceConfig, ...] = ()
 

@@ -18,11 +18,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from collector.config import InstanceConfig, Settings
 from collector.crypto import DataKey, Keyring
 from collector.exceptions import Refusal
+from collector.limits import TokenBucket
 from collector.origins import OriginPattern, origin_allowed
 from collector.protocol import (
     CLOSE_INTERNAL,
     CLOSE_ORIGIN,
     CLOSE_POLICY,
+    CLOSE_RATE_LIMITED,
     CLOSE_TOO_LARGE,
     CLOSE_UNAUTHORISED,
     HTTP_STATUS,
@@ -159,8 +161,16 @@ class Ingest:
     async def _receive_batches(
         self, websocket: WebSocket, session: SessionRecord, dek: DataKey
     ) -> None:
+        bucket = TokenBucket(self.settings.batches_per_second, self.settings.batch_burst)
         while True:
             message = await self._receive(websocket)
+            if not bucket.take():
+                raise Refusal(
+                    "rate_limited",
+                    CLOSE_RATE_LIMITED,
+                    f"more than {self.settings.batches_per_second:g} batches per second;"
+                    " reconnect later",
+                )
             batch = parse_batch(message)
             await self._store(session, dek, batch.seq, message["events"])
             await websocket.send_json({"type": "ack", "seq": batch.seq})

@@ -25,6 +25,7 @@ CLOSE_INTERNAL = 1011
 CLOSE_UNAUTHORISED = 4001
 CLOSE_ORIGIN = 4003
 CLOSE_DISABLED = 4004  # the instance or environment is not recording (configuration)
+CLOSE_RATE_LIMITED = 4029  # more batches than the per-connection limit allows
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 
@@ -135,6 +136,7 @@ HTTP_STATUS = {
     "origin_not_allowed": 403,
     "disabled": 403,
     "too_large": 413,
+    "rate_limited": 429,
     "internal": 500,
 }
 

@@ -9,7 +9,7 @@ import pytest
 from collector.config import load_settings
 from collector.exceptions import ConfigError
 from collector.testing import cli, running_collector
-from tests.wsclient import hello, new_id, open_socket, receive, refused
+from tests.wsclient import batch, hello, new_id, open_socket, receive, refused
 
 TWO_INSTANCES = """
 [[instances]]
@@ -79,3 +79,25 @@ def test_each_instance_admits_only_its_own_origins_and_sessions(tmp_path: Path) 
         ws.send(hello(shared, app_key="academy-key-1"))
         error, close_code, _ = refused(ws)
         assert (error["code"], close_code) == ("unauthorised", 4001)
+
+
+def test_a_client_over_the_batch_rate_is_told_to_slow_down_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    config = write(tmp_path, "batches_per_second = 1\nbatch_burst = 3\n")
+    session = new_id("sess")
+    with running_collector(tmp_path / "var", "--config", config) as server:
+        ws = open_socket(server.ws_url)
+        ws.send(hello(session))
+        assert receive(ws)["type"] == "welcome"
+        for seq in (1, 2, 3):
+            ws.send(batch(seq))
+            assert receive(ws) == {"type": "ack", "seq": seq}
+        ws.send(batch(4))
+        error, close_code, reason = refused(ws)
+        assert (error["code"], close_code) == ("rate_limited", 4029)
+        assert "batches per second" in reason
+        ws = open_socket(server.ws_url)
+        ws.send(hello(session))
+        assert receive(ws)["next_seq"] == 4, "what was acked is kept; the client resends 4"
+        ws.close()
