@@ -45,6 +45,9 @@ REPO = Path(__file__).resolve().parents[1]
 SEGMENT_MAGIC_SIZE = 8  # "PHIRSEG1" opens every segment file (docs/storage.md)
 RECONNECT_PAUSE = (0.02, 0.1)  # seconds between a client's connection attempts
 REPLY_TIMEOUT = 10.0  # a live collector silent this long has stalled: reconnect
+# A kill lands between a segment write and its index commit only some of the time (the
+# window is short); runs that need such a kill keep going for up to this many more.
+MAX_EXTRA_KILLS = 40
 EARLY_ACK_DELAY = 0.2  # the ack-early fault writes a batch this long after acking it
 FAULTS = {
     "ack-early": "acks a batch when it arrives and writes it 0.2 s later",
@@ -63,7 +66,7 @@ class Plan:
     batch_gap: tuple[float, float] = (0.005, 0.04)  # seconds between a client's new batches
     resend_acked: float = 0.3  # share of reconnects that first resend a few acked batches
     finish_seconds: float = 60.0  # after the last restart, clients must be done by then
-    tails_wanted: int = 0  # keep killing (up to 3 x cycles) until this many kills left a tail
+    tails_wanted: int = 0  # keep killing (up to MAX_EXTRA_KILLS more) until this many left a tail
     fault: str | None = None  # run a deliberately broken collector (see FAULTS)
 
 
@@ -443,7 +446,8 @@ async def _scenario(plan: Plan, workdir: Path) -> Outcome:
     kills = starting_kills = tail_kills = 0
     tasks = [asyncio.create_task(run_client(c, collector.ws_url, plan, stage)) for c in clients]
     try:
-        while kills < plan.cycles or (tail_kills < plan.tails_wanted and kills < 3 * plan.cycles):
+        extra = plan.cycles + MAX_EXTRA_KILLS
+        while kills < plan.cycles or (tail_kills < plan.tails_wanted and kills < extra):
             kills += 1
             if rng.random() < plan.kill_while_starting:
                 await collector.start(wait=False)

@@ -27,7 +27,7 @@ def _report(outcome: Outcome) -> str:
 
 
 def test_acknowledged_batches_survive_kill_9_exactly_once(tmp_path: Path) -> None:
-    outcome = run_scenario(Plan(sessions=40, cycles=20, seed=_seed()), tmp_path)
+    outcome = run_scenario(Plan(sessions=40, cycles=20, seed=_seed(), tails_wanted=1), tmp_path)
 
     assert not outcome.verdict.problems, _report(outcome)
     clients = outcome.clients
@@ -50,7 +50,7 @@ def test_a_collector_that_acks_before_writing_is_caught(tmp_path: Path) -> None:
 
 def test_a_collector_that_keeps_torn_tails_is_caught(tmp_path: Path) -> None:
     plan = Plan(
-        sessions=20,
+        sessions=40,
         cycles=3,
         seed=_seed(),
         kill_while_starting=0,
