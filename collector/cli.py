@@ -8,8 +8,10 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from collector import __version__
 from collector.config import DEFAULT_DATA_DIR, DEFAULT_PORT, Settings, load_settings
@@ -20,6 +22,8 @@ from collector.records import read_session
 from collector.store import SessionRecord
 
 log = logging.getLogger("phi_replay")
+
+T = TypeVar("T")
 
 DEV_WARNING = (
     "WARNING: dev mode is not for production: the app key is 'dev', any http://127.0.0.1 "
@@ -164,6 +168,19 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def _with_writer(settings: Settings, action: Callable[[EmbeddedStore], Awaitable[T]]) -> T:
+    """Run `action` on the store as its one writer: refused while `serve` holds the lock."""
+
+    async def run() -> T:
+        store = EmbeddedStore(settings.data_dir)
+        try:
+            return await action(store)
+        finally:
+            await store.aclose()
+
+    return asyncio.run(run())
+
+
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     ring = Keyring.load(settings.keyring_path)
@@ -183,14 +200,7 @@ def cmd_keys_rewrap(args: argparse.Namespace) -> int:
             return None
         return ring.rewrap(session.wrapped_key, session.instance, session.session_id)
 
-    async def run() -> int:
-        store = EmbeddedStore(settings.data_dir)  # the writer lock: refuses while serve runs
-        try:
-            return await store.rewrap(rewrap)
-        finally:
-            await store.aclose()
-
-    changed = asyncio.run(run())
+    changed = _with_writer(settings, lambda store: store.rewrap(rewrap))
     retired = set(ring.keys) - {ring.active}
     if retired:
         ring.retire(retired)
@@ -203,14 +213,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
 
-    async def run() -> int:
-        store = EmbeddedStore(settings.data_dir)
-        try:
-            return await purge_expired(settings, store, time.time())
-        finally:
-            await store.aclose()
-
-    print(f"purged {asyncio.run(run())} expired session(s)")
+    purged = _with_writer(settings, lambda store: purge_expired(settings, store, time.time()))
+    print(f"purged {purged} expired session(s)")
     return 0
 
 

@@ -205,9 +205,13 @@ class EmbeddedStore:
         ).fetchall()
         for session_id, end in rows:
             path = self.segment_path(session_id)
-            if path.exists() and path.stat().st_size < len(SEGMENT_MAGIC):
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            if size < len(SEGMENT_MAGIC):
                 path.unlink()  # torn while writing the magic: nothing was ever indexed
-            elif path.exists() and path.stat().st_size > end:
+            elif size > end:
                 with path.open("r+b") as f:
                     f.truncate(end)
                     os.fsync(f.fileno())

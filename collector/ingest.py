@@ -190,7 +190,7 @@ class Ingest:
                 raise Refusal("origin_not_allowed", CLOSE_ORIGIN, "origin is not allowed")
             body = await self._read_body(request)
             message = decode_beacon(body)
-            hello = parse_hello({"type": "hello", **message["hello"]})
+            hello = parse_hello(message["hello"])
             instance = self._authorise(hello, origin)
             batches = [(parse_batch(b), b["events"]) for b in message["batches"]]
             session, dek = await self._open_session(instance, hello)

@@ -156,7 +156,7 @@ def decode_beacon(body: bytes) -> dict[str, Any]:
         raise Refusal("protocol", CLOSE_POLICY, f"expected 1 to {MAX_BEACON_BATCHES} batches")
     if not all(isinstance(b, dict) for b in batches):
         raise Refusal("protocol", CLOSE_POLICY, "expected every batch to be an object")
-    message["hello"] = {k: v for k, v in hello.items() if k != "type"}
+    message["hello"] = {**hello, "type": "hello"}  # the recorder sends it; allowed to omit
     return message
 
 
