@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from collector.crypto import DataKey, Keyring, WrappedKey
 from collector.exceptions import CorruptRecord
 from collector.records import open_batch, seal_batch
-from collector.store import SealedBatch, SessionRecord
+from collector.store import SealedBatch
+from tests.factories import sealed_session
 
 Events = list[dict[str, Any]]
 KEYRING = Keyring(path=Path("/nonexistent"), active="kek-a", keys={"kek-a": b"k" * 32})
@@ -37,23 +38,11 @@ EVENTS = st.lists(
 )
 
 
-def session(session_id: str, instance: str, dek: DataKey) -> SessionRecord:
-    return SessionRecord(
-        session_id,
-        instance,
-        "u",
-        "dev",
-        "tab-00000000",
-        0.0,
-        KEYRING.wrap(dek, instance, session_id),
-    )
-
-
 @settings(max_examples=60, deadline=None)
 @given(events=EVENTS, seq=st.integers(1, 2**40), bit=st.integers(min_value=0))
 def test_a_flipped_bit_anywhere_fails_verification(events: Events, seq: int, bit: int) -> None:
     dek = DataKey.generate()
-    owner = session("sess-00000001", "dev", dek)
+    owner = sealed_session(KEYRING, dek, "sess-00000001", "dev")
     sealed = seal_batch(owner, dek, seq, events)
     assert open_batch(owner, dek, sealed) == events
     data = bytearray(sealed.sealed)
@@ -83,8 +72,8 @@ def test_a_record_moved_to_another_session_seq_or_instance_fails(
     other_instance: str,
 ) -> None:
     dek = DataKey.generate()
-    sealed = seal_batch(session(sid, instance, dek), dek, seq, events)
-    target = session(other_sid, other_instance, dek)
+    sealed = seal_batch(sealed_session(KEYRING, dek, sid, instance), dek, seq, events)
+    target = sealed_session(KEYRING, dek, other_sid, other_instance)
     moved = SealedBatch(other_seq, 1, 0, 0, sealed.sealed)
     if (sid, seq, instance) == (other_sid, other_seq, other_instance):
         assert open_batch(target, dek, moved) == events
@@ -97,7 +86,7 @@ def test_a_record_moved_to_another_session_seq_or_instance_fails(
 @given(events=EVENTS, wrong_id=IDS)
 def test_a_wrong_key_id_fails_verification(events: Events, wrong_id: str) -> None:
     dek = DataKey.generate()
-    owner = session("sess-00000001", "dev", dek)
+    owner = sealed_session(KEYRING, dek, "sess-00000001", "dev")
     sealed = seal_batch(owner, dek, 1, events)
     relabelled = DataKey(wrong_id, dek.key)  # the right bytes under another key id
     if wrong_id == dek.dek_id:
@@ -128,7 +117,7 @@ def test_a_wrapped_key_opens_only_for_its_session_and_unaltered(
 
 def test_every_seal_uses_a_fresh_nonce() -> None:
     dek = DataKey.generate()
-    owner = session("sess-00000001", "dev", dek)
+    owner = sealed_session(KEYRING, dek, "sess-00000001", "dev")
     events = [{"type": 5, "timestamp": 1, "data": {"tag": "t", "payload": {}}}]
     nonces = {seal_batch(owner, dek, 1, events).sealed[:12] for _ in range(200)}
     assert len(nonces) == 200

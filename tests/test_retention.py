@@ -15,6 +15,7 @@ from collector.exceptions import CorruptRecord
 from collector.records import open_batch, read_session, seal_batch
 from collector.store import SealedBatch, SessionRecord
 from collector.testing import cli, running_collector
+from tests.factories import sealed_session
 
 DAY = 86400.0
 T0 = 1_800_000_000.0
@@ -32,10 +33,7 @@ class Clock:
 
 async def record(store: EmbeddedStore, keyring: Keyring, session_id: str) -> SessionRecord:
     dek = DataKey.generate()
-    wanted = SessionRecord(
-        session_id, "dev", "u", "dev", "tab-00000000", 0.0, keyring.wrap(dek, "dev", session_id)
-    )
-    session = await store.open_session(wanted)
+    session = await store.open_session(sealed_session(keyring, dek, session_id))
     for seq in (1, 2):
         assert await store.append(session_id, seal_batch(session, dek, seq, EVENTS))
     return store.get_session(session_id)

@@ -16,6 +16,7 @@ from collector.exceptions import CorruptRecord, KeyringError, PhiReplayError, Un
 from collector.records import open_batch, read_session, seal_batch
 from collector.store import SessionRecord
 from collector.testing import cli, export_events, running_collector
+from tests.factories import sealed_session
 from tests.wsclient import batch, custom, new_id, receive, start_session
 
 CANARY = "CANARY-NOTE-STORAGE-4417"
@@ -93,18 +94,12 @@ def test_sessions_lists_id_instance_user_start_duration_and_events(tmp_path: Pat
 EVENTS = [{"type": 5, "data": {"tag": "t", "payload": {}}, "timestamp": 1}]
 
 
-def _session(keyring: Keyring, dek: DataKey, session_id: str = "sess-aaaaaaaa") -> SessionRecord:
-    return SessionRecord(
-        session_id, "dev", "u", "dev", "tab-aaaaaaaa", 0.0, keyring.wrap(dek, "dev", session_id)
-    )
-
-
 async def _one_stored_batch(tmp_path: Path) -> tuple[Keyring, DataKey, SessionRecord, Path]:
     """A closed store holding one session with batch seq 1; returns its segment path."""
     keyring = Keyring.create(tmp_path / "k.json")
     dek = DataKey.generate()
     store = EmbeddedStore(tmp_path / "var")
-    session = await store.open_session(_session(keyring, dek))
+    session = await store.open_session(sealed_session(keyring, dek))
     assert await store.append(session.session_id, seal_batch(session, dek, 1, EVENTS))
     await store.aclose()
     return keyring, dek, session, store.segment_path(session.session_id)
@@ -140,7 +135,7 @@ async def test_a_flipped_bit_is_reported_corrupt_never_returned(tmp_path: Path) 
 def test_a_record_cannot_be_opened_as_another_seq(tmp_path: Path) -> None:
     keyring = Keyring.create(tmp_path / "k.json")
     dek = DataKey.generate()
-    session = _session(keyring, dek)
+    session = sealed_session(keyring, dek)
     sealed = seal_batch(session, dek, 1, [{"type": 5, "data": {}, "timestamp": 1}])
     moved = type(sealed)(2, sealed.event_count, 1, 1, sealed.sealed)
     with pytest.raises(CorruptRecord):
@@ -179,7 +174,7 @@ async def test_concurrent_appends_share_commits_and_a_duplicate_in_a_group_is_st
     sessions = []
     for n in range(40):
         dek = DataKey.generate()
-        session = await store.open_session(_session(keyring, dek, f"sess-group{n:04d}"))
+        session = await store.open_session(sealed_session(keyring, dek, f"sess-group{n:04d}"))
         sessions.append((session, dek))
     appends = [store.append(s.session_id, seal_batch(s, dek, 1, EVENTS)) for s, dek in sessions]
     first, dek = sessions[0]
