@@ -1,6 +1,7 @@
-"""Synthetic, already-masked rrweb events for the collector load benchmark.
+"""Synthetic, already-masked events for the collector load benchmark.
 
-What a tab running our recorder sends: a Meta and a FullSnapshot of a clinical page
+What a tab running our recorder sends (rrweb events, serialized nodes packed as in
+docs/protocol.md): a Meta and a FullSnapshot of a clinical page
 (about 300 KB of JSON), then about one 2 KB batch a second (mouse moves, clicks, masked
 Input events, small mutations). Text is masked as the recorder masks it (ADR 0006:
 `*` to a length bucket, form values `*****`), so nothing here looks like PHI and every
@@ -37,17 +38,17 @@ class _Ids:
 
 
 def _element(ids: _Ids, tag: str, attributes: dict[str, Any], *children: Node) -> Node:
-    return {
-        "type": 2,
-        "id": ids(),
-        "tagName": tag,
-        "attributes": attributes,
-        "childNodes": list(children),
-    }
+    """A packed element node, as the recorder sends it (docs/protocol.md)."""
+    node: Node = {"i": ids(), "n": tag}
+    if attributes:
+        node["a"] = attributes
+    if children:
+        node["c"] = list(children)
+    return node
 
 
 def _text(ids: _Ids, rng: random.Random) -> Node:
-    return {"type": 3, "id": ids(), "textContent": _mask(rng)}
+    return {"i": ids(), "x": _mask(rng)}
 
 
 def _row(ids: _Ids, rng: random.Random, i: int) -> Node:
@@ -76,6 +77,8 @@ def full_snapshot(target_bytes: int, seed: int) -> tuple[list[Event], int]:
     )
     form = _element(ids, "form", {"class": "intake"}, *(_field(ids, rng, i) for i in range(40)))
     tbody = _element(ids, "tbody", {})
+    rows: list[Node] = []
+    tbody["c"] = rows
     table = _element(ids, "table", {"class": "patients"}, tbody)
     body = _element(ids, "body", {"class": "app"}, nav, form, table)
     html = _element(ids, "html", {"lang": "en"}, head, body)
@@ -88,11 +91,11 @@ def full_snapshot(target_bytes: int, seed: int) -> tuple[list[Event], int]:
             "timestamp": BASE_TS + 1,
         },
     ]
-    # Grow the table row by row until the JSON reaches the target (a row is ~800 bytes).
+    # Grow the table row by row until the JSON reaches the target (a row is ~400 bytes).
     size = len(dumps(events))
     while size < target_bytes:
-        row = _row(ids, rng, len(tbody["childNodes"]))
-        tbody["childNodes"].append(row)
+        row = _row(ids, rng, len(rows))
+        rows.append(row)
         size += len(dumps(row)) + 1  # the comma
     return events, ids.next - 1
 
@@ -114,8 +117,13 @@ def incremental_batch(rng: random.Random, max_id: int, timestamp: int) -> list[E
             {"x": round(x, 1), "y": round(max(0.0, y), 1), "id": node(), "timeOffset": -50 * i}
         )
     target = node()
-    new_cell = {"type": 2, "id": max_id + 1 + rng.randint(0, 1 << 20), "tagName": "span"}
-    new_cell |= {"attributes": {"class": "badge"}, "childNodes": []}
+    new_id = max_id + 1 + rng.randint(0, 1 << 20)
+    new_cell = {
+        "i": new_id,
+        "n": "span",
+        "a": {"class": "badge"},
+        "c": [{"i": new_id + 1, "x": "********"}],
+    }
     events = [
         incremental(0, {"source": 1, "positions": positions}),
         incremental(120, {"source": 2, "type": 1, "id": target, "x": x, "y": y, "pointerType": 0}),

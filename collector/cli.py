@@ -19,6 +19,7 @@ from collector.crypto import Keyring, WrappedKey
 from collector.embedded import EmbeddedStore
 from collector.exceptions import PhiReplayError
 from collector.records import read_session
+from collector.rrweb import expand_event
 from collector.store import SessionRecord
 
 log = logging.getLogger("phi_replay")
@@ -134,7 +135,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             for seq, event in read_session(store, keyring, session_id):
                 out.write(
                     json.dumps(
-                        {"session_id": session_id, "seq": seq, "event": event},
+                        {"session_id": session_id, "seq": seq, "event": expand_event(event)},
                         ensure_ascii=False,
                         separators=(",", ":"),
                     )
@@ -269,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument("--json", action="store_true", help="one JSON object per line")
     sessions.set_defaults(func=cmd_sessions)
 
-    export = sub.add_parser("export", help="print a session's decrypted events as JSON lines")
+    export = sub.add_parser(
+        "export", help="print a session's decrypted events as JSON lines, in rrweb's event shape"
+    )
     _add_store_args(export)
     which = export.add_mutually_exclusive_group(required=True)
     which.add_argument("--session", metavar="ID")

@@ -340,6 +340,11 @@ export interface Masker {
    * shared by the calls of one mutation batch saves re-checking common ancestors.
    */
   scopeAt(node: Node | null, cache?: Map<Node, Scope>): Scope;
+  /**
+   * The rules' mask and unmask lists have no pseudo-class, so a node's scope changes
+   * only through attribute and tree mutations: a text's scope may be kept until one.
+   */
+  readonly stableScopes: boolean;
   isBlocked(el: Element): boolean;
   /**
    * Mark a node the page added or changed while on an excluded route: from then on it
@@ -425,6 +430,9 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
     chain.length = 0;
     let scope = Scope.Masked;
     for (let el: Element | null = first; el; el = parentElementOf(el)) {
+      // Under attribute-only rules an element without attributes has its parent's
+      // scope: it is neither decided nor cached (most of a table's cells and rows).
+      if (attributesOnly && !el.hasAttributes()) continue;
       const known = cache?.get(el);
       if (known !== undefined) {
         scope = known;
@@ -539,16 +547,17 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
       };
     },
     scopeAt,
+    stableScopes: rules.mask.structural && rules.unmask.structural,
     isBlocked: (el) => isBlocked(el),
     taint: (node) => tainted.add(node),
     attribute: (el, attr) => attribute(el, attr.toLowerCase(), el.getAttribute(attr)),
     text(node, parentScope) {
       if (node.nodeType !== 3) return null;
       const text = (node as Text).data;
-      const parent = node.parentNode;
+      const parent = node.parentElement;
       // The exact name: only a real <style> holds CSS. An unknown element that merely
       // looks like one (createElementNS(html, 'STYLE')) shows its text, so it is masked.
-      const parentTag = parent !== null && parent.nodeType === 1 ? (parent as Element).localName : '';
+      const parentTag = parent !== null ? parent.localName : '';
       if (parentTag === 'style' && isStyleElement(parent as Element)) return clip(sanitizeCss(text, base()));
       if (INVISIBLE_SPACE_PARENTS.has(parentTag) && COLLAPSIBLE_SPACE.test(text)) return null;
       if (parentScope !== Scope.Unmasked || tainted.has(node)) return maskText(text);

@@ -1,6 +1,8 @@
 // Node ids for one full snapshot and the mutations that follow it. A new full snapshot
 // gets a new Mirror; ids keep counting up so that no id is ever reused in a recording.
 
+import type { Scope } from './mask';
+
 export class Mirror {
   private readonly ids = new WeakMap<Node, number>();
   /** Nodes whose children are never recorded (blocked placeholders, textarea, template). */
@@ -8,13 +10,15 @@ export class Mirror {
   /** Elements recorded as a blocked placeholder. */
   private readonly blocked = new WeakSet<Node>();
   /** Last masked text sent per text node, so unchanged masks are not sent again. */
-  readonly texts = new WeakMap<Node, string>();
+  private readonly texts = new WeakMap<Node, string>();
+  /** The scope each text was last masked in; see `getScope`. */
+  private scopes = new WeakMap<Node, Scope>();
 
   constructor(private next = 1) {}
 
-  /** The next id to hand out; a following Mirror starts there. */
-  get nextId(): number {
-    return this.next;
+  /** The Mirror for the next full snapshot: ids continue, nothing else carries over. */
+  successor(): Mirror {
+    return new Mirror(this.next);
   }
 
   add(node: Node): number {
@@ -31,6 +35,31 @@ export class Mirror {
   forget(node: Node): void {
     this.ids.delete(node);
     for (let child = node.firstChild; child; child = child.nextSibling) this.forget(child);
+  }
+
+  getText(node: Node): string | undefined {
+    return this.texts.get(node);
+  }
+
+  setText(node: Node, text: string): void {
+    this.texts.set(node, text);
+  }
+
+  /**
+   * The scope a text was last masked in, if no attribute or tree change happened since
+   * (`invalidateScopes`); only kept under structural rules (Masker.stableScopes).
+   */
+  getScope(node: Node): Scope | undefined {
+    return this.scopes.get(node);
+  }
+
+  setScope(node: Node, scope: Scope): void {
+    this.scopes.set(node, scope);
+  }
+
+  /** An attribute or tree change may have moved any node into or out of an unmask region. */
+  invalidateScopes(): void {
+    this.scopes = new WeakMap();
   }
 
   markOpaque(node: Node, blocked: boolean): void {

@@ -196,7 +196,7 @@ export class Recorder {
 
   private fullSnapshot(): void {
     const { ctx, win } = this;
-    ctx.mirror = new Mirror(ctx.mirror.nextId);
+    ctx.mirror = ctx.mirror.successor();
     const node = serializeNode(ctx.doc, ctx, Scope.Masked);
     if (!node) return;
     if (this.gap) {

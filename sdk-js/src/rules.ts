@@ -17,6 +17,11 @@ export interface Matcher {
   (el: Element, name?: string, bare?: boolean): boolean;
   /** Only attribute selectors: an element without attributes never matches. */
   readonly attributesOnly: boolean;
+  /**
+   * No pseudo-class: whether an element matches depends only on the tree and its
+   * attributes, which change only through mutations the recorder observes.
+   */
+  readonly structural: boolean;
 }
 
 export interface CompiledRules {
@@ -135,7 +140,7 @@ function compileMatcher(selectors: string[], byTag: boolean, editable: boolean):
     }
     return others !== '' && el.matches(others);
   };
-  return Object.assign(matcher, { attributesOnly: tags.size === 0 && others === '' });
+  return Object.assign(matcher, { attributesOnly: tags.size === 0 && others === '', structural: !others.includes(':') });
 }
 
 /**

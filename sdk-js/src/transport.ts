@@ -354,9 +354,10 @@ export class Transport {
       const batch = { seq, frame: `{"type":"batch","seq":${seq},"events":${json}}` };
       this.unacked.push(batch);
       this.size += batch.frame.length;
-      this.o.onSeq(seq);
       if (this.welcomed && this.ws) this.send(this.ws, batch.frame);
     }
+    // Saved once, after the frames went out: no other script (a reload) can run in between.
+    this.o.onSeq(this.nextSeq - 1);
   }
 
   /** Keep only the unacked batches that pass `keep`; capture may resume once below half the bound. */

@@ -52,9 +52,9 @@ export const enum NodeType {
 /** Attribute values as rrweb serialises them; `null` only in mutations (attribute removed). */
 export type Attributes = Record<string, string | true | null>;
 
-export interface SerializedDocument {
+export interface SerializedDocument<Child = WireNode> {
   type: NodeType.Document;
-  childNodes: SerializedNode[];
+  childNodes: Child[];
   id: number;
 }
 
@@ -66,6 +66,41 @@ export interface SerializedDocumentType {
   id: number;
 }
 
+/**
+ * An element on the wire (docs/protocol.md, "Packed nodes"): rrweb's element node with
+ * short keys, empty fields left out, and its children inside it even in a mutation add.
+ */
+export interface PackedElement {
+  /** id */
+  i: number;
+  /** tagName */
+  n: string;
+  /** attributes; absent when there are none */
+  a?: Attributes;
+  /** childNodes (light DOM first, then the open shadow root's, marked `sr`); absent when none */
+  c?: WireNode[];
+  /** isSVG */
+  svg?: true;
+  /** isShadowHost */
+  sh?: true;
+  /** isShadow: a child of its parent's shadow root */
+  sr?: true;
+}
+
+/** A text node on the wire: `x` is its (masked) textContent, `st` rrweb's isStyle. */
+export interface PackedText {
+  i: number;
+  x: string;
+  st?: true;
+  sr?: true;
+}
+
+export type PackedNode = PackedElement | PackedText;
+
+/** What a full snapshot holds: the document and doctype in rrweb's shape, the rest packed. */
+export type WireNode = PackedNode | SerializedDocument | SerializedDocumentType;
+
+/** rrweb's element node, as the collector expands a packed one (tests read these). */
 export interface SerializedElement {
   type: NodeType.Element;
   tagName: string;
@@ -86,8 +121,9 @@ export interface SerializedText {
   id: number;
 }
 
+/** rrweb's serialized node. */
 export type SerializedNode =
-  | SerializedDocument
+  | SerializedDocument<SerializedNode>
   | SerializedDocumentType
   | SerializedElement
   | SerializedText;
@@ -99,7 +135,7 @@ export interface MetaData {
 }
 
 export interface FullSnapshotData {
-  node: SerializedNode;
+  node: WireNode;
   initialOffset: { top: number; left: number };
 }
 
@@ -108,7 +144,7 @@ export interface MutationData {
   texts: { id: number; value: string }[];
   attributes: { id: number; attributes: Attributes }[];
   removes: { parentId: number; id: number; isShadow?: true }[];
-  adds: { parentId: number; nextId: number | null; node: SerializedNode }[];
+  adds: { parentId: number; nextId: number | null; node: PackedNode }[];
 }
 
 export interface MouseInteractionData {

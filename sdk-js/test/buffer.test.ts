@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { EventWithTime } from '../src/types';
+import type { RrwebEvent } from './unpack';
 import { CANARY, makePage, tick, type Page } from './helpers';
 
 async function until(check: () => boolean, ms = 3000): Promise<void> {
@@ -48,7 +49,7 @@ function hide(page: Page, how: 'pagehide' | 'visibilitychange'): void {
   }
 }
 
-const tags = (events: EventWithTime[]) => events.map((e) => (e.type === 5 ? e.data.tag : e.type));
+const tags = (events: RrwebEvent[]) => events.map((e) => (e.type === 5 ? e.data.tag : e.type));
 
 describe('bounded buffer and gap marker', () => {
   it('stops capturing when full and, once acks drain it below half, sends a gap marker and a fresh snapshot', async () => {

@@ -4,7 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { MutationData, SerializedNode } from '../src/types';
+import type { SerializedNode } from '../src/types';
+import type { RrwebMutationData } from './unpack';
 import { CANARY, CANARY_WORDS, element, fullSnapshot, incremental, nodes, record, textOf, tick, type Page } from './helpers';
 
 async function settle(page: Page, ms = 0): Promise<void> {
@@ -38,7 +39,7 @@ describe('shadow roots', () => {
     host.shadowRoot!.appendChild(page.doc.createElement('i')).textContent = CANARY;
     (host.shadowRoot!.firstChild as Element).firstChild!.textContent = `${CANARY} changed to a longer text`;
     await settle(page);
-    const [m] = incremental(page, 0) as MutationData[];
+    const [m] = incremental(page, 0) as RrwebMutationData[];
     const added = m.adds.find((a) => a.node.type === 2)!;
     assert.equal(added.parentId, serialHost.id);
     assert.equal((added.node as { isShadow?: boolean }).isShadow, true);
@@ -52,7 +53,7 @@ describe('shadow roots', () => {
     const root = page.doc.getElementById('late')!.attachShadow({ mode: 'open' });
     root.innerHTML = `<em>${CANARY}</em>`;
     await settle(page);
-    const [m] = incremental(page, 0) as MutationData[];
+    const [m] = incremental(page, 0) as RrwebMutationData[];
     assert.equal(m.removes.length, 1);
     const host = m.adds.find((a) => a.node.type === 2 && a.node.tagName === 'div')!.node as { isShadowHost?: boolean };
     assert.equal(host.isShadowHost, true);
@@ -74,7 +75,7 @@ describe('stylesheets', () => {
     sheet.insertRule(`.b::after { content: "${CANARY}"; background: url(/img/9912345/x.png?who=${CANARY}) }`, 0);
     sheet.deleteRule(1);
     await settle(page.page);
-    const [m] = incremental(page.page, 0) as MutationData[];
+    const [m] = incremental(page.page, 0) as RrwebMutationData[];
     const changed = m.attributes[0].attributes._cssText as string;
     assert.match(changed, /\.b::after/);
     assert.match(changed, /url\("https:\/\/clinic\.example\.org\/img\/:id\/x\.png"\)/);
@@ -86,7 +87,7 @@ describe('stylesheets', () => {
     const page = await record('<style id="s">.x { color: red }</style><p>x</p>');
     (page.doc.getElementById('s') as HTMLStyleElement).sheet!.insertRule(`.y { --who: "${CANARY}" }`, 1);
     await settle(page);
-    const [m] = incremental(page, 0) as MutationData[];
+    const [m] = incremental(page, 0) as RrwebMutationData[];
     assert.equal(m.texts.length, 1);
     assert.match(m.texts[0].value, /\.y/);
     noCanary(page);
@@ -309,10 +310,10 @@ describe('more masking paths', () => {
     p.setAttribute('aria-label', CANARY);
     p.setAttribute('class', 'ok');
     await settle(page);
-    const all = (incremental(page, 0) as MutationData[]).flatMap((m) => [...m.adds, ...m.texts, ...m.attributes]);
+    const all = (incremental(page, 0) as RrwebMutationData[]).flatMap((m) => [...m.adds, ...m.texts, ...m.attributes]);
     assert.ok(all.length > 0);
     assert.deepEqual(
-      (incremental(page, 0) as MutationData[]).flatMap((m) => m.attributes.map((a) => a.attributes)),
+      (incremental(page, 0) as RrwebMutationData[]).flatMap((m) => m.attributes.map((a) => a.attributes)),
       [{ class: 'ok' }],
     );
     noCanary(page);

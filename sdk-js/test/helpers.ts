@@ -5,6 +5,7 @@ import { JSDOM } from 'jsdom';
 import { createApi, type PhiReplayApi } from '../src/api';
 import type { StartOptions } from '../src/options';
 import type { EventWithTime, SerializedNode, Win } from '../src/types';
+import { unpackEvent, type RrwebEvent } from './unpack';
 
 /** Synthetic values that must never appear in anything the recorder sends. */
 export const CANARY = 'CANARY-SSN-900-00-0001';
@@ -72,7 +73,8 @@ export class FakeSocket {
 export class FakeCollector {
   sockets: FakeSocket[] = [];
   hellos: Record<string, unknown>[] = [];
-  batches: { seq: number; events: EventWithTime[] }[] = [];
+  /** Batches as received, and their events as the collector expands them (rrweb's shape). */
+  batches: { seq: number; wire: EventWithTime[]; events: RrwebEvent[] }[] = [];
   acked = new Set<number>();
 
   constructor(public behaviour: CollectorBehaviour = {}) {}
@@ -108,7 +110,8 @@ export class FakeCollector {
       socket.deliver({ type: 'welcome', session_id: message.session_id, next_seq: next });
     } else if (message.type === 'batch') {
       const seq = message.seq as number;
-      this.batches.push({ seq, events: message.events as EventWithTime[] });
+      const wire = message.events as EventWithTime[];
+      this.batches.push({ seq, wire, events: wire.map(unpackEvent) });
       if (this.behaviour.autoAck !== false) this.ack(socket, seq);
     }
   }
@@ -118,7 +121,7 @@ export class FakeCollector {
     socket.deliver({ type: 'ack', seq });
   }
 
-  get events(): EventWithTime[] {
+  get events(): RrwebEvent[] {
     return this.batches.flatMap((batch) => batch.events);
   }
 

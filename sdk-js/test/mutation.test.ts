@@ -2,15 +2,16 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { MutationData } from '../src/types';
+import type { PackedElement } from '../src/types';
+import type { RrwebMutationData } from './unpack';
 import { CANARY, CANARY_WORDS, fullSnapshot, incremental, nodes, record, tick, type Page } from './helpers';
 
-async function mutations(page: Page, change: (doc: Document) => void): Promise<MutationData[]> {
+async function mutations(page: Page, change: (doc: Document) => void): Promise<RrwebMutationData[]> {
   const before = incremental(page, 0).length;
   change(page.doc);
   await tick();
   await page.api.flush();
-  return incremental(page, 0).slice(before) as MutationData[];
+  return incremental(page, 0).slice(before) as RrwebMutationData[];
 }
 
 const HTML = `<nav data-replay-unmask id="nav">Home</nav><main id="main"><p id="p">x</p></main>
@@ -112,7 +113,7 @@ describe('mutations', () => {
     page.close();
   });
 
-  it('sends an added subtree as one add per node, in an order rrweb can replay', async () => {
+  it('sends an added subtree as one packed add, which expands to one add per node in an order rrweb can replay', async () => {
     const page = await record(HTML);
     const known = new Set(nodes(fullSnapshot(page)).map((n) => n.id));
     const [m] = await mutations(page, (doc) => {
@@ -123,6 +124,18 @@ describe('mutations', () => {
       doc.getElementById('nav')!.appendChild(list);
       main.appendChild(doc.createElement('hr'));
     });
+    // On the wire: one add per subtree, descendants inside it, no empty fields.
+    const sent = page.collector.batches.flatMap((b) => b.wire).find((e) => e.type === 3 && e.data.source === 0);
+    assert.ok(sent && sent.type === 3 && sent.data.source === 0);
+    assert.equal(sent.data.adds.length, 3, 'hr, ul (with its items), hr');
+    const ul = sent.data.adds.map((add) => add.node).find((node) => 'n' in node && node.n === 'ul') as PackedElement;
+    assert.deepEqual(Object.keys(ul).sort(), ['c', 'i', 'n'], 'no empty attributes');
+    assert.deepEqual(
+      ul.c!.map((li) => (li as PackedElement).n),
+      ['li', 'li'],
+    );
+    assert.deepEqual((ul.c![0] as PackedElement).c, [{ i: (ul.c![0] as PackedElement).i + 1, x: 'Triage' }]);
+    // As the collector expands it for the player.
     assert.equal(m.adds.length, 9, 'hr, ul, li, text, li, text, b, text, hr');
     for (const add of m.adds) {
       assert.ok(known.has(add.parentId), 'parent is known before its child');
@@ -132,6 +145,71 @@ describe('mutations', () => {
     }
     const texts = m.adds.flatMap((add) => (add.node.type === 3 ? [add.node.textContent] : []));
     assert.deepEqual(texts.sort(), ['4', 'Triage', 'Ward ']);
+    page.close();
+  });
+
+  it('judges a text change in the scope it has now, after an ancestor gained or lost unmask', async () => {
+    const page = await record(HTML);
+    const nav = page.doc.getElementById('nav')!;
+    const label = nav.firstChild as Text;
+    const first = await mutations(page, () => {
+      label.data = 'Patients';
+    });
+    assert.equal(first[0].texts[0].value, 'Patients', 'readable inside unmask');
+    // The unmask marker goes in one batch, the text changes in the next.
+    await mutations(page, () => nav.removeAttribute('data-replay-unmask'));
+    const after = await mutations(page, () => {
+      label.data = CANARY_WORDS;
+    });
+    assert.match(after[0].texts[0].value, /^\*+$/, 'masked once the region is no longer unmasked');
+    // Both in one batch.
+    nav.setAttribute('data-replay-unmask', '');
+    const same = await mutations(page, () => {
+      nav.setAttribute('data-replay-mask', '');
+      label.data = `${CANARY_WORDS} again`;
+    });
+    assert.ok(same.every((m) => m.texts.every((t) => /^\*+$/.test(t.value))));
+    // And the other way: a region that becomes unmasked shows its next change.
+    const p = page.doc.getElementById('p')!;
+    await mutations(page, () => p.setAttribute('data-replay-unmask', ''));
+    const shown = await mutations(page, () => {
+      (p.firstChild as Text).data = 'Ward 4';
+    });
+    assert.equal(shown[0].texts[0].value, 'Ward 4');
+    assert.ok(!page.collector.wire.includes('CANARY'));
+    page.close();
+  });
+
+  it('judges a moved text node in its new place', async () => {
+    const page = await record(HTML);
+    const label = page.doc.getElementById('nav')!.firstChild as Text;
+    await mutations(page, () => {
+      label.data = 'Home page';
+    });
+    await mutations(page, (doc) => doc.getElementById('main')!.appendChild(label));
+    const moved = await mutations(page, () => {
+      label.data = CANARY_WORDS;
+    });
+    assert.match(moved[0].texts[0].value, /^\*+$/);
+    assert.ok(!page.collector.wire.includes('CANARY'));
+    page.close();
+  });
+
+  it('re-checks rules with pseudo-classes on every change: a state change is no mutation', async () => {
+    const page = await record('<input type="checkbox" id="c" checked><span id="s">Consent given</span>', {
+      rules: { unmask: ['input:checked + span'] },
+    });
+    const span = page.doc.getElementById('s')!;
+    const shown = await mutations(page, () => {
+      (span.firstChild as Text).data = 'Consent given today';
+    });
+    assert.equal(shown[0].texts[0].value, 'Consent given today');
+    (page.doc.getElementById('c') as HTMLInputElement).checked = false; // a property: no record
+    const hidden = await mutations(page, () => {
+      (span.firstChild as Text).data = CANARY_WORDS;
+    });
+    assert.match(hidden[0].texts[0].value, /^\*+$/);
+    assert.ok(!page.collector.wire.includes('CANARY'));
     page.close();
   });
 });

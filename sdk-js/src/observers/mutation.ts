@@ -40,6 +40,7 @@ export const observeMutations: Observer = (ctx) => {
       } else if (ctx.excluded()) {
         // The excluded view's own nodes: if they are still there when capture resumes,
         // they are recorded blocked or masked, never as they are.
+        ctx.mirror.invalidateScopes();
         for (const record of records) {
           if (record.type === 'characterData') ctx.mask.taint(record.target);
           record.addedNodes.forEach((node) => ctx.mask.taint(node));
@@ -121,11 +122,15 @@ function collect(records: MutationRecord[], ctx: RecordContext, extra: Extra): M
   const added = new Set<Node>();
   const texts = new Set<Node>();
   const attributes = new Map<Element, Set<string>>();
+  let textsOnly = extra.hosts.size === 0 && extra.sheets.size === 0;
 
   for (const record of records) {
     if (record.type === 'characterData') {
       texts.add(record.target);
-    } else if (record.type === 'attributes') {
+      continue;
+    }
+    textsOnly = false;
+    if (record.type === 'attributes') {
       const el = record.target as Element;
       const names = attributes.get(el) ?? new Set<string>();
       names.add(record.attributeName ?? '');
@@ -143,6 +148,9 @@ function collect(records: MutationRecord[], ctx: RecordContext, extra: Extra): M
       });
     }
   }
+
+  // Any other change may move a node into or out of an unmask region.
+  if (!textsOnly) mirror.invalidateScopes();
 
   // An element whose blocked state changed, or that got a shadow root, is replaced whole.
   const replace = (el: Element): void => {
@@ -196,21 +204,14 @@ function collect(records: MutationRecord[], ctx: RecordContext, extra: Extra): M
     const css = mask.cssText(el) ?? '';
     const text = el.localName === 'style' ? [...el.childNodes].find((c) => mirror.getId(c) !== undefined) : undefined;
     if (text) {
-      mirror.texts.set(text, css);
+      mirror.setText(text, css);
       data.texts.push({ id: mirror.getId(text) as number, value: css });
     } else {
       data.attributes.push({ id, attributes: { _cssText: css } });
     }
   });
 
-  texts.forEach((node) => {
-    const id = mirror.getId(node);
-    if (id === undefined || !node.isConnected || (rootSet.size > 0 && insideAny(node, rootSet))) return;
-    const value = mask.text(node, mask.scopeAt(node.parentNode, scopes));
-    if (value === null || value === mirror.texts.get(node)) return;
-    mirror.texts.set(node, value);
-    data.texts.push({ id, value });
-  });
+  collectTexts(texts, rootSet, scopes, ctx, data.texts);
 
   attributes.forEach((names, el) => {
     const id = mirror.getId(el);
@@ -235,6 +236,34 @@ function collect(records: MutationRecord[], ctx: RecordContext, extra: Extra): M
 
   const empty = !data.adds.length && !data.removes.length && !data.texts.length && !data.attributes.length;
   return empty ? null : data;
+}
+
+/**
+ * Text changes, read now: only a mask that differs from the last one sent goes out. A
+ * small function of its own, so that a burst of edits gets its loop compiled quickly.
+ */
+function collectTexts(
+  texts: Set<Node>,
+  rootSet: Set<Node>,
+  scopes: Map<Node, Scope>,
+  ctx: RecordContext,
+  out: MutationData['texts'],
+): void {
+  const { mirror, mask } = ctx;
+  const inAdded = rootSet.size > 0;
+  for (const node of texts) {
+    const id = mirror.getId(node);
+    if (id === undefined || !node.isConnected || (inAdded && insideAny(node, rootSet))) continue;
+    let scope = mirror.getScope(node);
+    if (scope === undefined) {
+      scope = mask.scopeAt(node.parentNode, scopes);
+      if (mask.stableScopes) mirror.setScope(node, scope);
+    }
+    const value = mask.text(node, scope);
+    if (value === null || value === mirror.getText(node)) continue;
+    mirror.setText(node, value);
+    out.push({ id, value });
+  }
 }
 
 /** `siblings` (children of `parent`) from last to first, found by one backward walk. */
