@@ -16,6 +16,7 @@ from collector.exceptions import Refusal
 
 PROTOCOL_VERSION = 1
 MAX_EVENTS_PER_BATCH = 5000  # a full snapshot is one event; 5k bounds memory per frame
+ONE_PASS_BELOW = 64 * 1024  # frames shorter than this validate straight from the text
 
 # Close codes (RFC 6455 and the 4000-4999 private range); see docs/protocol.md.
 CLOSE_INVALID_DATA = 1007
@@ -93,12 +94,18 @@ def _reason(prefix: str, exc: ValidationError) -> str:
     return f"{prefix}: {'.'.join(parts) or '(message)'}: {msg}{more}"
 
 
-def decode(frame: str | bytes | None) -> dict[str, Any]:
-    """Turn one WebSocket frame into a JSON object, or refuse it."""
+def text_of(frame: str | bytes | None) -> str:
+    """Frames are UTF-8 JSON text; a binary frame is refused."""
     if not isinstance(frame, str):
         raise Refusal(
             "malformed_json", CLOSE_INVALID_DATA, "expected a JSON text frame, got binary"
         )
+    return frame
+
+
+def decode(frame: str | bytes | None) -> dict[str, Any]:
+    """Turn one WebSocket frame into a JSON object, or refuse it."""
+    frame = text_of(frame)
     try:
         message = json.loads(frame)
     except json.JSONDecodeError as exc:
@@ -182,6 +189,28 @@ def parse_batch(message: dict[str, Any]) -> Batch:
             _reason("invalid batch", exc),
             seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
         ) from None
+
+
+def parse_batch_frame(frame: str) -> Batch:
+    """A batch from its frame text, by the faster of two routes (measured on synthetic
+    batches, bench/collector.py): a ~2 KB batch validates about twice as fast in one pass
+    of pydantic's JSON parser as through `json.loads` first; a ~300 KB snapshot, whose
+    node trees are checked in Python, about 1.7x faster through `json.loads`.
+
+    A frame refused by the one-pass route goes through `decode` and `parse_batch` too, so
+    that every refusal keeps its code and reason, and where the two parsers differ
+    (`json.loads` also takes NaN and Infinity) the older, more lenient route decides.
+    """
+    if len(frame) < ONE_PASS_BELOW:
+        try:
+            return _batch.validate_json(frame)
+        except ValidationError:
+            pass
+    try:
+        message = decode(frame)
+    except RecursionError:  # json.loads gives up on deep nesting, pydantic's parser sooner
+        raise Refusal("malformed_json", CLOSE_INVALID_DATA, "JSON nested too deeply") from None
+    return parse_batch(message)
 
 
 def error_message(refusal: Refusal) -> dict[str, Any]:

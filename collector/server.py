@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -53,7 +54,11 @@ def open_collector(settings: Settings) -> Any:
     else:
         keyring = Keyring.load(settings.keyring_path)
     store = EmbeddedStore(settings.data_dir)
-    return create_app(settings, store, keyring)
+    app = create_app(settings, store, keyring)
+    # Modules, schemas and settings live as long as the process: keep the cyclic GC's
+    # full collections from walking them again and again.
+    gc.freeze()
+    return app
 
 
 async def serve_apps(configs: list[tuple[ASGIApp, HypercornConfig]]) -> None:

@@ -495,8 +495,8 @@ def serve_with_fault(fault: str, argv: list[str]) -> int:
     from collector import cli as collector_cli
     from collector.embedded import EmbeddedStore
     from collector.ingest import Ingest
-    from collector.protocol import parse_batch
-    from collector.records import seal_batch
+    from collector.protocol import parse_batch_frame, text_of
+    from collector.records import seal_frame
     from collector.store import SealedBatch
 
     if fault == "ack-early":
@@ -508,9 +508,9 @@ def serve_with_fault(fault: str, argv: list[str]) -> int:
 
             pending: set[asyncio.Task[None]] = set()
             while True:
-                message = await self._receive(websocket)
-                batch = parse_batch(message)
-                sealed = seal_batch(session, dek, batch.seq, message["events"])
+                frame = text_of(await self._receive(websocket))
+                batch = parse_batch_frame(frame)
+                sealed = seal_frame(session, dek, batch, frame)
                 await websocket.send_json({"type": "ack", "seq": batch.seq})
                 task = asyncio.create_task(write_later(sealed))
                 pending.add(task)

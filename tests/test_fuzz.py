@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collector.exceptions import Refusal
-from collector.protocol import decode, parse_batch
+from collector.protocol import decode, parse_batch, parse_batch_frame
 from collector.testing import RunningServer
 from tests.wsclient import batch, new_id, open_socket, receive, start_session
 
@@ -90,6 +90,24 @@ def test_the_validator_accepts_or_refuses_never_crashes(message: dict[str, Any])
     else:
         assert outcome.seq >= 1
         assert outcome.events
+
+
+@settings(max_examples=300, deadline=None)
+@given(frame=BATCH.map(json.dumps) | st.text(max_size=200) | JSON.map(json.dumps))
+def test_a_frame_is_judged_as_its_parsed_message_would_be(frame: str) -> None:
+    """Ingest validates straight from the frame text; it must accept and refuse exactly
+    what parsing the JSON first and then validating does, with the same code."""
+    direct = attempt(lambda: parse_batch_frame(frame))
+    stepwise = attempt(lambda: parse_batch(decode(frame)))
+    if isinstance(stepwise, Refusal):
+        assert isinstance(direct, Refusal)
+        assert (direct.code, direct.seq, direct.reason) == (
+            stepwise.code,
+            stepwise.seq,
+            stepwise.reason,
+        )
+    else:
+        assert direct == stepwise
 
 
 @settings(

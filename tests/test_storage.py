@@ -8,16 +8,18 @@ import os
 from pathlib import Path
 from typing import Any
 
+import brotli
 import pytest
 
-from collector.crypto import DataKey, Keyring
+from collector.crypto import DataKey, Keyring, record_aad
 from collector.embedded import EmbeddedStore
 from collector.exceptions import CorruptRecord, KeyringError, PhiReplayError, UnknownSession
-from collector.records import open_batch, read_session, seal_batch
-from collector.store import SessionRecord
+from collector.protocol import parse_batch_frame
+from collector.records import open_batch, read_session, seal_batch, seal_frame
+from collector.store import SealedBatch, SessionRecord
 from collector.testing import cli, export_events, running_collector
 from tests.factories import sealed_session
-from tests.wsclient import batch, custom, new_id, receive, start_session
+from tests.wsclient import batch, custom, meta, new_id, receive, start_session
 
 CANARY = "CANARY-NOTE-STORAGE-4417"
 
@@ -164,13 +166,19 @@ async def test_concurrent_appends_share_commits_and_a_duplicate_in_a_group_is_st
     keyring = Keyring.create(tmp_path / "k.json")
     store = EmbeddedStore(tmp_path / "var")
     commits: list[int] = []
-    index = store._index
+    syncs: list[int] = []
+    index, sync = store._index, store._sync
 
     def counting_index(rows: list[Any]) -> None:
         commits.append(len(rows))
         index(rows)
 
+    def counting_sync(group: list[Any]) -> None:
+        syncs.append(len(group))
+        sync(group)
+
     monkeypatch.setattr(store, "_index", counting_index)
+    monkeypatch.setattr(store, "_sync", counting_sync)
     sessions = []
     for n in range(40):
         dek = DataKey.generate()
@@ -184,6 +192,7 @@ async def test_concurrent_appends_share_commits_and_a_duplicate_in_a_group_is_st
     assert stored.count(False) == 1, "the same (session, seq) twice in one group: once"
     assert sum(commits) == 40
     assert len(commits) < 40, "appends waiting together share one index commit"
+    assert len(syncs) == len(commits), "and one flush to disk, whatever the sessions"
     for s, _ in sessions:
         assert [seq for seq, _ in read_session(store, keyring, s.session_id)] == [1]
     await store.aclose()
@@ -209,3 +218,27 @@ async def test_a_group_that_fails_leaves_no_bytes_behind(
     assert await store.append(session.session_id, seal_batch(session, dek, 2, EVENTS))
     assert [seq for seq, _ in read_session(store, keyring, session.session_id)] == [1, 2]
     await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_record_holds_the_batch_frame_as_it_arrived(tmp_path: Path) -> None:
+    keyring = Keyring.create(tmp_path / "k.json")
+    dek = DataKey.generate()
+    session = sealed_session(keyring, dek)
+    frame = batch(7, custom(5, note="as sent"), meta(9))
+    sealed = seal_frame(session, dek, parse_batch_frame(frame), frame)
+
+    aad = record_aad(session.instance, session.session_id, 7, dek.dek_id)
+    assert brotli.decompress(dek.open(sealed.sealed, aad)) == frame.encode()
+    assert (sealed.seq, sealed.event_count, sealed.first_ts, sealed.last_ts) == (7, 2, 5, 9)
+    assert open_batch(session, dek, sealed) == json.loads(frame)["events"]
+
+
+def test_records_of_the_first_format_still_open(tmp_path: Path) -> None:
+    """Before the frame was sealed whole, a record held the bare array of events."""
+    keyring = Keyring.create(tmp_path / "k.json")
+    dek = DataKey.generate()
+    session = sealed_session(keyring, dek)
+    plaintext = brotli.compress(json.dumps(EVENTS).encode())
+    old = dek.seal(plaintext, record_aad(session.instance, session.session_id, 1, dek.dek_id))
+    assert open_batch(session, dek, SealedBatch(1, 1, 1, 1, old)) == EVENTS
