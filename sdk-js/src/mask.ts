@@ -340,11 +340,6 @@ export interface Masker {
    * shared by the calls of one mutation batch saves re-checking common ancestors.
    */
   scopeAt(node: Node | null, cache?: Map<Node, Scope>): Scope;
-  /**
-   * The rules' mask and unmask lists have no pseudo-class, so a node's scope changes
-   * only through attribute and tree mutations: a text's scope may be kept until one.
-   */
-  readonly stableScopes: boolean;
   isBlocked(el: Element): boolean;
   /**
    * Mark a node the page added or changed while on an excluded route: from then on it
@@ -355,6 +350,16 @@ export interface Masker {
   attribute(el: Element, name: string): string | null | undefined;
   /** Text content to record, or `null` to drop the node. */
   text(node: Node, parentScope: Scope): string | null;
+  /**
+   * The current text of a recorded text node that changed, judged in the scope it has
+   * now (`cache` as for scopeAt).
+   */
+  changedText(node: Node, cache: Map<Node, Scope>): string | null;
+  /**
+   * An attribute or tree change happened: any node may have moved into or out of an
+   * unmask region, so what `changedText` remembered is forgotten.
+   */
+  treeChanged(): void;
   /** What an Input event may carry for a form field. */
   field(el: Element, scope?: Scope): FieldValue;
   /** The page URL for Meta events. */
@@ -515,6 +520,36 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
     return out;
   };
 
+  // Text nodes known to be masked whatever their text (masked scope, ordinary parent), so
+  // that a burst of text edits skips the ancestor walk. Only ever a reason to mask: a
+  // stale entry could hide text, never show it. Forgotten on any attribute or tree change
+  // (treeChanged), and not kept under rules with pseudo-classes, whose state (:checked)
+  // changes without a mutation.
+  const stable = rules.mask.structural && rules.unmask.structural;
+  let alwaysMaskedText = new WeakSet<Node>();
+
+  const text = (node: Node, parentScope: Scope): string | null => {
+    if (node.nodeType !== 3) return null;
+    const data = (node as Text).data;
+    const parent = node.parentElement;
+    // The exact name: only a real <style> holds CSS. An unknown element that merely
+    // looks like one (createElementNS(html, 'STYLE')) shows its text, so it is masked.
+    const parentTag = parent !== null ? parent.localName : '';
+    if (parentTag === 'style' && isStyleElement(parent as Element)) return clip(sanitizeCss(data, base()));
+    const spaceDropped = INVISIBLE_SPACE_PARENTS.has(parentTag);
+    if (spaceDropped && COLLAPSIBLE_SPACE.test(data)) return null;
+    if (parentScope !== Scope.Unmasked || tainted.has(node)) {
+      if (stable && !spaceDropped) alwaysMaskedText.add(node);
+      return maskText(data);
+    }
+    const parentName = parentTag.toLowerCase();
+    if (parentName === 'title' || parentName === 'textarea') return maskText(data);
+    const select =
+      parentName === 'option' || parentName === 'optgroup' ? (parent as Element).closest('select') : null;
+    if (select && field(select).masked) return maskText(data);
+    return revealText(data);
+  };
+
   return {
     element(el, parentScope) {
       const tag = name(el);
@@ -547,26 +582,16 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
       };
     },
     scopeAt,
-    stableScopes: rules.mask.structural && rules.unmask.structural,
     isBlocked: (el) => isBlocked(el),
     taint: (node) => tainted.add(node),
     attribute: (el, attr) => attribute(el, attr.toLowerCase(), el.getAttribute(attr)),
-    text(node, parentScope) {
-      if (node.nodeType !== 3) return null;
-      const text = (node as Text).data;
-      const parent = node.parentElement;
-      // The exact name: only a real <style> holds CSS. An unknown element that merely
-      // looks like one (createElementNS(html, 'STYLE')) shows its text, so it is masked.
-      const parentTag = parent !== null ? parent.localName : '';
-      if (parentTag === 'style' && isStyleElement(parent as Element)) return clip(sanitizeCss(text, base()));
-      if (INVISIBLE_SPACE_PARENTS.has(parentTag) && COLLAPSIBLE_SPACE.test(text)) return null;
-      if (parentScope !== Scope.Unmasked || tainted.has(node)) return maskText(text);
-      const parentName = parentTag.toLowerCase();
-      if (parentName === 'title' || parentName === 'textarea') return maskText(text);
-      const select =
-        parentName === 'option' || parentName === 'optgroup' ? (parent as Element).closest('select') : null;
-      if (select && field(select).masked) return maskText(text);
-      return revealText(text);
+    text,
+    changedText(node, cache) {
+      if (alwaysMaskedText.has(node)) return maskText((node as Text).data);
+      return text(node, scopeAt(node.parentNode, cache));
+    },
+    treeChanged() {
+      alwaysMaskedText = new WeakSet();
     },
     field,
     pageUrl: (href) => (sanitizeUrl(href, href) ?? '').slice(0, MAX_HREF),

@@ -1,8 +1,6 @@
 // Node ids for one full snapshot and the mutations that follow it. A new full snapshot
 // gets a new Mirror; ids keep counting up so that no id is ever reused in a recording.
 
-import type { Scope } from './mask';
-
 export class Mirror {
   private readonly ids = new WeakMap<Node, number>();
   /** Nodes whose children are never recorded (blocked placeholders, textarea, template). */
@@ -11,8 +9,6 @@ export class Mirror {
   private readonly blocked = new WeakSet<Node>();
   /** Last masked text sent per text node, so unchanged masks are not sent again. */
   private readonly texts = new WeakMap<Node, string>();
-  /** The scope each text was last masked in; see `getScope`. */
-  private scopes = new WeakMap<Node, Scope>();
 
   constructor(private next = 1) {}
 
@@ -43,23 +39,6 @@ export class Mirror {
 
   setText(node: Node, text: string): void {
     this.texts.set(node, text);
-  }
-
-  /**
-   * The scope a text was last masked in, if no attribute or tree change happened since
-   * (`invalidateScopes`); only kept under structural rules (Masker.stableScopes).
-   */
-  getScope(node: Node): Scope | undefined {
-    return this.scopes.get(node);
-  }
-
-  setScope(node: Node, scope: Scope): void {
-    this.scopes.set(node, scope);
-  }
-
-  /** An attribute or tree change may have moved any node into or out of an unmask region. */
-  invalidateScopes(): void {
-    this.scopes = new WeakMap();
   }
 
   markOpaque(node: Node, blocked: boolean): void {

@@ -197,6 +197,7 @@ export class Recorder {
   private fullSnapshot(): void {
     const { ctx, win } = this;
     ctx.mirror = ctx.mirror.successor();
+    ctx.mask.treeChanged(); // what happened while not capturing was not observed
     const node = serializeNode(ctx.doc, ctx, Scope.Masked);
     if (!node) return;
     if (this.gap) {

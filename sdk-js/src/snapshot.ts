@@ -60,7 +60,6 @@ function serialize(node: Node, ctx: SnapshotContext, parentScope: Scope, inStyle
       const text = mask.text(node, parentScope);
       if (text === null) return null;
       mirror.setText(node, text);
-      if (mask.stableScopes) mirror.setScope(node, parentScope);
       return inStyle ? { i: mirror.add(node), x: text, st: true } : { i: mirror.add(node), x: text };
     }
     case 9: {

@@ -209,6 +209,11 @@ describe('mutations', () => {
       (span.firstChild as Text).data = CANARY_WORDS;
     });
     assert.match(hidden[0].texts[0].value, /^\*+$/);
+    (page.doc.getElementById('c') as HTMLInputElement).checked = true;
+    const again = await mutations(page, () => {
+      (span.firstChild as Text).data = 'Consent given again';
+    });
+    assert.equal(again[0].texts[0].value, 'Consent given again', 'readable again, not kept masked');
     assert.ok(!page.collector.wire.includes('CANARY'));
     page.close();
   });

@@ -40,7 +40,7 @@ export const observeMutations: Observer = (ctx) => {
       } else if (ctx.excluded()) {
         // The excluded view's own nodes: if they are still there when capture resumes,
         // they are recorded blocked or masked, never as they are.
-        ctx.mirror.invalidateScopes();
+        ctx.mask.treeChanged();
         for (const record of records) {
           if (record.type === 'characterData') ctx.mask.taint(record.target);
           record.addedNodes.forEach((node) => ctx.mask.taint(node));
@@ -150,7 +150,7 @@ function collect(records: MutationRecord[], ctx: RecordContext, extra: Extra): M
   }
 
   // Any other change may move a node into or out of an unmask region.
-  if (!textsOnly) mirror.invalidateScopes();
+  if (!textsOnly) mask.treeChanged();
 
   // An element whose blocked state changed, or that got a shadow root, is replaced whole.
   const replace = (el: Element): void => {
@@ -254,12 +254,7 @@ function collectTexts(
   for (const node of texts) {
     const id = mirror.getId(node);
     if (id === undefined || !node.isConnected || (inAdded && insideAny(node, rootSet))) continue;
-    let scope = mirror.getScope(node);
-    if (scope === undefined) {
-      scope = mask.scopeAt(node.parentNode, scopes);
-      if (mask.stableScopes) mirror.setScope(node, scope);
-    }
-    const value = mask.text(node, scope);
+    const value = mask.changedText(node, scopes);
     if (value === null || value === mirror.getText(node)) continue;
     mirror.setText(node, value);
     out.push({ id, value });
