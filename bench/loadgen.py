@@ -67,19 +67,43 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants: the collector's validation workers count too."""
+    found, i = [pid], 0
+    while i < len(found):
+        for task in Path(f"/proc/{found[i]}/task").glob("*"):
+            try:
+                found.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                continue  # the thread or process is gone
+        i += 1
+    return found
+
+
 def proc_status_kb(pid: int, key: str) -> int:
-    """A `kB` line of /proc/PID/status, e.g. VmRSS or VmHWM."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
+    """A `kB` line of /proc/PID/status (e.g. VmRSS, VmHWM), summed over the process tree."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:
+            continue
+        total += next((int(x.split()[1]) for x in lines if x.startswith(key + ":")), 0)
+    return total
 
 
 def proc_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all threads (fields 14 and 15 of stat)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    """User + system CPU time of a process tree, all threads (fields 14 and 15 of stat).
+    A child that exits within a phase takes its time with it: the collector's don't."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
 
 
 @dataclass

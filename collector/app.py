@@ -53,7 +53,12 @@ async def purge_periodically(settings: Settings, store: Store) -> None:
         await asyncio.sleep(PURGE_EVERY_SECONDS)
 
 
-def create_app(settings: Settings, store: Store, keyring: Keyring) -> Starlette:
+def create_app(
+    settings: Settings, store: Store, keyring: Keyring, *, validation_workers: int = 0
+) -> Starlette:
+    """`validation_workers`: processes that validate large frames (see collector/ingest.py);
+    0 validates everything on the event loop."""
+
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__}, headers=SECURITY_HEADERS)
 
@@ -79,9 +84,13 @@ def create_app(settings: Settings, store: Store, keyring: Keyring) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Workers start in the background: until they are up, the loop validates.
+        starter = asyncio.create_task(ingest.start_workers(validation_workers))
         purger = asyncio.create_task(purge_periodically(settings, store))
         yield
         purger.cancel()
+        starter.cancel()
+        ingest.stop_workers()
         await store.aclose()
 
     return Starlette(

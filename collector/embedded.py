@@ -135,8 +135,12 @@ def _load_syncfs() -> Callable[[int], int] | None:
 
 
 _SYNCFS = _load_syncfs()
-# Open segment files kept for appends; the rest are reopened when their session writes.
-MAX_OPEN_SEGMENTS = max(64, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 4)
+
+
+def _max_open_segments() -> int:
+    """Segment files kept open for appends (a quarter of the open-files limit: sockets need
+    the rest); the others are reopened when their session writes again."""
+    return max(64, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 4)
 
 
 def _fsync_path(path: Path) -> None:
@@ -222,6 +226,7 @@ class EmbeddedStore:
         # syncfs reports write-back errors that happened since this descriptor was opened.
         self._dir_fd = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._tails: OrderedDict[str, _Tail] = OrderedDict()  # least recently used first
+        self._max_tails = _max_open_segments()
         self._generations = itertools.count()
         self._cut: dict[str, tuple[int, BaseException]] = {}  # writer thread: failed groups
         self._jobs: queue.SimpleQueue[_Append | _Call | None] = queue.SimpleQueue()
@@ -407,9 +412,9 @@ class EmbeddedStore:
             self._tails.move_to_end(session_id)
             return tail
         tail = self._tails[session_id] = self._load_tail(session_id)
-        if len(self._tails) > MAX_OPEN_SEGMENTS:
+        if len(self._tails) > self._max_tails:
             idle = [sid for sid, t in itertools.islice(self._tails.items(), 64) if not t.pending]
-            for sid in idle[: len(self._tails) - MAX_OPEN_SEGMENTS]:
+            for sid in idle[: len(self._tails) - self._max_tails]:
                 self._drop_tail(sid)
         return tail
 

@@ -6,11 +6,20 @@ error codes, never payloads, app keys or user names.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import logging
+import multiprocessing
+import os
+import signal
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 from starlette.requests import Request
@@ -36,12 +45,11 @@ from collector.protocol import (
     decode_beacon,
     error_message,
     parse_batch,
-    parse_batch_frame,
     parse_hello,
     text_of,
 )
-from collector.records import seal_batch, seal_frame
-from collector.store import SealedBatch, SessionRecord, Store
+from collector.records import Compressed, compress_frame, seal, seal_batch
+from collector.store import SessionRecord, Store
 
 log = logging.getLogger("phi_replay.ingest")
 
@@ -79,13 +87,56 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-def _validate_and_seal(session: SessionRecord, dek: DataKey, frame: str) -> tuple[int, SealedBatch]:
-    """(seq, sealed record) of a batch frame; the parsed events are gone on return."""
+def _compress(frame: str) -> Compressed:
+    """Validate and compress a batch frame; its parsed events are freed on return, before
+    the GC runs again."""
     with _gc_paused():
-        batch = parse_batch_frame(frame)
-        seq, sealed = batch.seq, seal_frame(session, dek, batch, frame)
-        del batch  # freed before the GC runs again, so that it never sees the objects
-    return seq, sealed
+        return compress_frame(frame)
+
+
+# -- validation workers ------------------------------------------------------------------
+# A ~300 KB snapshot takes the event loop 10-15 ms to validate and compress, during which
+# no other socket is served; thousands of sessions starting at once are thousands of
+# them. Frames that long go to worker processes, which also puts the machine's other
+# cores to work. Only the validated, compressed bytes come back; sealing stays here, so
+# no data key leaves the collector's process. Small batches stay on the loop: for them
+# the round trip would cost more than the work.
+
+OFFLOAD_AT = 64 * 1024  # frames at least this long are validated in a worker process
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+
+RefusalFields = tuple[str, int, str, int | None]  # a Refusal's fields: it pickles badly
+
+
+def _compress_in_worker(frame: str) -> Compressed | RefusalFields:
+    try:
+        return _compress(frame)
+    except Refusal as refusal:
+        return (refusal.code, refusal.close_code, refusal.reason, refusal.seq)
+
+
+def _prctl() -> Any:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _start_worker(parent: int) -> None:
+    """A worker dies with the collector, even under kill -9 (or it would wait forever for
+    work), and leaves Ctrl-C to it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _prctl()(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the collector died before prctl took effect
+        os._exit(0)
+    gc.freeze()
+
+
+def worker_count() -> int:
+    """One worker per core beyond the event loop's; none where prctl is missing."""
+    if _prctl() is None:
+        return 0
+    return len(os.sched_getaffinity(0)) - 1
 
 
 class Ingest:
@@ -94,6 +145,52 @@ class Ingest:
         self.store = store
         self.keyring = keyring
         self.instances = Instances.from_settings(settings)
+        self._workers: ProcessPoolExecutor | None = None
+
+    async def start_workers(self, count: int) -> None:
+        """Start `count` validation workers now rather than on the first snapshot."""
+        if count < 1:
+            return
+        pool = ProcessPoolExecutor(
+            count,
+            mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
+            initializer=_start_worker,
+            initargs=(os.getpid(),),
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.gather(*(loop.run_in_executor(pool, gc.collect) for _ in range(count)))
+        except (OSError, BrokenProcessPool) as exc:
+            log.error("validation workers failed to start: %s", type(exc).__name__)
+            pool.shutdown(wait=False, cancel_futures=True)
+            return
+        except asyncio.CancelledError:  # the collector stopped while they started
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        self._workers = pool
+        log.info("%d validation worker(s) for frames of %d bytes or more", count, OFFLOAD_AT)
+
+    def stop_workers(self) -> None:
+        if self._workers is not None:
+            self._workers.shutdown(wait=False, cancel_futures=True)
+            self._workers = None
+
+    async def _validate(self, frame: str) -> Compressed:
+        pool = self._workers
+        if pool is None or len(frame) < OFFLOAD_AT:
+            return _compress(frame)
+        try:
+            outcome = await asyncio.get_running_loop().run_in_executor(
+                pool, _compress_in_worker, frame
+            )
+        except BrokenProcessPool:
+            log.error("a validation worker died; validating on the event loop from now on")
+            self.stop_workers()
+            return _compress(frame)
+        if isinstance(outcome, Compressed):
+            return outcome
+        code, close_code, reason, seq = outcome
+        raise Refusal(code, close_code, reason, seq=seq)
 
     async def __call__(self, websocket: WebSocket) -> None:
         origin = websocket.headers.get("origin")
@@ -201,9 +298,9 @@ class Ingest:
                     f"more than {self.settings.batches_per_second:g} batches per second;"
                     " reconnect later",
                 )
-            seq, sealed = _validate_and_seal(session, dek, frame)
+            sealed = seal(session, dek, await self._validate(frame))
             await self.store.append(session.session_id, sealed)
-            await websocket.send_json({"type": "ack", "seq": seq})
+            await websocket.send_json({"type": "ack", "seq": sealed.seq})
 
     async def beacon(self, request: Request) -> Response:
         """`POST /v1/beacon`: the tail of a session sent by `navigator.sendBeacon` on page

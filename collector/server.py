@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import os
+import resource
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,10 +19,21 @@ from collector.app import create_app
 from collector.config import Settings
 from collector.crypto import Keyring
 from collector.embedded import EmbeddedStore
+from collector.ingest import worker_count
 
 log = logging.getLogger("phi_replay.server")
 
 ASGIApp = Callable[..., Awaitable[None]]
+LISTEN_BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
+
+
+def raise_open_files_limit() -> int:
+    """Every session holds a socket (and, while it writes, a segment file): raise the soft
+    open-files limit to the hard one, as servers holding thousands of sockets do."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def hypercorn_config(
@@ -37,6 +49,9 @@ def hypercorn_config(
     # Frames over our own limit get a JSON error from ingest; hypercorn's limit is only
     # the backstop against unbounded buffering.
     config.websocket_max_message_size = max_message_bytes * 2
+    # Thousands of tabs reconnect at once after a restart: hypercorn's default listen
+    # queue of 100 would drop their SYNs, and each retry waits 1 s, then 3 s, ...
+    config.backlog = LISTEN_BACKLOG
     config.accesslog = None  # access lines carry URLs; ingest logs what it needs
     config.errorlog = logging.getLogger("phi_replay.http")
     if certfile is not None and keyfile is not None:
@@ -48,13 +63,14 @@ def hypercorn_config(
 def open_collector(settings: Settings) -> Any:
     """Load (or, in dev mode, create) the keyring, open the store, build the app."""
     os.umask(0o077)  # everything the collector writes is for its own eyes only
+    raise_open_files_limit()
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if settings.dev:
         keyring = Keyring.load_or_create(settings.keyring_path)
     else:
         keyring = Keyring.load(settings.keyring_path)
     store = EmbeddedStore(settings.data_dir)
-    app = create_app(settings, store, keyring)
+    app = create_app(settings, store, keyring, validation_workers=worker_count())
     # Modules, schemas and settings live as long as the process: keep the cyclic GC's
     # full collections from walking them again and again.
     gc.freeze()

@@ -495,7 +495,7 @@ def serve_with_fault(fault: str, argv: list[str]) -> int:
     from collector import cli as collector_cli
     from collector.embedded import EmbeddedStore
     from collector.ingest import Ingest
-    from collector.protocol import parse_batch_frame, text_of
+    from collector.protocol import text_of
     from collector.records import seal_frame
     from collector.store import SealedBatch
 
@@ -508,10 +508,8 @@ def serve_with_fault(fault: str, argv: list[str]) -> int:
 
             pending: set[asyncio.Task[None]] = set()
             while True:
-                frame = text_of(await self._receive(websocket))
-                batch = parse_batch_frame(frame)
-                sealed = seal_frame(session, dek, batch, frame)
-                await websocket.send_json({"type": "ack", "seq": batch.seq})
+                sealed = seal_frame(session, dek, text_of(await self._receive(websocket)))
+                await websocket.send_json({"type": "ack", "seq": sealed.seq})
                 task = asyncio.create_task(write_later(sealed))
                 pending.add(task)
                 task.add_done_callback(pending.discard)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from collector.ingest import OFFLOAD_AT, worker_count
 from collector.testing import RunningServer, export_events
 from tests.wsclient import (
     batch,
@@ -137,3 +140,32 @@ def test_batches_must_follow_a_hello(collector: RunningServer) -> None:
     error, close_code, reason = refused(ws)
     assert (error["code"], close_code) == ("protocol", 1008)
     assert "hello" in reason
+
+
+def _wait_for_workers(collector: RunningServer) -> None:
+    deadline = time.monotonic() + 20
+    while "validation worker" not in collector.log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, "the validation workers did not start"
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(worker_count() < 1, reason="one core, or no prctl: no validation workers")
+def test_large_frames_validated_by_a_worker_are_stored_or_refused_alike(
+    collector: RunningServer,
+) -> None:
+    _wait_for_workers(collector)
+    session = new_id("sess")
+    ws, _ = start_session(collector.ws_url, session)
+    big = "x" * OFFLOAD_AT
+    ws.send(batch(1, meta(1000), custom(1001, note=big)))
+    assert receive(ws) == {"type": "ack", "seq": 1}
+    bad = {"type": 3, "data": {"source": 0, "texts": "CANARY-SSN-900-00-0008"}, "timestamp": 5}
+    ws.send(batch(2, custom(1002, note=big), bad))
+    error, close_code, _ = refused(ws)
+    assert (error["code"], error["seq"], close_code) == ("invalid_batch", 2, 1008)
+    assert "events.1" in error["reason"]
+    assert "CANARY" not in error["reason"]
+
+    stored = export_events(collector.data_dir, collector.keyring, session)
+    assert [(e["seq"], e["event"]["timestamp"]) for e in stored] == [(1, 1000), (1, 1001)]
+    assert stored[1]["event"]["data"]["payload"]["note"] == big

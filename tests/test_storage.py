@@ -14,7 +14,6 @@ import pytest
 from collector.crypto import DataKey, Keyring, record_aad
 from collector.embedded import EmbeddedStore
 from collector.exceptions import CorruptRecord, KeyringError, PhiReplayError, UnknownSession
-from collector.protocol import parse_batch_frame
 from collector.records import open_batch, read_session, seal_batch, seal_frame
 from collector.store import SealedBatch, SessionRecord
 from collector.testing import cli, export_events, running_collector
@@ -226,7 +225,7 @@ async def test_a_record_holds_the_batch_frame_as_it_arrived(tmp_path: Path) -> N
     dek = DataKey.generate()
     session = sealed_session(keyring, dek)
     frame = batch(7, custom(5, note="as sent"), meta(9))
-    sealed = seal_frame(session, dek, parse_batch_frame(frame), frame)
+    sealed = seal_frame(session, dek, frame)
 
     aad = record_aad(session.instance, session.session_id, 7, dek.dek_id)
     assert brotli.decompress(dek.open(sealed.sealed, aad)) == frame.encode()
@@ -242,3 +241,25 @@ def test_records_of_the_first_format_still_open(tmp_path: Path) -> None:
     plaintext = brotli.compress(json.dumps(EVENTS).encode())
     old = dek.seal(plaintext, record_aad(session.instance, session.session_id, 1, dek.dek_id))
     assert open_batch(session, dek, SealedBatch(1, 1, 1, 1, old)) == EVENTS
+
+
+@pytest.mark.anyio
+async def test_segments_past_the_open_files_budget_are_closed_and_reopened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keyring = Keyring.create(tmp_path / "k.json")
+    store = EmbeddedStore(tmp_path / "var")
+    monkeypatch.setattr(store, "_max_tails", 3)
+    sessions = []
+    for n in range(8):
+        dek = DataKey.generate()
+        sessions.append(
+            (await store.open_session(sealed_session(keyring, dek, f"sess-budget{n:03d}")), dek)
+        )
+    for seq in (1, 2):
+        for session, dek in sessions:
+            assert await store.append(session.session_id, seal_batch(session, dek, seq, EVENTS))
+    assert len(store._tails) <= 4, "idle segments are closed"
+    for session, _ in sessions:
+        assert [seq for seq, _ in read_session(store, keyring, session.session_id)] == [1, 2]
+    await store.aclose()
