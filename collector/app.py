@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -54,10 +55,14 @@ async def purge_periodically(settings: Settings, store: Store) -> None:
 
 
 def create_app(
-    settings: Settings, store: Store, keyring: Keyring, *, validation_workers: int = 0
+    settings: Settings,
+    store: Store,
+    keyring: Keyring,
+    *,
+    workers: ProcessPoolExecutor | None = None,
 ) -> Starlette:
-    """`validation_workers`: processes that validate large frames (see collector/ingest.py);
-    0 validates everything on the event loop."""
+    """`workers` validate large frames (`collector.ingest.start_workers`); the app shuts
+    them down when it stops. Without them the event loop validates everything."""
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__}, headers=SECURITY_HEADERS)
@@ -77,19 +82,16 @@ def create_app(
         }
         return FileResponse(path, media_type="text/javascript", headers=headers)
 
-    ingest = Ingest(settings, store, keyring)
+    ingest = Ingest(settings, store, keyring, workers)
 
     async def ingest_endpoint(websocket: WebSocket) -> None:
         await ingest(websocket)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # Workers start in the background: until they are up, the loop validates.
-        starter = asyncio.create_task(ingest.start_workers(validation_workers))
         purger = asyncio.create_task(purge_periodically(settings, store))
         yield
         purger.cancel()
-        starter.cancel()
         ingest.stop_workers()
         await store.aclose()
 

@@ -158,6 +158,8 @@ class _Tail:
     path: Path
     end: int  # the file's size, records not yet durable included
     generation: int  # replaced when a failed group's bytes are cut from the file
+    # No seq above this is stored or pending: the recorder's next batch needs no lookup.
+    top_seq: int = 0
     fd: int | None = None
     pending: dict[int, asyncio.Future[bool]] = field(default_factory=dict)  # seq → durable?
 
@@ -391,12 +393,13 @@ class EmbeddedStore:
             except Exception:  # noqa: S112 (that copy failed: store this one)
                 continue
             return False  # the same (session, seq) was on its way and is now stored
-        if self._is_stored(session_id, batch.seq):
+        if batch.seq <= tail.top_seq and self._is_stored(session_id, batch.seq):
             return False
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         offset = self._write(session_id, tail, batch)
         tail.pending[batch.seq] = future
+        tail.top_seq = max(tail.top_seq, batch.seq)
         self._jobs.put(_Append(session_id, batch, offset, tail.generation, future, loop))
         return await future
 
@@ -420,11 +423,15 @@ class EmbeddedStore:
 
     def _load_tail(self, session_id: str) -> _Tail:
         # Appends go to the file's end (O_APPEND); the start cut left nothing unindexed.
+        path = self.segment_path(session_id)
         try:
-            size = self.segment_path(session_id).stat().st_size
+            size = path.stat().st_size
         except FileNotFoundError:
             size = 0
-        return _Tail(self.segment_path(session_id), size, next(self._generations))
+        (top,) = self._loop_db.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM batches WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        return _Tail(path, size, next(self._generations), top_seq=int(top))
 
     def _drop_tail(self, session_id: str) -> None:
         tail = self._tails.pop(session_id, None)

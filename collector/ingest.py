@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -132,6 +133,31 @@ def _start_worker(parent: int) -> None:
     gc.freeze()
 
 
+def start_workers(count: int) -> ProcessPoolExecutor | None:
+    """Fork `count` validation workers, or None. Call it before the process has any thread
+    or key: the workers are forked from it, at once (no spawn that a kill -9 could catch
+    half-way), and so hold no copy of a key."""
+    if count < 1:
+        return None
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()  # or a worker would write the buffered text again when it exits
+    pool = ProcessPoolExecutor(
+        count,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start_worker,
+        initargs=(os.getpid(),),
+    )
+    try:
+        for started in [pool.submit(gc.collect) for _ in range(count)]:
+            started.result(timeout=30)
+    except (OSError, BrokenProcessPool, TimeoutError) as exc:
+        log.error("validation workers failed to start: %s", type(exc).__name__)
+        pool.shutdown(wait=False, cancel_futures=True)
+        return None
+    log.info("%d validation worker(s) for frames of %d bytes or more", count, OFFLOAD_AT)
+    return pool
+
+
 def worker_count() -> int:
     """One worker per core beyond the event loop's; none where prctl is missing."""
     if _prctl() is None:
@@ -140,35 +166,18 @@ def worker_count() -> int:
 
 
 class Ingest:
-    def __init__(self, settings: Settings, store: Store, keyring: Keyring) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        keyring: Keyring,
+        workers: ProcessPoolExecutor | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.keyring = keyring
         self.instances = Instances.from_settings(settings)
-        self._workers: ProcessPoolExecutor | None = None
-
-    async def start_workers(self, count: int) -> None:
-        """Start `count` validation workers now rather than on the first snapshot."""
-        if count < 1:
-            return
-        pool = ProcessPoolExecutor(
-            count,
-            mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
-            initializer=_start_worker,
-            initargs=(os.getpid(),),
-        )
-        loop = asyncio.get_running_loop()
-        try:
-            await asyncio.gather(*(loop.run_in_executor(pool, gc.collect) for _ in range(count)))
-        except (OSError, BrokenProcessPool) as exc:
-            log.error("validation workers failed to start: %s", type(exc).__name__)
-            pool.shutdown(wait=False, cancel_futures=True)
-            return
-        except asyncio.CancelledError:  # the collector stopped while they started
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        self._workers = pool
-        log.info("%d validation worker(s) for frames of %d bytes or more", count, OFFLOAD_AT)
+        self._workers = workers  # validation workers (start_workers), or the loop validates
 
     def stop_workers(self) -> None:
         if self._workers is not None:

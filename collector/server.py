@@ -19,7 +19,7 @@ from collector.app import create_app
 from collector.config import Settings
 from collector.crypto import Keyring
 from collector.embedded import EmbeddedStore
-from collector.ingest import worker_count
+from collector.ingest import start_workers, worker_count
 
 log = logging.getLogger("phi_replay.server")
 
@@ -64,13 +64,14 @@ def open_collector(settings: Settings) -> Any:
     """Load (or, in dev mode, create) the keyring, open the store, build the app."""
     os.umask(0o077)  # everything the collector writes is for its own eyes only
     raise_open_files_limit()
+    workers = start_workers(worker_count())  # first: forked before any thread or key exists
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if settings.dev:
         keyring = Keyring.load_or_create(settings.keyring_path)
     else:
         keyring = Keyring.load(settings.keyring_path)
     store = EmbeddedStore(settings.data_dir)
-    app = create_app(settings, store, keyring, validation_workers=worker_count())
+    app = create_app(settings, store, keyring, workers=workers)
     # Modules, schemas and settings live as long as the process: keep the cyclic GC's
     # full collections from walking them again and again.
     gc.freeze()
