@@ -96,18 +96,19 @@ def _check_node(node: Any) -> list[Any] | None:
     """Check one node without its children; return the children to check, if any."""
     if not isinstance(node, dict):
         raise _Bad(": not a serialized node (rrweb's or packed)")
-    # Packed nodes first: nearly every node of our recorder's snapshots is one.
-    if "x" in node and "type" not in node:
-        if len(node) > 2:
-            if not node.keys() <= _PACKED_TEXT_KEYS:
-                raise _Bad(": unknown field in a packed text node")
-            _flags(node, ("st", "sr"), true_only=True)
-        _id(node, "i")
-        text = node["x"]
-        if type(text) is not str or len(text) > _MAX_TEXT:
-            raise _Bad(f".x: expected a string of at most {_MAX_TEXT} characters")
-        return None
-    if "n" in node and "type" not in node:
+    if "type" not in node:  # packed: nearly every node of our recorder's snapshots
+        if "x" in node:
+            if len(node) > 2:
+                if not node.keys() <= _PACKED_TEXT_KEYS:
+                    raise _Bad(": unknown field in a packed text node")
+                _flags(node, ("st", "sr"), true_only=True)
+            _id(node, "i")
+            text = node["x"]
+            if type(text) is not str or len(text) > _MAX_TEXT:
+                raise _Bad(f".x: expected a string of at most {_MAX_TEXT} characters")
+            return None
+        if "n" not in node:
+            raise _Bad(": not a serialized node (rrweb's or packed)")
         if not node.keys() <= _PACKED_ELEMENT_KEYS:
             raise _Bad(": unknown field in a packed element")
         _id(node, "i")
@@ -122,8 +123,6 @@ def _check_node(node: Any) -> list[Any] | None:
         if len(node) > 2 + has_attributes + has_children:
             _flags(node, ("svg", "sh", "sr"), true_only=True)
         return children
-    if "type" not in node:
-        raise _Bad(": not a serialized node (rrweb's or packed)")
     kind = node["type"]
     allowed = _RRWEB_KEYS.get(kind) if type(kind) is int else None
     if allowed is None:
@@ -158,9 +157,11 @@ _GOOD_TAGS: set[str] = set()
 
 
 def _tag(tag: Any, where: str) -> None:
+    if type(tag) is not str:  # first: a list or an object cannot even be looked up
+        raise _Bad(f"{where}: expected a tag name")
     if tag in _GOOD_TAGS:
         return
-    if type(tag) is not str or not _TAG.fullmatch(tag):
+    if not _TAG.fullmatch(tag):
         raise _Bad(f"{where}: expected a tag name")
     if len(_GOOD_TAGS) < 4096:
         _GOOD_TAGS.add(tag)

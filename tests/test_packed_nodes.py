@@ -145,6 +145,11 @@ def test_a_deep_page_is_accepted_and_expanded() -> None:
     ("node", "reason"),
     [
         ({"i": 2, "n": "not a tag"}, "node.childNodes.0.n: expected a tag name"),
+        ({"i": 2, "n": ["p"]}, "node.childNodes.0.n: expected a tag name"),
+        (
+            {"type": 2, "id": 2, "tagName": {"p": 1}, "attributes": {}, "childNodes": []},
+            "node.childNodes.0.tagName: expected a tag name",
+        ),
         ({"i": 2, CANARY: 1}, "node.childNodes.0: not a serialized node"),
         (
             {"i": 2, "x": "****", CANARY: 1},
