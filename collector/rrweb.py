@@ -41,11 +41,9 @@ def _shallow(node: Node) -> Node:
 
 
 def _children(node: Node) -> list[Node]:
-    if "type" in node:
-        children = node.get("childNodes")
-        return children if isinstance(children, list) else []
-    children = node.get("c")
-    return children if isinstance(children, list) else []
+    """A stored (so validated) node's children: lists wherever they are present."""
+    children: list[Node] = node.get("childNodes" if "type" in node else "c") or []
+    return children
 
 
 def expand_node(node: Node) -> Node:
