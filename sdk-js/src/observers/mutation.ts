@@ -40,7 +40,6 @@ export const observeMutations: Observer = (ctx) => {
       } else if (ctx.excluded()) {
         // The excluded view's own nodes: if they are still there when capture resumes,
         // they are recorded blocked or masked, never as they are.
-        ctx.mask.treeChanged();
         for (const record of records) {
           if (record.type === 'characterData') ctx.mask.taint(record.target);
           record.addedNodes.forEach((node) => ctx.mask.taint(node));
