@@ -45,7 +45,7 @@ def check_frames() -> None:
 
 
 @contextlib.contextmanager
-def running_server(kind: str, workdir: Path) -> Iterator[tuple[int, str]]:
+def running_server(kind: str, workdir: Path, bare_workers: int = 1) -> Iterator[tuple[int, str]]:
     """(pid, ws url) of a fresh server of `kind`; stopped on exit, whatever happened."""
     if kind == "collector":
         with running_collector(workdir / "data") as server:
@@ -53,6 +53,7 @@ def running_server(kind: str, workdir: Path) -> Iterator[tuple[int, str]]:
         return
     port = free_port()
     argv = [sys.executable, "-m", "bench.bare_receiver", "--port", str(port)]
+    argv += ["--workers", str(bare_workers)]
     health = f"http://127.0.0.1:{port}/healthz"
     with running_process(argv, health, workdir / "bare.log") as proc:
         yield proc.pid, f"ws://127.0.0.1:{port}/v1/ingest"
@@ -196,6 +197,7 @@ first connection → at the end of the paced window; KB/conn = the difference pe
 session. CPU% = server/generator CPU in that window (100 = one core; this machine has
 {cores}, and the generator shares them with the server).
 Snapshots (~{snap:.0f} KB each) go out at most {conc} at a time, sessions open at {ramp:.0f}/s.
+The bare receiver runs {bare_workers} event-loop process(es) (--bare-workers).
 """
 
 
@@ -210,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="steady seconds before paced")
     parser.add_argument("--servers", default=",".join(SERVERS), help="bare,collector")
     parser.add_argument("--deflate", action="store_true", help="use permessage-deflate")
+    parser.add_argument(
+        "--bare-workers", type=int, default=1, help="event-loop processes of the bare receiver"
+    )
     parser.add_argument("--json", type=Path, help="also write every result to this file")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -232,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                 workdir = Path(tmp) / f"{kind}-{n}"
                 workdir.mkdir()
                 print(f"{n:,} sessions, {kind}:", file=sys.stderr, flush=True)
-                with running_server(kind, workdir) as (pid, url):
+                with running_server(kind, workdir, args.bare_workers) as (pid, url):
                     out = workdir / "result.json"
                     results[(n, kind)] = run_generator(args, n, pid, url, out)
                 print(f"  ({time.monotonic() - started:.0f} s so far)", file=sys.stderr)
@@ -250,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             conc=args.snapshot_concurrency,
             ramp=args.ramp,
             cores=os.cpu_count(),
+            bare_workers=args.bare_workers,
         )
     )
     for line in verdicts(results, sizes):
