@@ -6,6 +6,8 @@ and associated data that binds the record to its instance, session, seq and DEK 
 so a record cannot be moved to another place without failing verification. DEKs are
 wrapped (also AES-256-GCM) by a key-encryption key (KEK) from the keyring, a file
 kept apart from the data directory.
+
+Console passwords are hashed with Argon2id (RFC 9106), stored as PHC strings.
 """
 
 from __future__ import annotations
@@ -19,14 +21,43 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidKey, InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from collector.exceptions import CorruptRecord, KeyringError
 
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12  # 96-bit GCM nonce, fresh for every seal
 KEYRING_FORMAT = "phi-replay-keyring/1"
+
+
+# OWASP's first Argon2id configuration: 19 MiB, 2 passes, 1 lane (about 50 ms here).
+ARGON2_MEMORY_KIB = 19 * 1024
+ARGON2_ITERATIONS = 2
+ARGON2_LANES = 1
+SALT_BYTES = 16
+
+
+def hash_password(password: str) -> str:
+    """An Argon2id PHC string (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`)."""
+    kdf = Argon2id(
+        salt=os.urandom(SALT_BYTES),
+        length=32,
+        iterations=ARGON2_ITERATIONS,
+        lanes=ARGON2_LANES,
+        memory_cost=ARGON2_MEMORY_KIB,
+    )
+    return kdf.derive_phc_encoded(password.encode())
+
+
+def verify_password(encoded: str, password: str) -> bool:
+    """Whether `password` matches the PHC string; False for a malformed one."""
+    try:
+        Argon2id.verify_phc_encoded(password.encode(), encoded)
+    except (InvalidKey, ValueError):
+        return False
+    return True
 
 
 def _b64(data: bytes) -> str:
