@@ -23,6 +23,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from collector.control import AUDIT_RETENTION_DAYS
 from collector.exceptions import ConfigError
 from collector.origins import OriginPattern
 
@@ -44,6 +45,8 @@ class InstanceConfig(BaseModel):
     app_keys: tuple[Annotated[str, Field(min_length=3, max_length=200)], ...] = ()
     allowed_origins: tuple[str, ...] = ()
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=3650)
+    # Whether this instance's own staff (role `customer`) may review its sessions.
+    customer_access: bool = False
 
     @field_validator("allowed_origins")
     @classmethod
@@ -71,6 +74,11 @@ class Settings(BaseModel):
     batch_burst: int = Field(default=1000, ge=1, le=100_000)
     dev: bool = False
     instances: tuple[InstanceConfig, ...] = ()
+    # Support console (collector/console): idle logoff, lockout, how long audit is kept.
+    console_idle_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_lock_minutes: float = Field(default=15.0, ge=0, le=24 * 60)
+    audit_retention_days: int = Field(default=AUDIT_RETENTION_DAYS, ge=365, le=36500)
 
     @property
     def keyring_path(self) -> Path:

@@ -34,9 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from collector.control import Control
 from collector.crypto import WrappedKey
 from collector.exceptions import CorruptRecord, PhiReplayError, UnknownSession
-from collector.store import SealedBatch, SessionRecord
+from collector.store import SealedBatch, SessionQuery, SessionRecord, SessionSummary
 
 SEGMENT_MAGIC = b"PHIRSEG1"
 HEADER = struct.Struct(">IIQ")  # body length, crc32(body), seq
@@ -71,7 +72,25 @@ CREATE TABLE IF NOT EXISTS batches (
     last_ts INTEGER NOT NULL,
     PRIMARY KEY (session_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS session_pages (
+    session_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    PRIMARY KEY (session_id, path)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_instance ON sessions (instance, started_at);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user, started_at);
 """
+
+# The session list's sort keys (collector.store.SORT_KEYS) as SQL; ties go by id.
+_ORDER = {
+    "started": "started_at",
+    "duration": "COALESCE(last_ts - first_ts, 0)",
+    "events": "event_count",
+    "user": "user",
+    "instance": "instance",
+    "environment": "environment",
+}
+MAX_PAGES_PER_SESSION = 100  # the list shows where a session went, not every URL
 
 _SESSION_COLUMNS = (
     "session_id, instance, user, environment, tab_id, started_at, dek_id, kek_id,"
@@ -225,6 +244,7 @@ class EmbeddedStore:
         self._reader = _connect(data_dir / "index.sqlite3")  # public reads, any thread
         self._read_lock = threading.Lock()
         self._loop_db = _connect(data_dir / "index.sqlite3")  # the event loop's reads
+        self.control = Control(data_dir / "index.sqlite3", clock=clock)  # accounts, audit
         # syncfs reports write-back errors that happened since this descriptor was opened.
         self._dir_fd = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._tails: OrderedDict[str, _Tail] = OrderedDict()  # least recently used first
@@ -375,10 +395,22 @@ class EmbeddedStore:
                 " WHERE sessions.session_id = g.sid",
                 (doc,),
             )
+            pages = [(sid, p) for sid, b, _ in rows for p in b.pages]
+            if pages:
+                self._index_pages(pages)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+
+    def _index_pages(self, pages: list[tuple[str, str]]) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO session_pages (session_id, path)"
+            " SELECT value ->> 0, value ->> 1 FROM json_each(?) AS p"
+            " WHERE (SELECT COUNT(*) FROM session_pages s WHERE s.session_id = p.value ->> 0)"
+            " < ?",
+            (json.dumps(pages), MAX_PAGES_PER_SESSION),
+        )
 
     # -- the event loop's side of appends ---------------------------------------------
 
@@ -538,6 +570,7 @@ class EmbeddedStore:
             # (secure_delete overwrites it), the records are unreadable wherever they are.
             self._db.execute("BEGIN")
             self._db.execute("DELETE FROM batches WHERE session_id = ?", (session_id,))
+            self._db.execute("DELETE FROM session_pages WHERE session_id = ?", (session_id,))
             self._db.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
             self._db.execute("COMMIT")
             self.segment_path(session_id).unlink(missing_ok=True)
@@ -597,6 +630,52 @@ class EmbeddedStore:
         with self._read_lock:
             return self._list_sessions(self._reader)
 
+    def query_sessions(self, query: SessionQuery) -> tuple[list[SessionSummary], int]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("instance", query.instance),
+            ("environment", query.environment),
+            ("user", query.user),
+        ):
+            if value:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if query.instances is not None:
+            clauses.append("instance IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(sorted(query.instances)))
+        if query.started_from is not None:
+            clauses.append("started_at >= ?")
+            params.append(query.started_from)
+        if query.started_to is not None:
+            clauses.append("started_at < ?")
+            params.append(query.started_to)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        order = _ORDER.get(query.sort, _ORDER["started"])
+        direction = "DESC" if query.descending else "ASC"
+        with self._read_lock:
+            (total,) = self._reader.execute(
+                f"SELECT COUNT(*) FROM sessions {where}",  # noqa: S608
+                params,
+            ).fetchone()
+            rows = self._reader.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions {where}"  # noqa: S608
+                f" ORDER BY {order} {direction}, session_id {direction} LIMIT ? OFFSET ?",
+                (*params, query.limit, query.offset),
+            ).fetchall()
+            sessions = [_session_from_row(r) for r in rows]
+            pages: dict[str, list[str]] = {}
+            if sessions:
+                ids = json.dumps([s.session_id for s in sessions])
+                for sid, path in self._reader.execute(
+                    "SELECT session_id, path FROM session_pages"
+                    " WHERE session_id IN (SELECT value FROM json_each(?)) ORDER BY path",
+                    (ids,),
+                ):
+                    pages.setdefault(sid, []).append(path)
+        summaries = [SessionSummary(s, tuple(pages.get(s.session_id, ()))) for s in sessions]
+        return summaries, int(total)
+
     def read_batches(self, session_id: str) -> Iterator[SealedBatch]:
         with self._read_lock:
             self._get_session(self._reader, session_id)
@@ -629,6 +708,7 @@ class EmbeddedStore:
         self._db.close()
         self._reader.close()
         self._loop_db.close()
+        self.control.close()
         if self._dir_fd >= 0:
             os.close(self._dir_fd)
             self._dir_fd = -1

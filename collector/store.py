@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from collector.control import Control
 from collector.crypto import WrappedKey
 
 
@@ -43,9 +44,37 @@ class SealedBatch:
     first_ts: int
     last_ts: int
     sealed: bytes  # nonce + AES-GCM ciphertext + tag of the brotli'd events
+    pages: tuple[str, ...] = ()  # templated paths of the batch's Meta events (the index)
+
+
+@dataclass(frozen=True)
+class SessionQuery:
+    """A page of the console's session list. `instances` limits the scope (None: all)."""
+
+    instance: str | None = None
+    environment: str | None = None
+    user: str | None = None
+    started_from: float | None = None  # epoch seconds, inclusive
+    started_to: float | None = None  # exclusive
+    instances: frozenset[str] | None = None
+    sort: str = "started"  # one of SORT_KEYS
+    descending: bool = True
+    limit: int = 50
+    offset: int = 0
+
+
+SORT_KEYS = ("started", "duration", "events", "user", "instance", "environment")
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    session: SessionRecord
+    pages: tuple[str, ...]
 
 
 class Store(Protocol):
+    control: Control  # accounts, console logins and the audit trail (collector.control)
+
     async def open_session(self, new: SessionRecord) -> SessionRecord:
         """Create the session if it is new; return the stored record (with `next_seq`)."""
         ...
@@ -59,6 +88,10 @@ class Store(Protocol):
         ...
 
     def list_sessions(self) -> list[SessionRecord]: ...
+
+    def query_sessions(self, query: SessionQuery) -> tuple[list[SessionSummary], int]:
+        """One page of sessions, filtered and sorted, and how many match in all."""
+        ...
 
     def read_batches(self, session_id: str) -> Iterator[SealedBatch]:
         """Stored batches in seq order; CorruptRecord if one fails its checks."""

@@ -1,0 +1,491 @@
+"""The control plane: console accounts, console logins and the audit trail.
+
+Stored in the same store as the recordings (the embedded backend's SQLite index, in
+its own tables), and written by any process: the collector's console and the operator's
+CLI (`phi-replay users ...`, `export`) while `serve` runs. Every write is one
+`BEGIN IMMEDIATE` transaction, so SQLite's write lock serialises them across processes;
+that is what keeps the audit chain a chain.
+
+The audit trail is hash-chained: each record carries the SHA-256 of the previous
+record's hash and its own fields, so `phi-replay audit verify` finds the first record
+that was altered, removed or moved. Audit records never hold recording content: who,
+when, what (action and target id), from where, and the outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from collector.exceptions import PhiReplayError
+
+Role = Literal["superadmin", "support", "customer"]
+ROLES: tuple[Role, ...] = ("superadmin", "support", "customer")
+GENESIS = "0" * 64  # the previous hash of the first audit record ever written
+AUDIT_RETENTION_DAYS = 6 * 365  # audit outlives recordings (HIPAA: six years)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    instance TEXT,
+    password_hash TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until REAL NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS logins (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    source TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_target ON audit (target, seq);
+CREATE INDEX IF NOT EXISTS audit_by_at ON audit (at);
+"""
+
+
+class AccountError(PhiReplayError):
+    """A user command that cannot be carried out (unknown user, bad role, ...)."""
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    role: Role
+    instance: str | None  # customers only: the one instance they may see
+    password_hash: str = field(repr=False)
+    disabled: bool = False
+    failed_logins: int = 0
+    locked_until: float = 0.0
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Login:
+    """A console login (the server side of the session cookie)."""
+
+    token_hash: str
+    username: str
+    csrf: str = field(repr=False)
+    created_at: float
+    last_seen: float
+    source: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """What happened; the chain fields are added when it is appended."""
+
+    actor: str  # the console user or operator; "-" when nobody is logged in
+    action: str  # e.g. "login", "session.view", "user.add" (docs/audit.md)
+    target: str = ""  # what it was done to: a session id, a user name, an instance
+    source: str = ""  # from where: the client address, or "cli"
+    outcome: str = "ok"  # "ok", or why it was refused ("bad_password", "locked", ...)
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    seq: int
+    at: float
+    actor: str
+    action: str
+    target: str
+    source: str
+    outcome: str
+    details: dict[str, str]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class AuditBreak:
+    """The first link of the chain that does not hold."""
+
+    seq: int
+    problem: str
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    actor: str | None = None
+    action: str | None = None
+    target: str | None = None
+    at_from: float | None = None
+    at_to: float | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+def record_hash(
+    prev_hash: str,
+    seq: int,
+    at: float,
+    entry_fields: Sequence[str],
+    details: dict[str, str],
+) -> str:
+    """SHA-256 over the previous hash and this record's fields, as canonical JSON."""
+    body = json.dumps(
+        [prev_hash, seq, repr(at), *entry_fields, details],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _fields(record: AuditRecord | AuditEntry) -> tuple[str, str, str, str, str]:
+    return (record.actor, record.action, record.target, record.source, record.outcome)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _user(row: tuple[Any, ...]) -> User:
+    name, role, instance, phc, disabled, failed, locked, created = row
+    return User(
+        str(name),
+        cast(Role, role),
+        instance,
+        str(phc),
+        bool(disabled),
+        int(failed),
+        float(locked),
+        float(created),
+    )
+
+
+def _audit(row: tuple[Any, ...]) -> AuditRecord:
+    seq, at, actor, action, target, source, outcome, details, prev, digest = row
+    return AuditRecord(
+        int(seq),
+        float(at),
+        str(actor),
+        str(action),
+        str(target),
+        str(source),
+        str(outcome),
+        json.loads(details),
+        str(prev),
+        str(digest),
+    )
+
+
+_USER_COLUMNS = (
+    "username, role, instance, password_hash, disabled, failed_logins, locked_until, created_at"
+)
+_AUDIT_COLUMNS = "seq, at, actor, action, target, source, outcome, details, prev_hash, hash"
+
+
+class Control:
+    """The control plane over one SQLite database file (the embedded index)."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def open(cls, data_dir: Path, *, clock: Callable[[], float] = time.time) -> Control:
+        """The data directory's control plane, creating the directory if needed."""
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        old = os.umask(0o077)
+        try:
+            return cls(data_dir / "index.sqlite3", clock=clock)
+        finally:
+            os.umask(old)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self) -> _Transaction:
+        return _Transaction(self._db, self._lock)
+
+    # -- users -----------------------------------------------------------------------
+
+    def add_user(self, user: User) -> None:
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM users WHERE username = ?", (user.username,)).fetchone():
+                raise AccountError(f"user {user.username!r} already exists")
+            db.execute(
+                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, 0, ?)",  # noqa: S608
+                (
+                    user.username,
+                    user.role,
+                    user.instance,
+                    user.password_hash,
+                    int(user.disabled),
+                    self.clock(),
+                ),
+            )
+
+    def get_user(self, username: str) -> User | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE username = ?",  # noqa: S608
+                (username,),
+            ).fetchone()
+        return None if row is None else _user(row)
+
+    def list_users(self) -> list[User]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_USER_COLUMNS} FROM users ORDER BY username"  # noqa: S608
+            ).fetchall()
+        return [_user(r) for r in rows]
+
+    def set_password(self, username: str, password_hash: str) -> None:
+        """A new password also clears a lockout and ends the user's logins."""
+        with self._write() as db:
+            changed = db.execute(
+                "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = 0"
+                " WHERE username = ?",
+                (password_hash, username),
+            ).rowcount
+            if not changed:
+                raise AccountError(f"no user {username!r}")
+            db.execute("DELETE FROM logins WHERE username = ?", (username,))
+
+    def set_disabled(self, username: str, disabled: bool) -> None:
+        with self._write() as db:
+            changed = db.execute(
+                "UPDATE users SET disabled = ? WHERE username = ?", (int(disabled), username)
+            ).rowcount
+            if not changed:
+                raise AccountError(f"no user {username!r}")
+            if disabled:
+                db.execute("DELETE FROM logins WHERE username = ?", (username,))
+
+    def record_failure(self, username: str, max_failures: int, lock_seconds: float) -> bool:
+        """Count a failed login; lock the account at `max_failures`. True if now locked."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT failed_logins FROM users WHERE username = ?", (username,)
+            ).fetchone()
+            if row is None:
+                return False
+            failed = int(row[0]) + 1
+            locked = failed >= max_failures
+            db.execute(
+                "UPDATE users SET failed_logins = ?, locked_until = ? WHERE username = ?",
+                (0 if locked else failed, self.clock() + lock_seconds if locked else 0, username),
+            )
+            return locked
+
+    def record_success(self, username: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE username = ?",
+                (username,),
+            )
+
+    # -- console logins --------------------------------------------------------------
+
+    def create_login(self, login: Login) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO logins (token_hash, username, csrf, created_at, last_seen, source)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    login.token_hash,
+                    login.username,
+                    login.csrf,
+                    login.created_at,
+                    login.last_seen,
+                    login.source,
+                ),
+            )
+
+    def get_login(self, token_hash: str) -> Login | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT token_hash, username, csrf, created_at, last_seen, source FROM logins"
+                " WHERE token_hash = ?",
+                (token_hash,),
+            ).fetchone()
+        if row is None:
+            return None
+        return Login(str(row[0]), str(row[1]), str(row[2]), float(row[3]), float(row[4]), row[5])
+
+    def touch_login(self, token_hash: str, now: float) -> None:
+        with self._write() as db:
+            db.execute("UPDATE logins SET last_seen = ? WHERE token_hash = ?", (now, token_hash))
+
+    def end_login(self, token_hash: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM logins WHERE token_hash = ?", (token_hash,))
+
+    def end_idle_logins(self, idle_before: float) -> int:
+        with self._write() as db:
+            return int(
+                db.execute("DELETE FROM logins WHERE last_seen < ?", (idle_before,)).rowcount
+            )
+
+    # -- audit -----------------------------------------------------------------------
+
+    def audit(self, entry: AuditEntry) -> AuditRecord:
+        """Append one record to the chain (serialised by the write transaction)."""
+        details = {str(k): str(v) for k, v in entry.details.items()}
+        with self._write() as db:
+            last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
+            at = self.clock()
+            digest = record_hash(prev, seq, at, _fields(entry), details)
+            db.execute(
+                f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                (seq, at, *_fields(entry), json.dumps(details, sort_keys=True), prev, digest),
+            )
+        return AuditRecord(seq, at, *_fields(entry), details, prev, digest)
+
+    def audit_records(self, query: AuditQuery) -> tuple[list[AuditRecord], int]:
+        """Newest first, filtered; and how many match in all."""
+        where, params = _audit_filter(query)
+        with self._lock:
+            total = self._db.execute(
+                f"SELECT COUNT(*) FROM audit {where}",  # noqa: S608
+                params,
+            ).fetchone()[0]
+            rows = self._db.execute(
+                f"SELECT {_AUDIT_COLUMNS} FROM audit {where} ORDER BY seq DESC LIMIT ? OFFSET ?",  # noqa: S608
+                (*params, query.limit, query.offset),
+            ).fetchall()
+        return [_audit(r) for r in rows], int(total)
+
+    def audit_chain(self) -> Iterator[AuditRecord]:
+        """Every record in seq order (a snapshot read, in pages)."""
+        after = 0
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT 1000",  # noqa: S608
+                    (after,),
+                ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                record = _audit(row)
+                after = record.seq
+                yield record
+
+    def verify_audit(self) -> tuple[int, AuditBreak | None]:
+        """(records checked, the first broken link or None)."""
+        return verify_chain(self.audit_chain())
+
+    def purge_audit(self, before: float, actor: str = "-", source: str = "") -> int:
+        """Drop the records older than `before` (the audit retention), oldest first, and
+        say so in the chain: `verify` accepts a chain that starts after seq 1 only when an
+        `audit.purge` record accounts for the records before it."""
+        with self._write() as db:
+            (through,) = db.execute("SELECT MAX(seq) FROM audit WHERE at < ?", (before,)).fetchone()
+            if through is None:
+                return 0
+            removed = int(db.execute("DELETE FROM audit WHERE seq <= ?", (through,)).rowcount)
+        details = {"through_seq": str(through), "records": str(removed)}
+        self.audit(AuditEntry(actor, "audit.purge", "audit", source or "retention", "ok", details))
+        return removed
+
+
+def verify_chain(records: Iterator[AuditRecord]) -> tuple[int, AuditBreak | None]:
+    checked = 0
+    first: AuditRecord | None = None
+    prev: AuditRecord | None = None
+    purged_through = 0
+    for record in records:
+        checked += 1
+        if prev is None:
+            first = record
+            if record.seq == 1 and record.prev_hash != GENESIS:
+                return checked, AuditBreak(1, "the first record does not start the chain")
+        elif record.seq != prev.seq + 1:
+            return checked, AuditBreak(
+                record.seq, f"record {prev.seq + 1} before it is missing or was moved"
+            )
+        elif record.prev_hash != prev.hash:
+            return checked, AuditBreak(
+                record.seq, "it does not follow the record before it (removed or reordered)"
+            )
+        fields = _fields(record)
+        if record_hash(record.prev_hash, record.seq, record.at, fields, record.details) != (
+            record.hash
+        ):
+            return checked, AuditBreak(record.seq, "its content was altered")
+        if record.action == "audit.purge" and record.details.get("through_seq", "").isdigit():
+            purged_through = max(purged_through, int(record.details["through_seq"]))
+        prev = record
+    if first is not None and first.seq > 1 and purged_through < first.seq - 1:
+        return checked, AuditBreak(first.seq, f"records before {first.seq} are missing")
+    return checked, None
+
+
+def _audit_filter(query: AuditQuery) -> tuple[str, tuple[Any, ...]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("actor", query.actor),
+        ("action", query.action),
+        ("target", query.target),
+    ):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if query.at_from is not None:
+        clauses.append("at >= ?")
+        params.append(query.at_from)
+    if query.at_to is not None:
+        clauses.append("at < ?")
+        params.append(query.at_to)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
+
+class _Transaction:
+    """`with control._write() as db:` one BEGIN IMMEDIATE transaction, under the lock."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock) -> None:
+        self._db = db
+        self._lock = lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._lock.acquire()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+        return self._db
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        try:
+            self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+        finally:
+            self._lock.release()
