@@ -10,6 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
@@ -18,6 +19,7 @@ from starlette.websockets import WebSocket
 from collector import __version__
 from collector.assets import recorder_bundle
 from collector.config import Settings
+from collector.console import Console
 from collector.crypto import Keyring
 from collector.ingest import Ingest
 from collector.store import Store
@@ -39,9 +41,15 @@ Recorder: <a href="/sdk/phi-replay.min.js">/sdk/phi-replay.min.js</a>.</p></body
 
 
 async def purge_expired(settings: Settings, store: Store, now: float) -> int:
+    """Expired recordings go (crypto-shredded); audit records only after their own, much
+    longer retention, and never with the recordings they mention."""
     purged = await store.purge(settings.purge_cutoffs(now), settings.default_cutoff(now))
     if purged:
         log.info("retention purged %d expired session(s)", len(purged))
+    audit_cutoff = now - settings.audit_retention_days * 86400
+    removed = await run_in_threadpool(store.control.purge_audit, audit_cutoff)
+    if removed:
+        log.info("retention purged %d audit record(s) older than the audit retention", removed)
     return len(purged)
 
 
@@ -83,6 +91,7 @@ def create_app(
         return FileResponse(path, media_type="text/javascript", headers=headers)
 
     ingest = Ingest(settings, store, keyring, workers)
+    console = Console(settings, store, keyring)
 
     async def ingest_endpoint(websocket: WebSocket) -> None:
         await ingest(websocket)
@@ -95,13 +104,16 @@ def create_app(
         ingest.stop_workers()
         await store.aclose()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", landing),
             Route("/healthz", health),
             Route("/sdk/phi-replay.min.js", recorder),
             WebSocketRoute("/v1/ingest", ingest_endpoint),
             Route("/v1/beacon", ingest.beacon, methods=["POST"]),
+            *console.routes(),
         ],
         lifespan=lifespan,
     )
+    app.state.store = store
+    return app

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
+import os
+import re
+import secrets
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -15,7 +19,8 @@ from typing import TypeVar
 
 from collector import __version__
 from collector.config import DEFAULT_DATA_DIR, DEFAULT_PORT, Settings, load_settings
-from collector.crypto import Keyring, WrappedKey
+from collector.control import ROLES, AuditEntry, Control, User
+from collector.crypto import Keyring, WrappedKey, hash_password
 from collector.embedded import EmbeddedStore
 from collector.exceptions import PhiReplayError
 from collector.records import read_session
@@ -25,6 +30,8 @@ from collector.store import SessionRecord
 log = logging.getLogger("phi_replay")
 
 T = TypeVar("T")
+MIN_PASSWORD_CHARS = 12
+USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 DEV_WARNING = (
     "WARNING: dev mode is not for production: the app key is 'dev', any http://127.0.0.1 "
@@ -132,6 +139,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         ids = [s.session_id for s in store.list_sessions()] if args.all else [args.session]
         out = sys.stdout
         for session_id in ids:
+            store.get_session(session_id)  # an unknown id is an error, not an audit record
+            store.control.audit(
+                AuditEntry(_operator(), "session.export", session_id, "cli", "ok", {"via": "cli"})
+            )
             for seq, event in read_session(store, keyring, session_id):
                 out.write(
                     json.dumps(
@@ -144,6 +155,109 @@ def cmd_export(args: argparse.Namespace) -> int:
         out.flush()
     finally:
         store.close()
+    return 0
+
+
+def _operator() -> str:
+    """Who runs the CLI, for the audit trail: the operating-system user."""
+    try:
+        return f"os:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"os:uid-{os.getuid()}"
+
+
+def _new_password(args: argparse.Namespace) -> tuple[str, bool]:
+    """(password, generated?) from --generate, --password-stdin or a prompt."""
+    if args.generate:
+        return secrets.token_urlsafe(15), True
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Again: ") != password:
+            raise PhiReplayError("the passwords do not match")
+    else:
+        raise PhiReplayError("give --generate, --password-stdin, or run in a terminal")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise PhiReplayError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+    return password, False
+
+
+def _control(args: argparse.Namespace) -> Control:
+    return Control.open(_settings(args).data_dir)
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    if args.role not in ROLES:
+        raise PhiReplayError(f"--role: expected one of {', '.join(ROLES)}")
+    if (args.role == "customer") != bool(args.instance):
+        raise PhiReplayError("--instance is required for a customer, and only for a customer")
+    if not USERNAME.fullmatch(args.username):
+        raise PhiReplayError("user names are 1-64 letters, digits, '.', '_', '-' or '@'")
+    password, generated = _new_password(args)
+    control = _control(args)
+    try:
+        user = User(args.username, args.role, args.instance, hash_password(password))
+        control.add_user(user)
+        details = {"role": args.role, **({"instance": args.instance} if args.instance else {})}
+        control.audit(AuditEntry(_operator(), "user.add", args.username, "cli", "ok", details))
+    finally:
+        control.close()
+    print(f"added {args.role} {args.username}")
+    if generated:
+        print(f"password (shown once): {password}")
+    return 0
+
+
+def cmd_users_passwd(args: argparse.Namespace) -> int:
+    password, generated = _new_password(args)
+    control = _control(args)
+    try:
+        control.set_password(args.username, hash_password(password))
+        control.audit(AuditEntry(_operator(), "user.passwd", args.username, "cli"))
+    finally:
+        control.close()
+    print(f"password of {args.username} changed; their console sessions are ended")
+    if generated:
+        print(f"password (shown once): {password}")
+    return 0
+
+
+def cmd_users_disable(args: argparse.Namespace) -> int:
+    enable = args.users_command == "enable"
+    control = _control(args)
+    try:
+        control.set_disabled(args.username, not enable)
+        action = "user.enable" if enable else "user.disable"
+        control.audit(AuditEntry(_operator(), action, args.username, "cli"))
+    finally:
+        control.close()
+    print(f"{args.username} is {'enabled' if enable else 'disabled'}")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    control = _control(args)
+    try:
+        users = control.list_users()
+    finally:
+        control.close()
+    for u in users:
+        state = "disabled" if u.disabled else "active"
+        print(f"{u.username}\t{u.role}\t{u.instance or '-'}\t{state}")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    control = _control(args)
+    try:
+        checked, broken = control.verify_audit()
+    finally:
+        control.close()
+    if broken is not None:
+        print(f"audit chain BROKEN at record {broken.seq}: {broken.problem}")
+        return 1
+    print(f"audit chain intact: {checked} record(s)")
     return 0
 
 
@@ -297,6 +411,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_args(purge)
     purge.add_argument("--dev", action="store_true", help="include the dev instance")
     purge.set_defaults(func=cmd_purge)
+
+    users = sub.add_parser("users", help="console accounts")
+    users_sub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = users_sub.add_parser("add", help="add a console user")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--instance", help="the instance a customer belongs to")
+    passwd = users_sub.add_parser("passwd", help="set a user's password (ends their logins)")
+    passwd.add_argument("username")
+    for p in (add, passwd):
+        _add_store_args(p)
+        how = p.add_mutually_exclusive_group()
+        how.add_argument("--generate", action="store_true", help="generate one, print it once")
+        how.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    add.set_defaults(func=cmd_users_add)
+    passwd.set_defaults(func=cmd_users_passwd)
+    for name, text in (("disable", "disable a user (ends their logins)"), ("enable", "enable")):
+        p = users_sub.add_parser(name, help=text)
+        p.add_argument("username")
+        _add_store_args(p)
+        p.set_defaults(func=cmd_users_disable)
+    listing = users_sub.add_parser("list", help="list users")
+    _add_store_args(listing)
+    listing.set_defaults(func=cmd_users_list)
+
+    audit = sub.add_parser("audit", help="the audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audit_sub.add_parser("verify", help="check the hash chain; name the first broken link")
+    _add_store_args(verify)
+    verify.set_defaults(func=cmd_audit_verify)
 
     rules = sub.add_parser("rules", help="masking rules")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")

@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import sys
 from pathlib import Path
 
 from collector.assets import masking_rules
 from collector.cli import DEV_WARNING
-from collector.config import load_settings
+from collector.config import DEV_INSTANCE, load_settings
+from collector.control import AuditEntry, Control, Role, User
+from collector.crypto import hash_password
 from collector.demo_app.app import create_sample_app
 from collector.server import hypercorn_config, open_collector, serve_apps
+
+DEMO_USERS: tuple[tuple[str, Role], ...] = (("support", "support"), ("superadmin", "superadmin"))
+
+
+def demo_logins(control: Control) -> list[tuple[str, str]]:
+    """(user, password) of the demo's console users, with passwords generated afresh on
+    every start (shown once, by the caller)."""
+    logins = []
+    for name, role in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        if control.get_user(name) is None:
+            control.add_user(User(name, role, None, hash_password(password)))
+            control.audit(AuditEntry("demo", "user.add", name, "demo", "ok", {"role": role}))
+        else:
+            control.set_password(name, hash_password(password))
+            control.set_disabled(name, False)
+            control.audit(AuditEntry("demo", "user.passwd", name, "demo"))
+        logins.append((name, password))
+    return logins
 
 
 def run_demo(*, host: str, port: int, data_dir: Path, keyring: Path | None) -> int:
@@ -18,6 +40,11 @@ def run_demo(*, host: str, port: int, data_dir: Path, keyring: Path | None) -> i
     collector = open_collector(settings)
     collector_url = f"http://{host}:{port}"
     sample = create_sample_app(collector_url, masking_rules("examples/clinical-app.json"))
+    logins = demo_logins(collector.state.store.control)
+    width = max(len(name) for name, _ in logins)
+    login_lines = "\n".join(
+        f"  {name.ljust(width)}  password {password}" for name, password in logins
+    )
     limit = settings.max_message_bytes
     print(DEV_WARNING, file=sys.stderr)
     print(
@@ -28,7 +55,13 @@ phi-replay demo is running.
   Collector             {collector_url}/
   Data directory        {data_dir}   (keyring: {settings.keyring_path})
 
-Click around the sample app (patients, a visit form), then see what was stored:
+Support console         {collector_url}/console   (instance '{DEV_INSTANCE}')
+{login_lines}
+  (passwords are generated on every start and shown only here)
+
+Click around the sample app (patients, a visit form), then sign in to the console,
+find your session, replay it, and see your own view in the audit log (superadmin).
+Or from the command line:
 
   .venv/bin/phi-replay sessions --data-dir {data_dir}
   .venv/bin/phi-replay export --data-dir {data_dir} --all

@@ -1,0 +1,314 @@
+"""The support console: who may see what (a role x route matrix), sign-in rules, and
+that every look at a recording lands in the audit trail."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from starlette.testclient import TestClient
+
+from collector.app import create_app
+from collector.config import InstanceConfig, Settings
+from collector.control import AuditQuery, Control, User
+from collector.crypto import DataKey, Keyring, hash_password
+from collector.embedded import EmbeddedStore
+from collector.records import seal_batch
+from collector.store import SessionRecord
+
+PASSWORD = "correct-horse-battery-0042"
+TRIALS_SESSION = "s-trials-0001"
+OTHER_SESSION = "s-other-0001"
+ROLES = ("anonymous", "superadmin", "support", "customer_on", "customer_off")
+USERS: dict[str, tuple[str, str | None]] = {
+    "superadmin": ("superadmin", None),
+    "support": ("support", None),
+    "customer_on": ("customer", "trials"),  # trials has customer access on
+    "customer_off": ("customer", "other"),  # other has it off
+}
+
+
+def events(path: str) -> list[dict[str, Any]]:
+    page = {"i": 3, "n": "p", "c": [{"i": 4, "x": "********"}]}
+    document = {"type": 0, "id": 1, "childNodes": [{"i": 2, "n": "html", "c": [page]}]}
+    return [
+        {
+            "type": 4,
+            "timestamp": 1000,
+            "data": {"href": f"http://app.test{path}", "width": 800, "height": 600},
+        },
+        {
+            "type": 2,
+            "timestamp": 1001,
+            "data": {"node": document, "initialOffset": {"top": 0, "left": 0}},
+        },
+        {"type": 3, "timestamp": 4000, "data": {"source": 2, "type": 2, "id": 3, "x": 5, "y": 5}},
+    ]
+
+
+def seed(data_dir: Path, keyring: Keyring) -> None:
+    async def run() -> None:
+        store = EmbeddedStore(data_dir)
+        try:
+            for sid, instance, path in (
+                (TRIALS_SESSION, "trials", "/patients/:id"),
+                (OTHER_SESSION, "other", "/visits"),
+            ):
+                dek = DataKey.generate()
+                new = SessionRecord(
+                    sid,
+                    instance,
+                    "clinician.test",
+                    "prod",
+                    "tab-1",
+                    0.0,
+                    keyring.wrap(dek, instance, sid),
+                )
+                session = await store.open_session(new)
+                await store.append(sid, seal_batch(session, dek, 1, events(path)))
+        finally:
+            await store.aclose()
+
+    asyncio.run(run())
+    control = Control.open(data_dir)
+    for name, (role, instance) in USERS.items():
+        control.add_user(User(name, role, instance, hash_password(PASSWORD)))  # type: ignore[arg-type]
+    control.close()
+
+
+@dataclass
+class Console:
+    app: Any
+    store: EmbeddedStore
+    client: TestClient
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    root = tmp_path_factory.mktemp("console")
+    data_dir = root / "var"
+    keyring = Keyring.create(root / "keyring.json")
+    seed(data_dir, keyring)
+    settings = Settings(
+        data_dir=data_dir,
+        keyring=root / "keyring.json",
+        instances=(
+            InstanceConfig(name="trials", app_keys=("k-trials",), customer_access=True),
+            InstanceConfig(name="other", app_keys=("k-other",)),
+        ),
+    )
+    store = EmbeddedStore(data_dir)
+    app = create_app(settings, store, keyring)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield Console(app, store, client)
+
+
+def sign_in(console: Console, name: str) -> httpx.Client | TestClient:
+    client = TestClient(console.app, base_url="http://127.0.0.1")
+    if name == "anonymous":
+        return client
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    done = client.post(
+        "/login",
+        data={"csrf": csrf.group(1), "username": name, "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    return client
+
+
+# (route, {role: expected status}); GETs, with redirects not followed.
+SESSION_PAGES = [
+    f"/console/sessions/{TRIALS_SESSION}",
+    f"/console/api/sessions/{TRIALS_SESSION}/events",
+    f"/console/sessions/{TRIALS_SESSION}/export",
+]
+OTHER_PAGES = [p.replace(TRIALS_SESSION, OTHER_SESSION) for p in SESSION_PAGES]
+
+
+def expected(route: str, role: str) -> int:
+    if role == "anonymous":
+        return 401 if "/api/" in route else 303
+    if route in ("/console/audit", "/console/audit.csv", "/console/users"):
+        return 200 if role == "superadmin" else 403
+    if route in SESSION_PAGES:
+        return 200 if role in ("superadmin", "support", "customer_on") else 404
+    if route in OTHER_PAGES:
+        return 200 if role in ("superadmin", "support") else 404
+    if route.startswith("/console/sessions/s-missing"):
+        return 404
+    return 200  # the session list: scoped, but open to every role
+
+
+MATRIX_ROUTES = [
+    "/console/sessions",
+    *SESSION_PAGES,
+    *OTHER_PAGES,
+    "/console/sessions/s-missing-0000",
+    "/console/audit",
+    "/console/audit.csv",
+    "/console/users",
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_route_for_every_role(console: Console, role: str) -> None:
+    client = sign_in(console, role)
+    for route in MATRIX_ROUTES:
+        response = client.get(route, follow_redirects=False)
+        assert response.status_code == expected(route, role), (role, route)
+        if response.status_code == 303:
+            assert response.headers["location"] == "/login"
+        if response.status_code == 404:
+            assert TRIALS_SESSION not in response.text
+            assert OTHER_SESSION not in response.text
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_session_list_shows_only_the_roles_scope(console: Console, role: str) -> None:
+    client = sign_in(console, role)
+    page = client.get("/console/sessions", follow_redirects=False)
+    if role == "anonymous":
+        assert page.status_code == 303
+        return
+    shown = {TRIALS_SESSION, OTHER_SESSION} & set(re.findall(r'data-session="([^"]+)"', page.text))
+    want = {
+        "superadmin": {TRIALS_SESSION, OTHER_SESSION},
+        "support": {TRIALS_SESSION, OTHER_SESSION},
+        "customer_on": {TRIALS_SESSION},
+        "customer_off": set(),
+    }[role]
+    assert shown == want
+    if want:
+        assert "/patients/:id" in page.text or "/visits" in page.text  # pages visited
+
+
+def test_state_changing_requests_need_the_csrf_token(console: Console) -> None:
+    client = TestClient(console.app, base_url="http://127.0.0.1")
+    client.get("/login")
+    refused = client.post(
+        "/login",
+        data={"csrf": "forged", "username": "support", "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 401
+    assert "phi_console" not in refused.cookies
+    signed_in = sign_in(console, "support")
+    out = signed_in.post("/logout", data={"csrf": "forged"}, follow_redirects=False)
+    assert out.status_code == 403
+    assert signed_in.get("/console/sessions", follow_redirects=False).status_code == 200
+
+
+def test_session_cookie_is_httponly_and_samesite_strict(console: Console) -> None:
+    client = TestClient(console.app, base_url="http://127.0.0.1")
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    done = client.post(
+        "/login",
+        data={"csrf": csrf.group(1), "username": "support", "password": PASSWORD},
+        follow_redirects=False,
+    )
+    cookie = next(
+        v for k, v in done.headers.multi_items() if k == "set-cookie" and "phi_console=" in v
+    )
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie.replace("Strict", "strict")
+    assert "Secure" not in cookie  # plain http here; over TLS it is set (tested in test_tls)
+
+
+def test_console_pages_carry_a_strict_csp(console: Console) -> None:
+    client = sign_in(console, "support")
+    for route in ("/login", "/console/sessions", f"/console/sessions/{TRIALS_SESSION}"):
+        headers = client.get(route).headers
+        csp = headers["content-security-policy"]
+        assert "script-src 'self'" in csp
+        assert "default-src 'none'" in csp
+        assert "frame-ancestors 'none'" in csp
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_wrong_passwords_lock_the_account(console: Console) -> None:
+    control = console.store.control
+    control.add_user(User("locky", "support", None, hash_password(PASSWORD)))
+    client = TestClient(console.app, base_url="http://127.0.0.1")
+    for _ in range(5):
+        page = client.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        bad = client.post(
+            "/login",
+            data={"csrf": csrf.group(1), "username": "locky", "password": "nope-nope-nope"},
+        )
+        assert bad.status_code == 401
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    locked = client.post(
+        "/login",
+        data={"csrf": csrf.group(1), "username": "locky", "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert locked.status_code == 401  # the right password no longer helps
+    outcomes = [r.outcome for r in control.audit_records(AuditQuery(target="locky"))[0]]
+    assert "locked" in outcomes
+    assert outcomes.count("bad_password") == 5
+
+
+def test_an_idle_login_is_ended(console: Console) -> None:
+    client = sign_in(console, "support")
+    control = console.store.control
+    token = client.cookies["phi_console"]
+    from collector.control import token_hash
+
+    control.touch_login(token_hash(token), 0.0)  # last used in 1970: far beyond 15 minutes
+    assert client.get("/console/sessions", follow_redirects=False).status_code == 303
+    assert control.get_login(token_hash(token)) is None
+
+
+def test_a_view_is_audited_and_shown_under_who_viewed(console: Console) -> None:
+    client = sign_in(console, "support")
+    events_url = f"/console/api/sessions/{TRIALS_SESSION}/events"
+    body = client.get(events_url).json()
+    assert body["session"]["user"] == "clinician.test"
+    assert [e["type"] for e in body["events"]] == [4, 2, 3]
+    assert body["events"][1]["data"]["node"]["childNodes"][0]["tagName"] == "html"  # rrweb shape
+    views, _ = console.store.control.audit_records(
+        AuditQuery(action="session.view", target=TRIALS_SESSION, actor="support")
+    )
+    assert views
+    assert views[0].source
+    page = client.get(f"/console/sessions/{TRIALS_SESSION}")
+    viewers = page.text.split('data-role="viewers"')[1]
+    assert "support" in viewers
+    assert "session.view" in viewers
+    export = client.get(f"/console/sessions/{TRIALS_SESSION}/export")
+    assert export.status_code == 200
+    assert export.text.count("\n") == 3
+    exports, _ = console.store.control.audit_records(
+        AuditQuery(action="session.export", target=TRIALS_SESSION)
+    )
+    assert exports
+
+
+def test_the_audit_log_filters_and_exports_csv(console: Console) -> None:
+    client = sign_in(console, "superadmin")
+    page = client.get("/console/audit", params={"action": "login"})
+    assert page.status_code == 200
+    assert "login" in page.text
+    csv_text = client.get("/console/audit.csv", params={"action": "login"}).text
+    header, *rows = csv_text.strip().splitlines()
+    assert header.startswith("seq,at_utc,actor,action")
+    assert rows
+    assert all(",login," in row for row in rows)
+    _, broken = console.store.control.verify_audit()
+    assert broken is None
