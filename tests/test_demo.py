@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import urllib.request
 from pathlib import Path
+
+import httpx2 as httpx
 
 from collector.testing import running_demo
 
@@ -24,3 +27,29 @@ def test_demo_prints_the_urls_and_serves_the_app_with_the_recorder(tmp_path: Pat
     assert "PhiReplay.start(" in page
     assert "PhiReplay" in bundle
     assert content_type.startswith("text/javascript")
+
+
+def test_the_demo_prints_console_logins_that_sign_in(tmp_path: Path) -> None:
+    with running_demo(tmp_path) as demo:
+        printed = demo.log.read_text()
+        logins = dict(re.findall(r"^\s+(support|superadmin)\s+password (\S+)$", printed, re.M))
+        assert set(logins) == {"support", "superadmin"}
+        assert f"{demo.collector_url}/console" in printed
+        for user, password in logins.items():
+            with httpx.Client(base_url=demo.collector_url, follow_redirects=True) as client:
+                form = client.get("/login").text
+                csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+                assert csrf is not None
+                done = client.post(
+                    "/login", data={"csrf": csrf.group(1), "username": user, "password": password}
+                )
+                assert done.status_code == 200, user  # the session list, after the redirect
+                assert 'data-role="sessions"' in done.text
+                audit = client.get("/console/audit", follow_redirects=False)
+                assert audit.status_code == (200 if user == "superadmin" else 403)
+    # Passwords are printed once: a second start prints new ones, and the old ones fail.
+    with running_demo(tmp_path) as demo:
+        again = dict(
+            re.findall(r"^\s+(support|superadmin)\s+password (\S+)$", demo.log.read_text(), re.M)
+        )
+        assert again["support"] != logins["support"]
