@@ -101,7 +101,7 @@ class AuditEntry:
     """What happened; the chain fields are added when it is appended."""
 
     actor: str  # the console user or operator; "-" when nobody is logged in
-    action: str  # e.g. "login", "session.view", "user.add" (docs/audit.md)
+    action: str  # e.g. "login", "session.view", "user.add" (collector.console.AUDIT_ACTIONS)
     target: str = ""  # what it was done to: a session id, a user name, an instance
     source: str = ""  # from where: the client address, or "cli"
     outcome: str = "ok"  # "ok", or why it was refused ("bad_password", "locked", ...)

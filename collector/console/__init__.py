@@ -1,6 +1,6 @@
 """The support console: sign-in, the session list, replay, and the audit log.
 
-Who may see what (docs/console.md):
+Who may see what (README.md, "The support console"):
 - `support` sees every instance's sessions; `superadmin` too, and also the audit log
   and the users;
 - `customer` sees the sessions of its own instance, and only while that instance has
