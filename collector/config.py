@@ -18,10 +18,18 @@ origin like https://host or http://host:*`.
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from collector.control import AUDIT_RETENTION_DAYS
 from collector.exceptions import ConfigError
@@ -38,6 +46,48 @@ DEFAULT_RETENTION_DAYS = 30  # recordings expire after 30 days unless an instanc
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
 
+PRODUCTION_NAMES = ("prod", "production")
+Selector = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
+RouteGlob = Annotated[str, Field(max_length=1000, pattern=r"^/[^\s?#]*$")]
+
+
+class OptIn(BaseModel):
+    """The record that lets production be recorded: who decided, when, under which ticket."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    by: Annotated[str, Field(min_length=1, max_length=200)]
+    at: date
+    ticket: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Window(BaseModel):
+    """Recording is on from `from` to `to`, both days included (UTC)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end < self.start:
+            raise ValueError("'to' is before 'from'")
+        return self
+
+    def holds(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+
+class Environment(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    production: bool | None = None  # default: true for an environment named prod/production
+    opt_in: OptIn | None = None
+    windows: tuple[Window, ...] = ()
+
+
 class InstanceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -47,6 +97,44 @@ class InstanceConfig(BaseModel):
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=3650)
     # Whether this instance's own staff (role `customer`) may review its sessions.
     customer_access: bool = False
+    # Where recording may happen. Absent: in every environment (and no production
+    # opt-in is asked for); present: only in the environments listed and enabled.
+    environments: dict[Name, Environment] | None = None
+    # Rules sent to the recorder in the handshake; they can only add masking, blocking
+    # and exclusions to the application's own (masking-rules/README.md).
+    mask: tuple[Selector, ...] = ()
+    block: tuple[Selector, ...] = ()
+    exclude_routes: tuple[RouteGlob, ...] = ()
+
+    @field_validator("environments")
+    @classmethod
+    def _production_opt_in(
+        cls, value: dict[str, Environment] | None
+    ) -> dict[str, Environment] | None:
+        for name, env in (value or {}).items():
+            production = env.production if env.production is not None else name in PRODUCTION_NAMES
+            if production and env.enabled and env.opt_in is None:
+                raise ValueError(
+                    f"{name}: a production environment needs an opt_in record"
+                    " (by, at, ticket) before it can be enabled"
+                )
+        return value
+
+    def refusal(self, environment: str, today: date) -> str | None:
+        """Why this instance does not record `environment` today, or None if it does."""
+        if self.environments is None:
+            return None
+        env = self.environments.get(environment)
+        if env is None or not env.enabled:
+            return "recording is not enabled for this environment"
+        if env.windows and not any(w.holds(today) for w in env.windows):
+            return "recording is outside this environment's enable windows"
+        return None
+
+    def remote_rules(self) -> dict[str, list[str]]:
+        """The rules the recorder is sent in `welcome`: only keys that add something."""
+        rules = {"mask": self.mask, "block": self.block, "exclude_routes": self.exclude_routes}
+        return {key: list(values) for key, values in rules.items() if values}
 
     @field_validator("allowed_origins")
     @classmethod

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -33,6 +34,7 @@ from collector.exceptions import Refusal
 from collector.limits import TokenBucket
 from collector.origins import OriginPattern, origin_allowed
 from collector.protocol import (
+    CLOSE_DISABLED,
     CLOSE_INTERNAL,
     CLOSE_ORIGIN,
     CLOSE_POLICY,
@@ -49,7 +51,15 @@ from collector.protocol import (
     parse_hello,
     text_of,
 )
-from collector.records import Compressed, compress_frame, seal, seal_batch
+from collector.records import (
+    Compressed,
+    compress_batch,
+    compress_frame,
+    page_of,
+    seal,
+    seal_batch,
+)
+from collector.routes import Routes
 from collector.store import SessionRecord, Store
 
 log = logging.getLogger("phi_replay.ingest")
@@ -165,6 +175,48 @@ def worker_count() -> int:
     return len(os.sched_getaffinity(0)) - 1
 
 
+EXCLUDED_TAG = "phi-replay.excluded"  # stands in for events the collector dropped
+META = 4
+
+
+class RouteState:
+    """Defence in depth for excluded routes: the recorder captures nothing on them, and
+    the collector drops whatever arrives from one anyway. A session's route is the path of
+    its latest Meta event; events from a Meta on an excluded path up to the next Meta on
+    an allowed one are dropped. A batch left with nothing becomes one `phi-replay.excluded`
+    Custom event, so that its seq stays acknowledged and the session has no gap."""
+
+    def __init__(self, routes: Routes) -> None:
+        self.routes = routes
+        self.inside = False
+
+    def affects(self, compressed: Compressed) -> bool:
+        """Whether the batch must be looked at event by event (cheap test first)."""
+        return bool(self.routes) and (self.inside or bool(compressed.pages))
+
+    def filter_events(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        kept = []
+        for event in events:
+            if event.get("type") == META:
+                path = page_of(event.get("data", {}).get("href"))
+                self.inside = path is not None and self.routes.excluded(path)
+            if not self.inside:
+                kept.append(event)
+        if kept or not events:
+            return kept
+        marker = {"tag": EXCLUDED_TAG, "payload": {"dropped": len(events)}}
+        return [{"type": 5, "data": marker, "timestamp": events[-1]["timestamp"]}]
+
+    def filter(self, frame: str, compressed: Compressed) -> Compressed:
+        message = decode(frame)  # validated already: this cannot refuse it
+        events = message["events"]
+        kept = self.filter_events(events)
+        if len(kept) == len(events) and kept == events:
+            return compressed
+        log.info("ingest dropped %d event(s) from an excluded route", len(events) - len(kept))
+        return compress_batch(compressed.seq, kept)
+
+
 class Ingest:
     def __init__(
         self,
@@ -210,9 +262,9 @@ class Ingest:
         await websocket.accept()
         session_id = None
         try:
-            session, dek = await self._handshake(websocket, origin)
+            session, dek, instance = await self._handshake(websocket, origin)
             session_id = session.session_id
-            await self._receive_batches(websocket, session, dek)
+            await self._receive_batches(websocket, session, dek, Routes(instance.exclude_routes))
         except Refusal as refusal:
             log.info("ingest refused session=%s code=%s", session_id or "-", refusal.code)
             await self._refuse(websocket, refusal)
@@ -243,7 +295,7 @@ class Ingest:
 
     async def _handshake(
         self, websocket: WebSocket, origin: str | None
-    ) -> tuple[SessionRecord, DataKey]:
+    ) -> tuple[SessionRecord, DataKey, InstanceConfig]:
         with anyio.move_on_after(self.settings.hello_timeout_seconds) as scope:
             frame = await self._receive(websocket)
         if scope.cancelled_caught:
@@ -251,16 +303,22 @@ class Ingest:
         hello = parse_hello(decode(frame))
         instance = self._authorise(hello, origin)
         session, dek = await self._open_session(instance, hello)
-        await websocket.send_json(
-            {"type": "welcome", "session_id": session.session_id, "next_seq": session.next_seq}
-        )
+        welcome: dict[str, Any] = {
+            "type": "welcome",
+            "session_id": session.session_id,
+            "next_seq": session.next_seq,
+        }
+        rules = instance.remote_rules()
+        if rules:
+            welcome["config"] = rules
+        await websocket.send_json(welcome)
         log.info(
             "ingest session=%s instance=%s next_seq=%d",
             session.session_id,
             instance.name,
             session.next_seq,
         )
-        return session, dek
+        return session, dek, instance
 
     def _authorise(self, hello: Hello, origin: str | None) -> InstanceConfig:
         instance = self.instances.by_key.get(hello.app_key)
@@ -270,6 +328,9 @@ class Ingest:
             raise Refusal(
                 "origin_not_allowed", CLOSE_ORIGIN, "origin is not allowed for this instance"
             )
+        why = instance.refusal(hello.environment, datetime.now(UTC).date())
+        if why is not None:
+            raise Refusal("disabled", CLOSE_DISABLED, why)
         return instance
 
     async def _open_session(
@@ -295,9 +356,10 @@ class Ingest:
         return session, dek
 
     async def _receive_batches(
-        self, websocket: WebSocket, session: SessionRecord, dek: DataKey
+        self, websocket: WebSocket, session: SessionRecord, dek: DataKey, excluded: Routes
     ) -> None:
         bucket = TokenBucket(self.settings.batches_per_second, self.settings.batch_burst)
+        route = RouteState(excluded)
         while True:
             frame = text_of(await self._receive(websocket))
             if not bucket.take():
@@ -307,7 +369,10 @@ class Ingest:
                     f"more than {self.settings.batches_per_second:g} batches per second;"
                     " reconnect later",
                 )
-            sealed = seal(session, dek, await self._validate(frame))
+            compressed = await self._validate(frame)
+            if route.affects(compressed):
+                compressed = route.filter(frame, compressed)
+            sealed = seal(session, dek, compressed)
             await self.store.append(session.session_id, sealed)
             await websocket.send_json({"type": "ack", "seq": sealed.seq})
 
@@ -326,9 +391,11 @@ class Ingest:
             batches = [(parse_batch(b), b["events"]) for b in message["batches"]]
             session, dek = await self._open_session(instance, hello)
             session_id = session.session_id
+            route = RouteState(Routes(instance.exclude_routes))
             for batch, events in batches:
+                kept = route.filter_events(events) if route.routes else events
                 await self.store.append(
-                    session.session_id, seal_batch(session, dek, batch.seq, events)
+                    session.session_id, seal_batch(session, dek, batch.seq, kept)
                 )
         except Refusal as refusal:
             log.info("beacon refused session=%s code=%s", session_id or "-", refusal.code)

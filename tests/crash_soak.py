@@ -501,7 +501,9 @@ def serve_with_fault(fault: str, argv: list[str]) -> int:
 
     if fault == "ack-early":
 
-        async def acks_first(self: Ingest, websocket: Any, session: Any, dek: Any) -> None:
+        async def acks_first(
+            self: Ingest, websocket: Any, session: Any, dek: Any, excluded: Any
+        ) -> None:
             async def write_later(batch: SealedBatch) -> None:
                 await asyncio.sleep(EARLY_ACK_DELAY)
                 await self.store.append(session.session_id, batch)

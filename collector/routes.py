@@ -1,0 +1,36 @@
+"""Excluded-route globs, matched as the recorder matches them (sdk-js/src/rules.ts).
+
+`*` matches within one path segment, `**` across segments; `/a/**` also matches `/a`.
+Matching ignores case and a trailing slash. The collector matches the templated path of
+each Meta event's URL, which is what the recorder sends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import unquote
+
+GLOB = re.compile(r"^/[^\s?#]*$")
+
+
+def glob_to_regex(glob: str) -> re.Pattern[str]:
+    source = ".*".join(
+        "[^/]*".join(re.escape(piece) for piece in part.split("*")) for part in glob.split("**")
+    )
+    source = re.sub(r"/\.\*$", "(?:/.*)?", source)
+    source = re.sub(r"/$", "", source)
+    return re.compile(f"^{source}/?$", re.IGNORECASE)
+
+
+class Routes:
+    def __init__(self, globs: Iterable[str]) -> None:
+        self.globs = tuple(globs)
+        self._patterns = [glob_to_regex(g) for g in self.globs]
+
+    def __bool__(self) -> bool:
+        return bool(self._patterns)
+
+    def excluded(self, path: str) -> bool:
+        candidates = {path, unquote(path)}
+        return any(p.match(re.sub(r"/{2,}", "/", c)) for c in candidates for p in self._patterns)
