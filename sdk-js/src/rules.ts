@@ -57,55 +57,99 @@ const MAX_ENTRIES = 500;
 // Upper bound on one selector or route pattern.
 const MAX_LENGTH = 1000;
 
+type RuleKey = (typeof RULE_KEYS)[number];
+/** Validated rule lists, every key present (empty when not given). */
+export type RuleLists = Record<RuleKey, string[]>;
+
+/** The application's rules (start options): any mistake, an unknown key included, throws. */
 export function compileRules(input: unknown, doc: Document): CompiledRules {
+  return buildRules(checkRules(input, doc));
+}
+
+export function checkRules(input: unknown, doc: Document): RuleLists {
+  return readRules(input, doc, 'rules', false);
+}
+
+/**
+ * The collector's additions (a welcome's `config`): mask, block and exclude_routes.
+ * Unknown keys, `unmask` among them, are ignored, so the collector can only tighten;
+ * an invalid entry throws, naming the key and index.
+ */
+export function remoteRules(input: unknown, doc: Document): RuleLists {
+  return readRules(input, doc, "the collector's config", true);
+}
+
+/** The application's own rules plus the collector's additions; `unmask` is only ever the application's. */
+export function mergeRules(app: RuleLists, remote: RuleLists): RuleLists {
+  return {
+    mask: app.mask.concat(remote.mask),
+    unmask: app.unmask,
+    block: app.block.concat(remote.block),
+    exclude_routes: app.exclude_routes.concat(remote.exclude_routes),
+  };
+}
+
+function readRules(input: unknown, doc: Document, label: string, remote: boolean): RuleLists {
   const rules = input === undefined ? {} : input;
   if (typeof rules !== 'object' || rules === null || Array.isArray(rules)) {
-    throw new Error('phi-replay: options.rules must be an object with mask, unmask, block, exclude_routes');
+    throw new Error(`phi-replay: ${label} must be an object of rule lists`);
   }
   const record = rules as Record<string, unknown>;
   for (const key of Object.keys(record)) {
-    if (!(RULE_KEYS as readonly string[]).includes(key)) {
+    if (!remote && !(RULE_KEYS as readonly string[]).includes(key)) {
       throw new Error(
         `phi-replay: rules has an unknown key "${key.slice(0, 40)}"; expected one of ${RULE_KEYS.join(', ')}`,
       );
     }
   }
-  const list = (key: (typeof RULE_KEYS)[number]): string[] => {
-    const value = record[key];
+  const list = (key: RuleKey, check: (item: string) => boolean, problem: string): string[] => {
+    const value = remote && key === 'unmask' ? undefined : record[key];
     if (value === undefined) return [];
     if (!Array.isArray(value) || value.length > MAX_ENTRIES) {
-      throw new Error(`phi-replay: rules.${key} must be an array of at most ${MAX_ENTRIES} strings`);
+      throw new Error(`phi-replay: ${label}.${key} must be an array of at most ${MAX_ENTRIES} strings`);
     }
     value.forEach((item, i) => {
       if (typeof item !== 'string' || item.trim() === '' || item.length > MAX_LENGTH) {
-        throw new Error(`phi-replay: rules.${key}[${i}] must be a non-empty string of at most ${MAX_LENGTH} characters`);
+        throw new Error(`phi-replay: ${label}.${key}[${i}] must be a non-empty string of at most ${MAX_LENGTH} characters`);
       }
+      if (!check(item)) throw new Error(`phi-replay: ${label}.${key}[${i}] ${problem}`);
     });
-    return value as string[];
+    // A copy: the application may change its arrays later, unvalidated.
+    return (value as string[]).slice();
   };
   const probe = doc.createDocumentFragment();
-  const selectors = (key: 'mask' | 'unmask' | 'block', fixed: string[]): string[] => {
-    const items = list(key);
-    items.forEach((selector, i) => {
-      try {
-        probe.querySelector(selector);
-      } catch {
-        throw new Error(`phi-replay: rules.${key}[${i}] is not a valid CSS selector`);
-      }
-    });
-    return fixed.concat(items);
-  };
-  const routes = list('exclude_routes').map((glob, i) => {
-    if (!/^\/[^\s?#]*$/.test(glob)) {
-      throw new Error(`phi-replay: rules.exclude_routes[${i}] must be a path starting with "/" (no query or fragment)`);
+  const parses = (selector: string): boolean => {
+    try {
+      probe.querySelector(selector);
+      return true;
+    } catch {
+      return false;
     }
-    return globToRegExp(glob);
-  });
+  };
+  // A selector left open at its end (`div:not(.a`, `[title="x`) is valid alone, but
+  // joined into one list it would swallow the selectors after it: refused.
+  const selector = (s: string): boolean => parses(s) && !parses(s + ')') && !parses(s + ']');
+  const invalid = 'is not a valid CSS selector';
+  return {
+    mask: list('mask', selector, invalid),
+    unmask: list('unmask', selector, invalid),
+    block: list('block', selector, invalid),
+    exclude_routes: list(
+      'exclude_routes',
+      (glob) => /^\/[^\s?#]*$/.test(glob),
+      'must be a path starting with "/" (no query or fragment)',
+    ),
+  };
+}
+
+/** Matchers for validated rule lists (the built-in markers and block list added). */
+export function buildRules(lists: RuleLists): CompiledRules {
+  const routes = lists.exclude_routes.map(globToRegExp);
   return {
     // What a user types into an editable region is a field value: masked even inside unmask.
-    mask: compileMatcher(selectors('mask', [MASK_MARKER]), true, true),
-    unmask: compileMatcher(selectors('unmask', [UNMASK_MARKER]), false, false),
-    block: compileMatcher(selectors('block', DEFAULT_BLOCK.concat(BLOCK_MARKER)), true, false),
+    mask: compileMatcher([MASK_MARKER].concat(lists.mask), true, true),
+    unmask: compileMatcher([UNMASK_MARKER].concat(lists.unmask), false, false),
+    block: compileMatcher(DEFAULT_BLOCK.concat(BLOCK_MARKER, lists.block), true, false),
     hasExcludedRoutes: routes.length > 0,
     excluded: (pathname) => routes.length > 0 && routeMatches(routes, pathname),
   };

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { compileRules, DEFAULT_BLOCK } from '../src/rules';
+import { buildRules, checkRules, compileRules, DEFAULT_BLOCK, mergeRules, remoteRules } from '../src/rules';
 import { makePage } from './helpers';
 
 const dir = resolve(process.cwd(), '../masking-rules');
@@ -29,6 +29,38 @@ describe('masking-rules files', () => {
     assert.deepEqual(keys, ['block', 'exclude_routes', 'mask', 'unmask']);
     assert.doesNotThrow(() => compileRules(Object.fromEntries(keys.map((k) => [k, []])), page.doc));
     assert.throws(() => compileRules({ $schema: 'x' }, page.doc), /unknown key/);
+    page.close();
+  });
+});
+
+describe('rule lists', () => {
+  it('refuses a selector left open at its end: joined with others it would swallow them', () => {
+    const page = makePage('<div class="a">A</div><div class="dx">D</div>');
+    for (const open of ['div:not(.a', '[title="x', '[title', 'div\\']) {
+      assert.throws(() => compileRules({ mask: [open, '.dx'] }, page.doc), /rules\.mask\[0\] is not a valid CSS selector/, open);
+    }
+    assert.ok(compileRules({ mask: ['div:not(.a)', '.dx'] }, page.doc).mask(page.doc.querySelector('.dx')!));
+    page.close();
+  });
+
+  it("the collector's config adds mask, block and exclude_routes, and can never unmask", () => {
+    const page = makePage('<p class="dx">x</p>');
+    const remote = remoteRules({ mask: ['.dx'], unmask: ['*'], block: ['.chart'], exclude_routes: ['/v/**'], other: 1 }, page.doc);
+    assert.deepEqual(remote.unmask, []);
+    const app = checkRules({ unmask: ['p'], mask: ['.own'] }, page.doc);
+    const merged = mergeRules(app, remote);
+    assert.deepEqual(merged, {
+      mask: ['.own', '.dx'],
+      unmask: ['p'],
+      block: ['.chart'],
+      exclude_routes: ['/v/**'],
+    });
+    assert.deepEqual(mergeRules(app, { ...remote, unmask: ['*'] }).unmask, ['p'], 'merging never takes an unmask');
+    const rules = buildRules(merged);
+    assert.ok(rules.mask(page.doc.querySelector('.dx')!));
+    assert.ok(rules.excluded('/v/1'));
+    assert.throws(() => remoteRules(null, page.doc), /the collector's config must be an object/);
+    assert.deepEqual(remoteRules(undefined, page.doc), { mask: [], unmask: [], block: [], exclude_routes: [] });
     page.close();
   });
 });
