@@ -360,6 +360,11 @@ export interface Masker {
    * unmask region, so what `changedText` remembered is forgotten.
    */
   treeChanged(): void;
+  /**
+   * Judge by new rules from now on (the collector's configuration changed). What the
+   * masker remembers about taint and sensitive fields is kept: rules never undo it.
+   */
+  setRules(rules: CompiledRules): void;
   /** What an Input event may carry for a form field. */
   field(el: Element, scope?: Scope): FieldValue;
   /** The page URL for Meta events. */
@@ -396,7 +401,8 @@ export function isStyleElement(el: Element): boolean {
 /** Whitespace that CSS collapses (not e.g. U+00A0, which renders). */
 const COLLAPSIBLE_SPACE = /^[ \t\n\r\f]*$/;
 
-export function createMasker(rules: CompiledRules, doc: Document): Masker {
+export function createMasker(initial: CompiledRules, doc: Document): Masker {
+  let rules = initial;
   // Fields once seen as sensitive stay masked even if their type or autocomplete changes.
   const alwaysMasked = new WeakSet<Element>();
   // Nodes added, or fields typed into, while the tab was on an excluded route.
@@ -416,7 +422,7 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
 
   // With rules that only look at attributes (the default), an element without any
   // attributes has its parent's scope: one check instead of two per element.
-  const attributesOnly = rules.mask.attributesOnly && rules.unmask.attributesOnly;
+  let attributesOnly = false;
   /** Scope of `el` itself, given the scope of its parent. */
   const ownScope = (el: Element, parent: Scope, tag?: string, bare = !el.hasAttributes()): Scope => {
     if (parent === Scope.Forced) return Scope.Forced;
@@ -525,8 +531,15 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
   // stale entry could hide text, never show it. Forgotten on any attribute or tree change
   // (treeChanged), and not kept under rules with pseudo-classes, whose state (:checked)
   // changes without a mutation.
-  const stable = rules.mask.structural && rules.unmask.structural;
+  let stable = false;
   let alwaysMaskedText = new WeakSet<Node>();
+  const setRules = (next: CompiledRules): void => {
+    rules = next;
+    attributesOnly = next.mask.attributesOnly && next.unmask.attributesOnly;
+    stable = next.mask.structural && next.unmask.structural;
+    alwaysMaskedText = new WeakSet();
+  };
+  setRules(initial);
 
   const text = (node: Node, parentScope: Scope): string | null => {
     if (node.nodeType !== 3) return null;
@@ -593,6 +606,7 @@ export function createMasker(rules: CompiledRules, doc: Document): Masker {
     treeChanged() {
       alwaysMaskedText = new WeakSet();
     },
+    setRules,
     field,
     pageUrl: (href) => (sanitizeUrl(href, href) ?? '').slice(0, MAX_HREF),
     cssText(el) {
