@@ -2,7 +2,7 @@
 // message instead of recording with settings nobody intended. Messages name the
 // option and the problem, never the value.
 
-import { compileRules, type CompiledRules, type Rules } from './rules';
+import { checkRules, type RuleLists, type Rules } from './rules';
 
 export interface StartOptions {
   /** Collector base URL (`http://127.0.0.1:8700`) or the full `ws(s)://…/v1/ingest` URL. */
@@ -25,7 +25,8 @@ export interface Config {
   appKey: string;
   user: string;
   environment: string;
-  rules: CompiledRules;
+  /** The application's own rules; the collector's configuration can only add to them. */
+  rules: RuleLists;
 }
 
 const OPTION_KEYS = ['endpoint', 'appKey', 'user', 'rules', 'environment', 'bufferBytes'];
@@ -64,7 +65,7 @@ export function parseOptions(input: unknown, doc: Document): Config {
     appKey: text('appKey', o.appKey),
     user: text('user', o.user),
     environment: o.environment === undefined ? 'default' : text('environment', o.environment),
-    rules: compileRules(o.rules, doc),
+    rules: checkRules(o.rules, doc),
   };
 }
 

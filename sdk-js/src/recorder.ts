@@ -1,5 +1,14 @@
 // A Recorder owns all state of one recording: session, transport, mirror, observers.
 // It builds the single context object that the serializer and observers share.
+//
+// The rules in force are the application's own plus the collector's additions from
+// the latest welcome (`config`: mask, block, exclude_routes; never unmask). Additions
+// from the first welcome apply before anything is captured. A later welcome with other
+// additions replaces the previous ones and takes a fresh full snapshot (or pauses on a
+// route now excluded). Events captured before that welcome are still sent: they were
+// captured under the rules then in force, and a masked string cannot be masked again.
+// An invalid addition stops the recorder (fail closed); `disabled` stops it quietly,
+// sending nothing more.
 
 import { createMasker, customPayload, isCustomTag, Scope } from './mask';
 import { Mirror } from './mirror';
@@ -11,6 +20,7 @@ import { observeMutations } from './observers/mutation';
 import { observeNavigation } from './observers/navigation';
 import { observeScroll } from './observers/scroll';
 import { checkUser, type Config } from './options';
+import { buildRules, mergeRules, remoteRules, type CompiledRules, type RuleLists } from './rules';
 import { isExpired, loadSession, newSession, saveSession, type SessionState } from './session';
 import { serializeNode } from './snapshot';
 import { Transport } from './transport';
@@ -55,6 +65,12 @@ export class Recorder {
   private resuming: number | undefined;
   private stopped = false;
   private warned = false;
+  /** The collector said this page does not record now: start() resolves, recording nothing. */
+  private disabled = false;
+  /** The rules in force: the application's own plus the collector's additions. */
+  private rules: CompiledRules;
+  /** Those rules' lists as JSON, to tell whether a welcome changed them. */
+  private rulesKey: string;
   private savedAt = 0;
   /** The sanitised page URL of the last Meta, to send a new one when it changes. */
   private href = '';
@@ -68,14 +84,16 @@ export class Recorder {
   ) {
     const doc = win.document;
     this.user = config.user;
+    this.rules = buildRules(config.rules);
+    this.rulesKey = JSON.stringify(config.rules);
     this.ctx = {
       win,
       doc,
-      mask: createMasker(config.rules, doc),
+      mask: createMasker(this.rules, doc),
       mirror: new Mirror(),
       emit: (event) => this.emit(event),
       capturing: () => this.capturing(),
-      excluded: () => !this.stopped && this.config.rules.excluded(this.win.location.pathname),
+      excluded: () => !this.stopped && this.rules.excluded(this.win.location.pathname),
       activity: () => this.activity(),
       navigated: () => this.navigated(),
       watchRoot: () => undefined,
@@ -90,12 +108,14 @@ export class Recorder {
       await this.transport.connect();
     } catch (error) {
       this.stop();
+      // Not recording here is the collector's decision, not an error for the application.
+      if (this.disabled) return;
       throw error;
     }
     if (this.stopped) throw new Error('phi-replay: stopped before recording started');
     // Observers first: the snapshot hands the shadow roots it finds to the mutation observer.
     this.teardowns = OBSERVERS.map((observe) => observe(this.ctx));
-    if (this.config.rules.excluded(this.win.location.pathname)) this.paused = true;
+    if (this.rules.excluded(this.win.location.pathname)) this.paused = true;
     else this.fullSnapshot();
     // A page being left sends its tail now (socket and beacon): the batch timer would not get to run.
     const hide = (): void => {
@@ -173,12 +193,19 @@ export class Recorder {
         session.seq = seq;
         saveSession(this.win, session);
       },
+      onWelcome: (config) => {
+        if (transport === this.transport) this.configure(config);
+      },
       onFatal: (code) => {
-        if (!this.warned) {
-          this.warned = true;
-          this.win.console.warn(`phi-replay: recording stopped, the collector refused this page (${code})`);
+        if (code === 'disabled') {
+          // An instance or environment that is off (or outside its window) is normal: stay quiet.
+          this.disabled = true;
+          this.win.console.debug?.('phi-replay: recording is disabled for this page');
+          this.halt();
+        } else {
+          this.warn(`phi-replay: recording stopped, the collector refused this page (${code})`);
+          this.stop();
         }
-        this.stop();
       },
       onFull: (full) => {
         if (transport !== this.transport) return;
@@ -188,6 +215,44 @@ export class Recorder {
       },
     });
     return transport;
+  }
+
+  /**
+   * Apply the collector's additions from a welcome. Before start() has started the
+   * observers nothing was captured; afterwards a change takes a fresh full snapshot,
+   * or pauses when the current route is now excluded.
+   */
+  private configure(config: unknown): void {
+    let lists: RuleLists;
+    try {
+      lists = mergeRules(this.config.rules, remoteRules(config, this.win.document));
+    } catch (error) {
+      const message = `${(error as Error).message}; recording stopped`;
+      this.warn(message);
+      this.halt(message);
+      return;
+    }
+    const key = JSON.stringify(lists);
+    if (key === this.rulesKey) return;
+    this.rulesKey = key;
+    this.rules = buildRules(lists);
+    this.ctx.mask.setRules(this.rules);
+    // Observers run once start() has finished: only then can anything have been captured.
+    if (this.teardowns.length && this.capturing()) this.fullSnapshot();
+  }
+
+  /** Stop and send nothing more: every transport drops what it buffered. */
+  private halt(reason?: string): void {
+    this.transport?.abort(reason);
+    this.retired.forEach((transport) => transport.abort(reason));
+    this.stop();
+  }
+
+  /** One console warning per recorder, naming keys and codes, never page content. */
+  private warn(message: string): void {
+    if (this.warned) return;
+    this.warned = true;
+    this.win.console.warn(message);
   }
 
   private emit(event: RecordedEvent): void {
@@ -232,7 +297,7 @@ export class Recorder {
    */
   private capturing(): boolean {
     if (this.stopped || this.full) return false;
-    if (this.config.rules.excluded(this.win.location.pathname)) {
+    if (this.rules.excluded(this.win.location.pathname)) {
       this.paused = true;
       return false;
     }

@@ -23,7 +23,10 @@
 //   Since a beacon can make a later seq durable before an earlier one, after any beacon
 //   `next_seq` no longer proves that lower batches arrived: they are resent too.
 // - `unauthorised`, `origin_not_allowed` and `disabled` end the transport for good
-//   (`onFatal`); a refused frame (`invalid_batch`, `too_large`, …) is dropped.
+//   (`onFatal`); after `disabled` nothing more is sent, not even what is buffered.
+//   A refused frame (`invalid_batch`, `too_large`, …) is dropped.
+// - Each welcome's `config` (the collector's rule additions) goes to `onWelcome` before
+//   anything more is sent on that socket; the transport does not read it.
 
 import { listen } from './observers/listen';
 import type { EventWithTime, Win } from './types';
@@ -50,6 +53,12 @@ export interface TransportOptions {
   bufferBytes: number;
   /** A seq was handed out (persisted so a reload does not reuse it). */
   onSeq(seq: number): void;
+  /**
+   * A welcome arrived; `config` is its `config` field as received (undefined when
+   * absent). Called before the socket sends anything more, with `next_seq` applied;
+   * the callee may push events (sent after the resends) or abort().
+   */
+  onWelcome(config: unknown): void;
   /** The collector refused this page for good (`unauthorised`, `origin_not_allowed`, `disabled`). */
   onFatal(code: string): void;
   /** The buffer filled up (events are refused from now on), or drained below half. */
@@ -212,6 +221,13 @@ export class Transport {
     );
   }
 
+  /** Close without sending anything more: what is buffered is dropped. */
+  abort(reason?: string): void {
+    this.pending = [];
+    this.unacked = [];
+    this.close(reason);
+  }
+
   close(reason = 'phi-replay: stopped before the collector acknowledged every batch'): void {
     if (this.closed) return;
     if (this.welcomed) this.cut(); // best effort: send the tail before closing
@@ -287,7 +303,10 @@ export class Transport {
   }
 
   private fatal(code: string): void {
-    this.close(`phi-replay: the collector refused to record this page (${code})`);
+    const reason = `phi-replay: the collector refused to record this page (${code})`;
+    // Disabled: nothing more reaches the collector, not even what is already buffered.
+    if (code === 'disabled') this.abort(reason);
+    else this.close(reason);
     this.o.onFatal(code);
   }
 
@@ -310,7 +329,7 @@ export class Transport {
     if (!msg || typeof msg !== 'object') return;
     const seq = typeof msg.seq === 'number' ? msg.seq : undefined;
     if (msg.type === 'welcome') {
-      this.welcome(ws, typeof msg.next_seq === 'number' && msg.next_seq >= 1 ? Math.floor(msg.next_seq) : 1);
+      this.welcome(ws, typeof msg.next_seq === 'number' && msg.next_seq >= 1 ? Math.floor(msg.next_seq) : 1, msg.config);
     } else if (msg.type === 'ack' && seq !== undefined) {
       this.attempts = 0; // the collector makes batches durable again: a later loss starts backing off afresh
       this.forget((batch) => batch.seq !== seq);
@@ -326,12 +345,15 @@ export class Transport {
     }
   }
 
-  private welcome(ws: WebSocket, nextSeq: number): void {
+  private welcome(ws: WebSocket, nextSeq: number, config: unknown): void {
     this.o.win.clearTimeout(this.timers.handshake);
-    this.welcomed = true;
     this.nextSeq = Math.max(this.nextSeq, this.o.firstSeq, nextSeq);
     // Everything below next_seq is durable already, unless a beacon delivered out of order.
     if (!this.beaconed) this.unacked = this.unacked.filter((batch) => batch.seq >= nextSeq);
+    // Numbering is settled, nothing is sent yet: new rules apply before anything more goes out.
+    this.o.onWelcome(config);
+    if (this.closed) return;
+    this.welcomed = true;
     // Nothing to confirm: the connection counts as working. Otherwise the first ack decides.
     if (!this.unacked.length) this.attempts = 0;
     this.unacked.forEach((batch) => this.send(ws, batch.frame));

@@ -265,11 +265,11 @@ describe('resend after reconnect', () => {
   });
 });
 
+// `disabled` is quiet and drops what is buffered: see config.test.ts.
 describe('refusals', () => {
   for (const [code, close] of [
     ['unauthorised', 4001],
     ['origin_not_allowed', 4003],
-    ['disabled', 1008],
   ] as const) {
     it(`${code}: stops, warns once without PHI, never retries`, async () => {
       const page = makePage('<p>x</p>');
@@ -293,17 +293,6 @@ describe('refusals', () => {
       page.close();
     });
   }
-
-  it('refused at hello with disabled: start() rejects and warns once', async () => {
-    const page = makePage('<p>x</p>', { helloError: { code: 'disabled', reason: 'recording is disabled', close: 1008 } });
-    const warnings: unknown[] = [];
-    page.win.console.warn = (message: unknown) => warnings.push(message);
-    await assert.rejects(page.api.start(page.options()), /refused to record this page \(disabled\)/);
-    await tick(400);
-    assert.equal(warnings.length, 1);
-    assert.equal(page.collector.sockets.length, 1);
-    page.close();
-  });
 
   it('too_large (no seq) drops the oldest unacked batch and carries on', async () => {
     const page = makePage('<p>x</p>', { autoAck: false });

@@ -15,11 +15,19 @@ export const CANARY = 'CANARY-SSN-900-00-0001';
  */
 export const CANARY_WORDS = 'CANARY-PATIENT-JANE-ROE';
 
+/** The collector's refusal of a page whose instance or environment is not recording now. */
+export const DISABLED = { code: 'disabled', reason: 'recording is disabled for this environment', close: 4004 };
+
 export const PAGE_URL = 'https://clinic.example.org/patients/12345/chart?mrn=CANARY-MRN-77#CANARY-FRAG';
 
 export interface CollectorBehaviour {
   /** next_seq sent in welcome (per connection, 1-based call count). */
   nextSeq?: (connection: number) => number;
+  /**
+   * The welcome's `config` (the instance's rule additions) per connection (1-based
+   * call count); undefined leaves the key out.
+   */
+  config?: (connection: number) => unknown;
   /** Answer hello with this error instead of welcome. */
   helloError?: { code: string; reason: string; close: number };
   /** Ack batches automatically (default true). */
@@ -107,7 +115,9 @@ export class FakeCollector {
         return;
       }
       const next = this.behaviour.nextSeq?.(this.hellos.length) ?? 1;
-      socket.deliver({ type: 'welcome', session_id: message.session_id, next_seq: next });
+      const config = this.behaviour.config?.(this.hellos.length);
+      const welcome = { type: 'welcome', session_id: message.session_id, next_seq: next };
+      socket.deliver(config === undefined ? welcome : { ...welcome, config });
     } else if (message.type === 'batch') {
       const seq = message.seq as number;
       const wire = message.events as EventWithTime[];

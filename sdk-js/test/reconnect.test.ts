@@ -47,6 +47,7 @@ function setup(collector: FakeCollector) {
     retryFirst: true,
     bufferBytes: 1_000_000,
     onSeq: () => undefined,
+    onWelcome: () => undefined,
     onFatal: () => undefined,
     onFull: () => undefined,
   });
