@@ -22,6 +22,7 @@ from collector.config import Settings
 from collector.console import Console
 from collector.crypto import Keyring
 from collector.ingest import Ingest
+from collector.instances import InstanceRegistry
 from collector.store import Store
 
 log = logging.getLogger("phi_replay.retention")
@@ -40,10 +41,13 @@ _LANDING = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 Recorder: <a href="/sdk/phi-replay.min.js">/sdk/phi-replay.min.js</a>.</p></body></html>"""
 
 
-async def purge_expired(settings: Settings, store: Store, now: float) -> int:
+async def purge_expired(
+    settings: Settings, store: Store, now: float, registry: InstanceRegistry | None = None
+) -> int:
     """Expired recordings go (crypto-shredded); audit records only after their own, much
     longer retention, and never with the recordings they mention."""
-    purged = await store.purge(settings.purge_cutoffs(now), settings.default_cutoff(now))
+    registry = registry or InstanceRegistry(store.control, settings)
+    purged = await store.purge(registry.purge_cutoffs(now), settings.default_cutoff(now))
     if purged:
         log.info("retention purged %d expired session(s)", len(purged))
     audit_cutoff = now - settings.audit_retention_days * 86400
@@ -53,10 +57,10 @@ async def purge_expired(settings: Settings, store: Store, now: float) -> int:
     return len(purged)
 
 
-async def purge_periodically(settings: Settings, store: Store) -> None:
+async def purge_periodically(settings: Settings, store: Store, registry: InstanceRegistry) -> None:
     while True:
         try:
-            await purge_expired(settings, store, time.time())
+            await purge_expired(settings, store, time.time(), registry)
         except Exception as exc:  # retention must never take the collector down
             log.error("retention purge failed: %s", type(exc).__name__)
         await asyncio.sleep(PURGE_EVERY_SECONDS)
@@ -90,15 +94,19 @@ def create_app(
         }
         return FileResponse(path, media_type="text/javascript", headers=headers)
 
-    ingest = Ingest(settings, store, keyring, workers)
-    console = Console(settings, store, keyring)
+    registry = InstanceRegistry(store.control, settings)
+    changed = registry.import_file(settings.instances, "config file")
+    if changed:
+        log.info("configuration of instance(s) %s taken from the config file", ", ".join(changed))
+    ingest = Ingest(settings, store, keyring, registry, workers)
+    console = Console(settings, store, keyring, registry)
 
     async def ingest_endpoint(websocket: WebSocket) -> None:
         await ingest(websocket)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        purger = asyncio.create_task(purge_periodically(settings, store))
+        purger = asyncio.create_task(purge_periodically(settings, store, registry))
         yield
         purger.cancel()
         ingest.stop_workers()

@@ -54,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings.dev:
         print(DEV_WARNING, file=sys.stderr)
-    if not settings.instances:
+    if not settings.instances and not _stored_instances(settings):
         raise PhiReplayError("no instances configured: pass --config FILE or --dev")
     app = open_collector(settings)
     config = hypercorn_config(
@@ -68,6 +68,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"phi-replay collector listening on {scheme}://{args.host}:{args.port}", flush=True)
     asyncio.run(serve_apps([(app, config)]))
     return 0
+
+
+def _stored_instances(settings: Settings) -> bool:
+    """Whether the data directory holds instances (created in the console)."""
+    if not (settings.data_dir / "index.sqlite3").exists():
+        return False
+    control = Control.open(settings.data_dir)
+    try:
+        return bool(control.instance_docs()[1])
+    finally:
+        control.close()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -195,7 +195,7 @@ def dev_instance() -> InstanceConfig:
     return InstanceConfig(name=DEV_INSTANCE, app_keys=(DEV_APP_KEY,), allowed_origins=DEV_ORIGINS)
 
 
-def _describe(error: ValidationError) -> str:
+def describe_error(error: ValidationError) -> str:
     lines = []
     for item in error.errors(include_input=False, include_url=False):
         key = ""
@@ -224,7 +224,7 @@ def load_settings(config_file: Path | None, **overrides: object) -> Settings:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         where = str(config_file) if config_file else "settings"
-        raise ConfigError(f"{where}: {_describe(exc)}") from None
+        raise ConfigError(f"{where}: {describe_error(exc)}") from None
     names = [i.name for i in settings.instances]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

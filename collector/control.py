@@ -63,6 +63,13 @@ CREATE TABLE IF NOT EXISTS audit (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS instances (
+    name TEXT PRIMARY KEY,
+    doc TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    updated_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS control_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_by_target ON audit (target, seq);
 CREATE INDEX IF NOT EXISTS audit_by_at ON audit (at);
 """
@@ -352,20 +359,68 @@ class Control:
                 db.execute("DELETE FROM logins WHERE last_seen < ?", (idle_before,)).rowcount
             )
 
+    # -- instance configuration ---------------------------------------------------------
+    # Stored as the JSON of collector.config.InstanceConfig, validated by the caller; a
+    # version number tells the collector's processes when to read them again.
+
+    def config_version(self) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM control_meta WHERE key = 'config_version'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def instance_docs(self) -> tuple[int, dict[str, dict[str, Any]]]:
+        """(config version, name → document), read together."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                row = self._db.execute(
+                    "SELECT value FROM control_meta WHERE key = 'config_version'"
+                ).fetchone()
+                docs = self._db.execute("SELECT name, doc FROM instances ORDER BY name").fetchall()
+            finally:
+                self._db.execute("COMMIT")
+        return (int(row[0]) if row else 0), {str(n): json.loads(d) for n, d in docs}
+
+    def put_instance(self, name: str, doc: dict[str, Any], entry: AuditEntry) -> bool:
+        """Store an instance's configuration if it changed, audited as `entry`, in one
+        transaction. Returns whether anything changed."""
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+        with self._write() as db:
+            row = db.execute("SELECT doc FROM instances WHERE name = ?", (name,)).fetchone()
+            if row is not None and row[0] == text:
+                return False
+            db.execute(
+                "INSERT INTO instances (name, doc, updated_at, updated_by) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET doc = excluded.doc,"
+                " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                (name, text, self.clock(), entry.actor),
+            )
+            db.execute(
+                "INSERT INTO control_meta (key, value) VALUES ('config_version', 1)"
+                " ON CONFLICT (key) DO UPDATE SET value = value + 1"
+            )
+            self._append_audit(db, entry)
+        return True
+
     # -- audit -----------------------------------------------------------------------
 
     def audit(self, entry: AuditEntry) -> AuditRecord:
         """Append one record to the chain (serialised by the write transaction)."""
-        details = {str(k): str(v) for k, v in entry.details.items()}
         with self._write() as db:
-            last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
-            at = self.clock()
-            digest = record_hash(prev, seq, at, _fields(entry), details)
-            db.execute(
-                f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                (seq, at, *_fields(entry), json.dumps(details, sort_keys=True), prev, digest),
-            )
+            return self._append_audit(db, entry)
+
+    def _append_audit(self, db: sqlite3.Connection, entry: AuditEntry) -> AuditRecord:
+        details = {str(k): str(v) for k, v in entry.details.items()}
+        last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
+        at = self.clock()
+        digest = record_hash(prev, seq, at, _fields(entry), details)
+        db.execute(
+            f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            (seq, at, *_fields(entry), json.dumps(details, sort_keys=True), prev, digest),
+        )
         return AuditRecord(seq, at, *_fields(entry), details, prev, digest)
 
     def audit_records(self, query: AuditQuery) -> tuple[list[AuditRecord], int]:

@@ -31,6 +31,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from collector.config import InstanceConfig, Settings
 from collector.crypto import DataKey, Keyring
 from collector.exceptions import Refusal
+from collector.instances import InstanceRegistry
 from collector.limits import TokenBucket
 from collector.origins import OriginPattern, origin_allowed
 from collector.protocol import (
@@ -73,9 +74,9 @@ class Instances:
     origins: dict[str, tuple[OriginPattern, ...]]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Instances:
-        by_key = {key: inst for inst in settings.instances for key in inst.app_keys}
-        origins = {inst.name: inst.origin_patterns() for inst in settings.instances}
+    def build(cls, instances: tuple[InstanceConfig, ...]) -> Instances:
+        by_key = {key: inst for inst in instances for key in inst.app_keys}
+        origins = {inst.name: inst.origin_patterns() for inst in instances}
         return cls(by_key, origins)
 
     def any_allows(self, origin: str | None) -> bool:
@@ -223,13 +224,24 @@ class Ingest:
         settings: Settings,
         store: Store,
         keyring: Keyring,
+        registry: InstanceRegistry,
         workers: ProcessPoolExecutor | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.keyring = keyring
-        self.instances = Instances.from_settings(settings)
+        self.registry = registry
+        self._built: tuple[tuple[InstanceConfig, ...], Instances] | None = None
         self._workers = workers  # validation workers (start_workers), or the loop validates
+
+    @property
+    def instances(self) -> Instances:
+        """App keys and Origins as configured now (console edits apply to new sockets)."""
+        current = self.registry.current()
+        built = self._built
+        if built is None or built[0] is not current:
+            built = self._built = (current, Instances.build(current))
+        return built[1]
 
     def stop_workers(self) -> None:
         if self._workers is not None:

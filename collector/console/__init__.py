@@ -51,6 +51,7 @@ from collector.console.auth import (
 from collector.control import AuditEntry, AuditQuery
 from collector.crypto import Keyring
 from collector.exceptions import PhiReplayError, UnknownSession
+from collector.instances import InstanceRegistry
 from collector.records import read_session
 from collector.rrweb import expand_event
 from collector.store import SORT_KEYS, SessionQuery, SessionRecord, Store
@@ -128,8 +129,11 @@ def _int(text: str | None, default: int, low: int, high: int) -> int:
 
 
 class Console:
-    def __init__(self, settings: Settings, store: Store, keyring: Keyring) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, keyring: Keyring, registry: InstanceRegistry
+    ) -> None:
         self.settings = settings
+        self.registry = registry
         self.store = store
         self.keyring = keyring
         self.control = store.control
@@ -167,7 +171,7 @@ class Console:
         user = viewer.user
         if user.role in ("support", "superadmin"):
             return None
-        allowed = {i.name for i in self.settings.instances if i.customer_access}
+        allowed = {i.name for i in self.registry.current() if i.customer_access}
         return frozenset({user.instance} & allowed) if user.instance else frozenset()
 
     def visible_session(self, viewer: Viewer, session_id: str) -> SessionRecord | None:
@@ -288,7 +292,7 @@ class Console:
             return link(sort=key, dir="asc" if flip else "desc", offset=0)
 
         scope = query.instances
-        names = sorted(i.name for i in self.settings.instances if scope is None or i.name in scope)
+        names = sorted(i.name for i in self.registry.current() if scope is None or i.name in scope)
         notice = ""
         if scope == frozenset():
             notice = "Your instance does not have customer access to recordings turned on."
