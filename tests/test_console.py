@@ -4,13 +4,13 @@ that every look at a recording lands in the audit trail."""
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -99,7 +99,12 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         data_dir=data_dir,
         keyring=root / "keyring.json",
         instances=(
-            InstanceConfig(name="trials", app_keys=("k-trials",), customer_access=True),
+            InstanceConfig(
+                name="trials",
+                app_keys=("k-trials",),
+                allowed_origins=("http://127.0.0.1:*",),
+                customer_access=True,
+            ),
             InstanceConfig(name="other", app_keys=("k-other",)),
         ),
     )
@@ -109,7 +114,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         yield Console(app, store, client)
 
 
-def sign_in(console: Console, name: str) -> httpx.Client | TestClient:
+def sign_in(console: Console, name: str) -> TestClient:
     client = TestClient(console.app, base_url="http://127.0.0.1")
     if name == "anonymous":
         return client
@@ -137,7 +142,7 @@ OTHER_PAGES = [p.replace(TRIALS_SESSION, OTHER_SESSION) for p in SESSION_PAGES]
 def expected(route: str, role: str) -> int:
     if role == "anonymous":
         return 401 if "/api/" in route else 303
-    if route in ("/console/audit", "/console/audit.csv", "/console/users"):
+    if route in ADMIN_ROUTES:
         return 200 if role == "superadmin" else 403
     if route in SESSION_PAGES:
         return 200 if role in ("superadmin", "support", "customer_on") else 404
@@ -148,14 +153,19 @@ def expected(route: str, role: str) -> int:
     return 200  # the session list: scoped, but open to every role
 
 
+ADMIN_ROUTES = (
+    "/console/audit",
+    "/console/audit.csv",
+    "/console/users",
+    "/console/instances",
+    "/console/instances/trials",
+)
 MATRIX_ROUTES = [
     "/console/sessions",
     *SESSION_PAGES,
     *OTHER_PAGES,
     "/console/sessions/s-missing-0000",
-    "/console/audit",
-    "/console/audit.csv",
-    "/console/users",
+    *ADMIN_ROUTES,
 ]
 
 
@@ -312,3 +322,103 @@ def test_the_audit_log_filters_and_exports_csv(console: Console) -> None:
     assert all(",login," in row for row in rows)
     _, broken = console.store.control.verify_audit()
     assert broken is None
+
+
+def csrf_of(client: TestClient, page: str = "/console/sessions") -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get(page).text)
+    return found.group(1) if found else "none"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_a_superadmin_changes_configuration(console: Console, role: str) -> None:
+    client = sign_in(console, role)
+    before = console.store.control.config_version()
+    posts = [
+        ("/console/instances", {"name": f"new-{role.replace('_', '-')}"}),
+        ("/console/instances/other/keys", {"create": "1"}),
+        ("/console/instances/other", {"retention_days": "31"}),
+    ]
+    for route, data in posts:
+        response = client.post(
+            route, data={"csrf": csrf_of(client), **data}, follow_redirects=False
+        )
+        want = {"anonymous": 303, "superadmin": 303}.get(role, 403)
+        assert response.status_code == want, (role, route)
+        if role == "anonymous":
+            assert response.headers["location"] == "/login"
+    changed = console.store.control.config_version() != before
+    assert changed == (role == "superadmin")
+
+
+def test_configuration_posts_need_the_csrf_token(console: Console) -> None:
+    client = sign_in(console, "superadmin")
+    before = console.store.control.config_version()
+    response = client.post("/console/instances/other/keys", data={"csrf": "x", "create": "1"})
+    assert response.status_code == 403
+    assert console.store.control.config_version() == before
+
+
+def edit_form(client: TestClient, name: str) -> dict[str, str]:
+    """The instance form's current fields, as the browser would post them."""
+    page = client.get(f"/console/instances/{name}").text
+    form = page.split('class="card edit"')[1]
+    inputs = re.findall(r"<input[^>]*>", form)
+    text_inputs = "".join(i for i in inputs if 'type="checkbox"' not in i)
+    fields = dict(re.findall(r'name="([^"]+)"[^>]*value="([^"]*)"', text_inputs))
+    fields.update(re.findall(r'<textarea name="([^"]+)"[^>]*>([^<]*)</textarea>', form))
+    for name_ in re.findall(r'<input type="checkbox" name="([^"]+)" value="1" checked>', form):
+        fields[name_] = "1"
+    return {k: html.unescape(v) for k, v in fields.items()}
+
+
+def test_an_invalid_edit_is_refused_with_the_key_and_changes_nothing(console: Console) -> None:
+    client = sign_in(console, "superadmin")
+    before = console.store.control.config_version()
+    form = edit_form(client, "trials")
+    form["allowed_origins"] = "ftp://nope"
+    response = client.post("/console/instances/trials", data=form)
+    assert response.status_code == 400
+    assert "allowed_origins" in response.text
+    assert console.store.control.config_version() == before
+
+
+def test_a_superadmin_disables_an_environment_and_pages_stop_recording(console: Console) -> None:
+    client = sign_in(console, "superadmin")
+    ingest_hello = {
+        "type": "hello",
+        "v": 1,
+        "app_key": "k-trials",
+        "session_id": "s-console-config-1",
+        "tab_id": "tab-00000001",
+        "user": "clinician.test",
+        "environment": "uat",
+    }
+    origin = {"origin": "http://127.0.0.1:5999"}
+    with client.websocket_connect("/v1/ingest", headers=origin) as ws:
+        ws.send_json(ingest_hello)
+        first = ws.receive_json()
+        assert first["type"] == "welcome", first  # no environments listed: records
+    form = edit_form(client, "trials")
+    form.update(
+        {
+            "environments_listed": "1",
+            "env-0-name": "uat",
+            "env-1-name": "prod",
+            "env-1-enabled": "1",
+            "env-1-production": "1",
+            "env-1-ticket": "CHG-0042",
+        }
+    )
+    saved = client.post("/console/instances/trials", data=form, follow_redirects=False)
+    assert saved.status_code == 303, re.findall(r"data-role=.error.>([^<]*)", saved.text)
+    with client.websocket_connect("/v1/ingest", headers=origin) as ws:
+        ws.send_json({**ingest_hello, "session_id": "s-console-config-2"})
+        refusal = ws.receive_json()
+    assert (refusal["type"], refusal["code"]) == ("error", "disabled")
+    page = client.get("/console/instances/trials").text
+    assert "superadmin" in page.split('data-role="opt-in"')[1]  # who opted production in
+    assert "CHG-0042" in page
+    records, _ = console.store.control.audit_records(
+        AuditQuery(action="config.change", target="trials", actor="superadmin")
+    )
+    assert any("environments" in r.details.get("fields", "") for r in records)

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import (
@@ -39,7 +40,14 @@ from starlette.responses import (
 from starlette.routing import BaseRoute, Route
 
 from collector.assets import sdk_dist_dir
-from collector.config import Settings
+from collector.config import InstanceConfig, Settings
+from collector.console.admin import (
+    MAX_ENVIRONMENT_ROWS,
+    changed_fields,
+    form_of,
+    instance_from_form,
+    new_app_key,
+)
 from collector.console.auth import (
     COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -50,7 +58,7 @@ from collector.console.auth import (
 )
 from collector.control import AuditEntry, AuditQuery
 from collector.crypto import Keyring
-from collector.exceptions import PhiReplayError, UnknownSession
+from collector.exceptions import ConfigError, PhiReplayError, UnknownSession
 from collector.instances import InstanceRegistry
 from collector.records import read_session
 from collector.rrweb import expand_event
@@ -497,6 +505,142 @@ class Console:
             now=time.time(),
         )
 
+    # -- instance configuration (superadmin) -----------------------------------------
+
+    def _recording_today(self, instance: InstanceConfig) -> str:
+        if instance.environments is None:
+            return "every environment"
+        today = datetime.now(UTC).date()
+        names = [n for n in instance.environments if instance.refusal(n, today) is None]
+        return ", ".join(names) or "none"
+
+    def instances_page(
+        self, request: Request, viewer: Viewer | None = None, error: str = "", status: int = 200
+    ) -> Response:
+        checked = viewer or self._superadmin(request)
+        if not isinstance(checked, Viewer):
+            return checked
+        return self.render(
+            request,
+            "instances.html",
+            status,
+            viewer=checked,
+            nav="instances",
+            instances=self.registry.current(),
+            from_file=self.registry.from_file,
+            volatile={i.name for i in self.registry.current()} - self._stored_names(),
+            recording=self._recording_today,
+            error=error,
+        )
+
+    def _stored_names(self) -> set[str]:
+        return set(self.control.instance_docs()[1])
+
+    async def _admin_post(self, request: Request) -> tuple[Viewer, dict[str, str]] | Response:
+        """A superadmin's form post with a valid CSRF token, or the refusal."""
+        checked = await run_in_threadpool(self._superadmin, request)
+        if not isinstance(checked, Viewer):
+            return checked
+        form = await self.form(request)
+        if not self.auth.csrf_ok(checked.login.csrf, request, form):
+            return self.message(request, checked, 403, "Refused", "The form expired; reload.")
+        return checked, form
+
+    async def create_instance(self, request: Request) -> Response:
+        posted = await self._admin_post(request)
+        if isinstance(posted, Response):
+            return posted
+        viewer, form = posted
+        name = form.get("name", "").strip()
+        try:
+            instance = InstanceConfig(name=name)
+        except ValidationError:
+            error = "name: lower-case letters, digits, '-' and '_', starting with a letter or digit"
+            return await run_in_threadpool(self.instances_page, request, viewer, error, 400)
+        if self.registry.get(name) is not None:
+            error = f"an instance named {name} already exists"
+            return await run_in_threadpool(self.instances_page, request, viewer, error, 409)
+        entry = viewer.entry("config.change", name, "ok", change="create")
+        await run_in_threadpool(self.registry.save, instance, entry)
+        return RedirectResponse(
+            f"/console/instances/{name}", 303, headers=security_headers(request)
+        )
+
+    def instance_page(
+        self,
+        request: Request,
+        viewer: Viewer | None = None,
+        form: dict[str, Any] | None = None,
+        error: str = "",
+        saved: str = "",
+    ) -> Response:
+        checked = viewer or self._superadmin(request)
+        if not isinstance(checked, Viewer):
+            return checked
+        instance = self.registry.get(request.path_params["name"])
+        if instance is None:
+            return self.message(request, checked, 404, "Not found", "There is no such instance.")
+        return self.render(
+            request,
+            "instance.html",
+            400 if error else 200,
+            viewer=checked,
+            nav="instances",
+            i=instance,
+            form=form or form_of(instance),
+            from_file=self.registry.from_file,
+            error=error,
+            saved=saved or {"1": "Saved."}.get(request.query_params.get("saved", ""), ""),
+        )
+
+    async def save_instance(self, request: Request) -> Response:
+        posted = await self._admin_post(request)
+        if isinstance(posted, Response):
+            return posted
+        viewer, form = posted
+        current = self.registry.get(request.path_params["name"])
+        if current is None:
+            return self.message(request, viewer, 404, "Not found", "There is no such instance.")
+        try:
+            edited = instance_from_form(current, form, viewer.name, datetime.now(UTC).date())
+        except ConfigError as exc:
+            invalid = viewer.entry("config.change", current.name, "invalid")
+            await run_in_threadpool(self.control.audit, invalid)
+            return await run_in_threadpool(
+                self.instance_page, request, viewer, _refill(form), str(exc)
+            )
+        fields = changed_fields(current, edited)
+        entry = viewer.entry("config.change", current.name, "ok", fields=fields)
+        await run_in_threadpool(self.registry.save, edited, entry)
+        url = f"/console/instances/{current.name}?saved=1"
+        return RedirectResponse(url, 303, headers=security_headers(request))
+
+    async def instance_keys(self, request: Request) -> Response:
+        posted = await self._admin_post(request)
+        if isinstance(posted, Response):
+            return posted
+        viewer, form = posted
+        current = self.registry.get(request.path_params["name"])
+        if current is None:
+            return self.message(request, viewer, 404, "Not found", "There is no such instance.")
+        keys = list(current.app_keys)
+        if form.get("create"):
+            keys.append(new_app_key(current.name))
+            change = "key.create"
+        elif form.get("revoke") in keys:
+            keys.remove(form["revoke"])
+            change = "key.revoke"
+        else:
+            return self.message(request, viewer, 400, "Nothing to do", "No such key.")
+        in_use = {k for i in self.registry.current() if i.name != current.name for k in i.app_keys}
+        if in_use & set(keys):
+            return self.message(request, viewer, 409, "Refused", "That key is another's.")
+        edited = current.model_copy(update={"app_keys": tuple(keys)})
+        entry = viewer.entry("config.change", current.name, "ok", change=change)
+        await run_in_threadpool(self.registry.save, edited, entry)
+        url = f"/console/instances/{current.name}?saved=1"
+        return RedirectResponse(url, 303, headers=security_headers(request))
+
     # -- static --------------------------------------------------------------------------
 
     def static(self, request: Request) -> Response:
@@ -529,6 +673,11 @@ class Console:
             Route("/console/audit", self.audit_page, methods=["GET"]),
             Route("/console/audit.csv", self.audit_csv, methods=["GET"]),
             Route("/console/users", self.users_page, methods=["GET"]),
+            Route("/console/instances", self.instances_page, methods=["GET"]),
+            Route("/console/instances", self.create_instance, methods=["POST"]),
+            Route("/console/instances/{name}", self.instance_page, methods=["GET"]),
+            Route("/console/instances/{name}", self.save_instance, methods=["POST"]),
+            Route("/console/instances/{name}/keys", self.instance_keys, methods=["POST"]),
             Route("/console/static/{name}", self.static, methods=["GET"]),
         ]
 
@@ -549,6 +698,34 @@ AUDIT_ACTIONS = (
     "user.lock",
     "config.change",
 )
+
+
+def _refill(form: dict[str, str]) -> dict[str, Any]:
+    """The edit form as the user sent it, to show again with the error."""
+    rows = []
+    for row in range(MAX_ENVIRONMENT_ROWS):
+        name = form.get(f"env-{row}-name")
+        if name is None:
+            continue
+        rows.append(
+            {
+                "name": name,
+                "enabled": form.get(f"env-{row}-enabled") == "1",
+                "production": form.get(f"env-{row}-production") == "1",
+                "windows": form.get(f"env-{row}-windows", ""),
+                "opt_in": None,
+            }
+        )
+    return {
+        "allowed_origins": form.get("allowed_origins", ""),
+        "environments_listed": form.get("environments_listed") == "1",
+        "environments": rows,
+        "mask": form.get("mask", ""),
+        "block": form.get("block", ""),
+        "exclude_routes": form.get("exclude_routes", ""),
+        "retention_days": form.get("retention_days", ""),
+        "customer_access": form.get("customer_access") == "1",
+    }
 
 
 def _token() -> str:
