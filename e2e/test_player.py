@@ -195,6 +195,7 @@ def test_console_page_replays_the_visit_masked_script_free_and_offline(
     assert player.locator('[data-role="user"]').inner_text() == RECORDED_USER
     assert player.locator('[data-role="route"]').inner_text() == "/patients"
     assert re.fullmatch(r"0:00 / 0:\d\d", player.locator('[data-role="time"]').inner_text())
+    assert re.fullmatch(r"\d\d:\d\d:\d\d UTC", player.locator('[data-role="clock"]').inner_text())
     timeline = player.locator('[data-role="timeline"]')
     assert timeline.locator('[data-marker="click"]').count() == len(recorded.clicks()) >= 3
     assert timeline.locator('[data-marker="navigation"]').count() == len(recorded.pages()) == 2

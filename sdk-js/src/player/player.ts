@@ -310,7 +310,8 @@ class Player implements PlayerHandle {
       this.routeText.textContent = route;
       this.routeText.title = href;
     }
-    this.clockText.textContent = new Date(this.recording.start + time).toLocaleTimeString();
+    // UTC, like every time the console shows.
+    this.clockText.textContent = `${new Date(this.recording.start + time).toISOString().slice(11, 19)} UTC`;
   }
 
   private skipping(on: boolean, speed?: number): void {
