@@ -8,8 +8,6 @@ import getpass
 import json
 import logging
 import os
-import re
-import secrets
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +17,15 @@ from typing import TypeVar
 
 from collector import __version__
 from collector.config import DEFAULT_DATA_DIR, DEFAULT_PORT, Settings, load_settings
-from collector.control import ROLES, AuditEntry, Control, User
+from collector.control import (
+    MIN_PASSWORD_CHARS,
+    ROLES,
+    USERNAME,
+    AuditEntry,
+    Control,
+    User,
+    generate_password,
+)
 from collector.crypto import Keyring, WrappedKey, hash_password
 from collector.embedded import EmbeddedStore
 from collector.exceptions import PhiReplayError
@@ -30,8 +36,6 @@ from collector.store import SessionRecord
 log = logging.getLogger("phi_replay")
 
 T = TypeVar("T")
-MIN_PASSWORD_CHARS = 12
-USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 DEV_WARNING = (
     "WARNING: dev mode is not for production: the app key is 'dev', any http://127.0.0.1 "
@@ -180,7 +184,7 @@ def _operator() -> str:
 def _new_password(args: argparse.Namespace) -> tuple[str, bool]:
     """(password, generated?) from --generate, --password-stdin or a prompt."""
     if args.generate:
-        return secrets.token_urlsafe(15), True
+        return generate_password(), True
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     elif sys.stdin.isatty():

@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import secrets
 import sqlite3
 import threading
 import time
@@ -29,6 +31,8 @@ from collector.exceptions import PhiReplayError
 
 Role = Literal["superadmin", "support", "customer"]
 ROLES: tuple[Role, ...] = ("superadmin", "support", "customer")
+USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+MIN_PASSWORD_CHARS = 12
 GENESIS = "0" * 64  # the previous hash of the first audit record ever written
 AUDIT_RETENTION_DAYS = 6 * 365  # audit outlives recordings (HIPAA: six years)
 
@@ -167,6 +171,11 @@ def record_hash(
 
 def _fields(record: AuditRecord | AuditEntry) -> tuple[str, str, str, str, str]:
     return (record.actor, record.action, record.target, record.source, record.outcome)
+
+
+def generate_password() -> str:
+    """A password to show once: 20 URL-safe characters (120 bits)."""
+    return secrets.token_urlsafe(15)
 
 
 def token_hash(token: str) -> str:

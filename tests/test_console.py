@@ -422,3 +422,46 @@ def test_a_superadmin_disables_an_environment_and_pages_stop_recording(console: 
         AuditQuery(action="config.change", target="trials", actor="superadmin")
     )
     assert any("environments" in r.details.get("fields", "") for r in records)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_a_superadmin_manages_users(console: Console, role: str) -> None:
+    client = sign_in(console, role)
+    name = f"added-by-{role}"
+    response = client.post(
+        "/console/users",
+        data={"csrf": csrf_of(client), "username": name, "role": "support", "instance": ""},
+        follow_redirects=False,
+    )
+    assert response.status_code == {"anonymous": 303, "superadmin": 200}.get(role, 403)
+    assert (console.store.control.get_user(name) is not None) == (role == "superadmin")
+
+
+def test_a_user_added_in_the_console_signs_in_once_shown_and_can_be_disabled(
+    console: Console,
+) -> None:
+    admin = sign_in(console, "superadmin")
+    added = admin.post(
+        "/console/users",
+        data={"csrf": csrf_of(admin), "username": "new.support", "role": "support"},
+    )
+    shown = re.search(r'data-role="new-password">.*?<code>([^<]+)</code>', added.text)
+    assert shown is not None
+    assert shown.group(1) not in admin.get("/console/users").text  # shown once only
+    newcomer = TestClient(console.app, base_url="http://127.0.0.1")
+    form = newcomer.get("/login").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf is not None
+    signed_in = newcomer.post(
+        "/login",
+        data={"csrf": csrf.group(1), "username": "new.support", "password": shown.group(1)},
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 303
+    assert newcomer.get("/console/sessions", follow_redirects=False).status_code == 200
+    admin.post("/console/users/new.support", data={"csrf": csrf_of(admin), "action": "disable"})
+    assert newcomer.get("/console/sessions", follow_redirects=False).status_code == 303
+    actions = [
+        r.action for r in console.store.control.audit_records(AuditQuery(target="new.support"))[0]
+    ]
+    assert {"user.add", "login", "user.disable"} <= set(actions)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -56,8 +56,8 @@ from collector.console.auth import (
     client_address,
     secure,
 )
-from collector.control import AuditEntry, AuditQuery
-from collector.crypto import Keyring
+from collector.control import ROLES, USERNAME, AuditEntry, AuditQuery, Role, User, generate_password
+from collector.crypto import Keyring, hash_password
 from collector.exceptions import ConfigError, PhiReplayError, UnknownSession
 from collector.instances import InstanceRegistry
 from collector.records import read_session
@@ -492,18 +492,79 @@ class Console:
         headers["Content-Disposition"] = 'attachment; filename="phi-replay-audit.csv"'
         return PlainTextResponse(out.getvalue(), media_type="text/csv", headers=headers)
 
-    def users_page(self, request: Request) -> Response:
-        viewer = self._superadmin(request)
-        if not isinstance(viewer, Viewer):
-            return viewer
+    def users_page(
+        self,
+        request: Request,
+        viewer: Viewer | None = None,
+        shown: tuple[str, str] | None = None,
+        error: str = "",
+        status: int = 200,
+    ) -> Response:
+        checked = viewer or self._superadmin(request)
+        if not isinstance(checked, Viewer):
+            return checked
         return self.render(
             request,
             "users.html",
-            viewer=viewer,
+            status,
+            viewer=checked,
             nav="users",
             users=self.control.list_users(),
             now=time.time(),
+            roles=ROLES,
+            instances=sorted(i.name for i in self.registry.current()),
+            shown=shown,
+            error=error,
         )
+
+    async def add_user(self, request: Request) -> Response:
+        posted = await self._admin_post(request)
+        if isinstance(posted, Response):
+            return posted
+        viewer, form = posted
+        name, role = form.get("username", "").strip(), form.get("role", "")
+        instance = form.get("instance") or None
+        error = ""
+        if not USERNAME.fullmatch(name):
+            error = "user name: 1-64 letters, digits, '.', '_', '-' or '@'"
+        elif role not in ROLES:
+            error = f"role: one of {', '.join(ROLES)}"
+        elif (role == "customer") != (instance is not None):
+            error = "instance: required for a customer, and only for a customer"
+        elif self.control.get_user(name) is not None:
+            error = f"a user named {name} already exists"
+        if error:
+            return await run_in_threadpool(self.users_page, request, viewer, None, error, 400)
+        password = generate_password()
+        user = User(name, cast(Role, role), instance, hash_password(password))
+        details = {"role": role, **({"instance": instance} if instance else {})}
+
+        def add() -> None:
+            self.control.add_user(user)
+            self.control.audit(viewer.entry("user.add", name, "ok", **details))
+
+        await run_in_threadpool(add)
+        return await run_in_threadpool(self.users_page, request, viewer, (name, password))
+
+    async def change_user(self, request: Request) -> Response:
+        posted = await self._admin_post(request)
+        if isinstance(posted, Response):
+            return posted
+        viewer, form = posted
+        name, action = request.path_params["username"], form.get("action", "")
+        if self.control.get_user(name) is None or name == viewer.name:
+            return self.message(request, viewer, 404, "Not found", "No such user to change.")
+        shown = None
+        if action == "passwd":
+            password = generate_password()
+            shown = (name, password)
+            await run_in_threadpool(self.control.set_password, name, hash_password(password))
+        elif action in ("disable", "enable"):
+            await run_in_threadpool(self.control.set_disabled, name, action == "disable")
+        else:
+            return self.message(request, viewer, 400, "Nothing to do", "Unknown action.")
+        await run_in_threadpool(self.control.audit, viewer.entry(f"user.{action}", name))
+        return await run_in_threadpool(self.users_page, request, viewer, shown)
 
     # -- instance configuration (superadmin) -----------------------------------------
 
@@ -673,6 +734,8 @@ class Console:
             Route("/console/audit", self.audit_page, methods=["GET"]),
             Route("/console/audit.csv", self.audit_csv, methods=["GET"]),
             Route("/console/users", self.users_page, methods=["GET"]),
+            Route("/console/users", self.add_user, methods=["POST"]),
+            Route("/console/users/{username}", self.change_user, methods=["POST"]),
             Route("/console/instances", self.instances_page, methods=["GET"]),
             Route("/console/instances", self.create_instance, methods=["POST"]),
             Route("/console/instances/{name}", self.instance_page, methods=["GET"]),

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import sys
 from pathlib import Path
 
 from collector.assets import masking_rules
 from collector.cli import DEV_WARNING
 from collector.config import DEV_INSTANCE, load_settings
-from collector.control import AuditEntry, Control, Role, User
+from collector.control import AuditEntry, Control, Role, User, generate_password
 from collector.crypto import hash_password
 from collector.demo_app.app import create_sample_app
 from collector.server import hypercorn_config, open_collector, serve_apps
@@ -23,7 +22,7 @@ def demo_logins(control: Control) -> list[tuple[str, str]]:
     every start (shown once, by the caller)."""
     logins = []
     for name, role in DEMO_USERS:
-        password = secrets.token_urlsafe(12)
+        password = generate_password()
         if control.get_user(name) is None:
             control.add_user(User(name, role, None, hash_password(password)))
             control.audit(AuditEntry("demo", "user.add", name, "demo", "ok", {"role": role}))
