@@ -66,6 +66,7 @@ test: lint test-sdk
 bench: setup
 	$(PY) -m bench.recorder
 	$(PY) -m bench.collector
+	$(PY) -m bench.session_list
 
 clean:
 	rm -rf $(VENV) sdk-js/node_modules sdk-js/dist .mypy_cache .ruff_cache .pytest_cache
