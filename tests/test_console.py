@@ -232,7 +232,7 @@ def test_session_cookie_is_httponly_and_samesite_strict(console: Console) -> Non
     )
     assert "HttpOnly" in cookie
     assert "SameSite=strict" in cookie.replace("Strict", "strict")
-    assert "Secure" not in cookie  # plain http here; over TLS it is set (tested in test_tls)
+    assert "Secure" not in cookie  # plain http here; over TLS it is set (tests/test_tls.py)
 
 
 def test_console_pages_carry_a_strict_csp(console: Console) -> None:

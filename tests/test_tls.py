@@ -7,6 +7,7 @@ import subprocess
 import warnings
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from websockets.sync.client import connect
 from websockets.typing import Origin
@@ -70,3 +71,11 @@ def test_tls_serves_1_2_and_newer_and_refuses_older(tmp_path: Path) -> None:
         for old in ("TLSv1", "TLSv1_1"):
             with pytest.raises(ssl.SSLError):  # the server ends the handshake
                 connect(url, ssl=client_context(cert, old), origin=origin)
+        # Over TLS the console's cookies are Secure, and browsers are told to stay on HTTPS.
+        with httpx.Client(verify=trust) as client:
+            login = client.get(f"https://127.0.0.1:{server.port}/login")
+        cookie = login.headers["set-cookie"]
+        assert "phi_login_csrf=" in cookie
+        assert "Secure" in cookie
+        assert "HttpOnly" in cookie
+        assert login.headers["strict-transport-security"].startswith("max-age=")
