@@ -47,6 +47,7 @@ Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
 
 PRODUCTION_NAMES = ("prod", "production")
+MAX_RULES = 500  # per list, as masking-rules/schema.json allows
 Selector = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
 RouteGlob = Annotated[str, Field(max_length=1000, pattern=r"^/[^\s?#]*$")]
 
@@ -102,9 +103,9 @@ class InstanceConfig(BaseModel):
     environments: dict[Name, Environment] | None = None
     # Rules sent to the recorder in the handshake; they can only add masking, blocking
     # and exclusions to the application's own (masking-rules/README.md).
-    mask: tuple[Selector, ...] = ()
-    block: tuple[Selector, ...] = ()
-    exclude_routes: tuple[RouteGlob, ...] = ()
+    mask: Annotated[tuple[Selector, ...], Field(max_length=MAX_RULES)] = ()
+    block: Annotated[tuple[Selector, ...], Field(max_length=MAX_RULES)] = ()
+    exclude_routes: Annotated[tuple[RouteGlob, ...], Field(max_length=MAX_RULES)] = ()
 
     @field_validator("environments")
     @classmethod
