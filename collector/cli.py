@@ -78,11 +78,8 @@ def _stored_instances(settings: Settings) -> bool:
     """Whether the data directory holds instances (created in the console)."""
     if not (settings.data_dir / "index.sqlite3").exists():
         return False
-    control = Control.open(settings.data_dir)
-    try:
+    with Control.open(settings.data_dir) as control:
         return bool(control.instance_docs()[1])
-    finally:
-        control.close()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -210,14 +207,11 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     if not USERNAME.fullmatch(args.username):
         raise PhiReplayError("user names are 1-64 letters, digits, '.', '_', '-' or '@'")
     password, generated = _new_password(args)
-    control = _control(args)
-    try:
+    with _control(args) as control:
         user = User(args.username, args.role, args.instance, hash_password(password))
         control.add_user(user)
         details = {"role": args.role, **({"instance": args.instance} if args.instance else {})}
         control.audit(AuditEntry(_operator(), "user.add", args.username, "cli", "ok", details))
-    finally:
-        control.close()
     print(f"added {args.role} {args.username}")
     if generated:
         print(f"password (shown once): {password}")
@@ -226,12 +220,9 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 def cmd_users_passwd(args: argparse.Namespace) -> int:
     password, generated = _new_password(args)
-    control = _control(args)
-    try:
+    with _control(args) as control:
         control.set_password(args.username, hash_password(password))
         control.audit(AuditEntry(_operator(), "user.passwd", args.username, "cli"))
-    finally:
-        control.close()
     print(f"password of {args.username} changed; their console sessions are ended")
     if generated:
         print(f"password (shown once): {password}")
@@ -240,23 +231,17 @@ def cmd_users_passwd(args: argparse.Namespace) -> int:
 
 def cmd_users_disable(args: argparse.Namespace) -> int:
     enable = args.users_command == "enable"
-    control = _control(args)
-    try:
+    with _control(args) as control:
         control.set_disabled(args.username, not enable)
         action = "user.enable" if enable else "user.disable"
         control.audit(AuditEntry(_operator(), action, args.username, "cli"))
-    finally:
-        control.close()
     print(f"{args.username} is {'enabled' if enable else 'disabled'}")
     return 0
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
-    control = _control(args)
-    try:
+    with _control(args) as control:
         users = control.list_users()
-    finally:
-        control.close()
     for u in users:
         state = "disabled" if u.disabled else "active"
         print(f"{u.username}\t{u.role}\t{u.instance or '-'}\t{state}")
@@ -264,11 +249,8 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    control = _control(args)
-    try:
+    with _control(args) as control:
         checked, broken = control.verify_audit()
-    finally:
-        control.close()
     if broken is not None:
         print(f"audit chain BROKEN at record {broken.seq}: {broken.problem}")
         return 1

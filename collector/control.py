@@ -22,7 +22,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -244,6 +244,12 @@ class Control:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def __enter__(self) -> Control:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _write(self) -> _Transaction:
         return _Transaction(self._db, self._lock)
@@ -512,23 +518,32 @@ def verify_chain(records: Iterator[AuditRecord]) -> tuple[int, AuditBreak | None
     return checked, None
 
 
-def _audit_filter(query: AuditQuery) -> tuple[str, tuple[Any, ...]]:
+def sql_filter(
+    exact: Iterable[tuple[str, str | None]],
+    range_column: str,
+    low: float | None,
+    high: float | None,
+) -> tuple[list[str], list[Any]]:
+    """WHERE clauses and parameters: `column = ?` for each given value, and
+    `low <= range_column < high` for the bounds given. Column names are ours, never input."""
     clauses: list[str] = []
     params: list[Any] = []
-    for column, value in (
-        ("actor", query.actor),
-        ("action", query.action),
-        ("target", query.target),
-    ):
+    for column, value in exact:
         if value:
             clauses.append(f"{column} = ?")
             params.append(value)
-    if query.at_from is not None:
-        clauses.append("at >= ?")
-        params.append(query.at_from)
-    if query.at_to is not None:
-        clauses.append("at < ?")
-        params.append(query.at_to)
+    if low is not None:
+        clauses.append(f"{range_column} >= ?")
+        params.append(low)
+    if high is not None:
+        clauses.append(f"{range_column} < ?")
+        params.append(high)
+    return clauses, params
+
+
+def _audit_filter(query: AuditQuery) -> tuple[str, tuple[Any, ...]]:
+    exact = (("actor", query.actor), ("action", query.action), ("target", query.target))
+    clauses, params = sql_filter(exact, "at", query.at_from, query.at_to)
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from collector.control import Control
+from collector.control import Control, sql_filter
 from collector.crypto import WrappedKey
 from collector.exceptions import CorruptRecord, PhiReplayError, UnknownSession
 from collector.store import SealedBatch, SessionQuery, SessionRecord, SessionSummary
@@ -631,25 +631,15 @@ class EmbeddedStore:
             return self._list_sessions(self._reader)
 
     def query_sessions(self, query: SessionQuery) -> tuple[list[SessionSummary], int]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, value in (
+        exact = (
             ("instance", query.instance),
             ("environment", query.environment),
             ("user", query.user),
-        ):
-            if value:
-                clauses.append(f"{column} = ?")
-                params.append(value)
+        )
+        clauses, params = sql_filter(exact, "started_at", query.started_from, query.started_to)
         if query.instances is not None:
             clauses.append("instance IN (SELECT value FROM json_each(?))")
             params.append(json.dumps(sorted(query.instances)))
-        if query.started_from is not None:
-            clauses.append("started_at >= ?")
-            params.append(query.started_from)
-        if query.started_to is not None:
-            clauses.append("started_at < ?")
-            params.append(query.started_to)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         order = _ORDER.get(query.sort, _ORDER["started"])
         direction = "DESC" if query.descending else "ASC"

@@ -418,6 +418,16 @@ class Console:
             )
         return viewer
 
+    def _admin_page(
+        self, request: Request, viewer: Viewer | None, name: str, status: int, **context: Any
+    ) -> Response:
+        """A superadmin page (`viewer` when the caller checked already), or the refusal."""
+        checked = viewer or self._superadmin(request)
+        if not isinstance(checked, Viewer):
+            return checked
+        nav = name.removesuffix(".html")
+        return self.render(request, name, status, viewer=checked, nav=nav, **context)
+
     def _audit_query(self, request: Request, limit: int) -> AuditQuery:
         p = request.query_params
         to = _day(p.get("to"))
@@ -500,15 +510,11 @@ class Console:
         error: str = "",
         status: int = 200,
     ) -> Response:
-        checked = viewer or self._superadmin(request)
-        if not isinstance(checked, Viewer):
-            return checked
-        return self.render(
+        return self._admin_page(
             request,
+            viewer,
             "users.html",
             status,
-            viewer=checked,
-            nav="users",
             users=self.control.list_users(),
             now=time.time(),
             roles=ROLES,
@@ -578,15 +584,11 @@ class Console:
     def instances_page(
         self, request: Request, viewer: Viewer | None = None, error: str = "", status: int = 200
     ) -> Response:
-        checked = viewer or self._superadmin(request)
-        if not isinstance(checked, Viewer):
-            return checked
-        return self.render(
+        return self._admin_page(
             request,
+            viewer,
             "instances.html",
             status,
-            viewer=checked,
-            nav="instances",
             instances=self.registry.current(),
             from_file=self.registry.from_file,
             volatile={i.name for i in self.registry.current()} - self._stored_names(),
