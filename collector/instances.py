@@ -66,6 +66,10 @@ class InstanceRegistry:
             self._version, self._instances = version, instances
         return instances
 
+    def is_volatile(self, name: str) -> bool:
+        """The --dev instance: it exists only while the collector runs with --dev."""
+        return any(i.name == name for i in self._volatile)
+
     def get(self, name: str) -> InstanceConfig | None:
         return next((i for i in self.current() if i.name == name), None)
 

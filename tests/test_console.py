@@ -465,3 +465,26 @@ def test_a_user_added_in_the_console_signs_in_once_shown_and_can_be_disabled(
         r.action for r in console.store.control.audit_records(AuditQuery(target="new.support"))[0]
     ]
     assert {"user.add", "login", "user.disable"} <= set(actions)
+
+
+def test_the_dev_instance_is_never_stored(tmp_path: Path) -> None:
+    keyring = Keyring.create(tmp_path / "keyring.json")
+    settings = Settings(data_dir=tmp_path / "var", keyring=tmp_path / "keyring.json")
+    settings = settings.with_dev_instance()
+    store = EmbeddedStore(settings.data_dir)
+    store.control.add_user(User("admin", "superadmin", None, hash_password(PASSWORD)))
+    app = create_app(settings, store, keyring)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        form = client.get("/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert csrf is not None
+        client.post(
+            "/login", data={"csrf": csrf.group(1), "username": "admin", "password": PASSWORD}
+        )
+        page = client.get("/console/instances/dev")
+        assert "exists only while the collector runs with" in page.text
+        refused = client.post(
+            "/console/instances/dev/keys", data={"csrf": csrf_of(client), "create": "1"}
+        )
+        assert refused.status_code == 409
+        assert store.control.instance_docs()[1] == {}

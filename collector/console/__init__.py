@@ -66,6 +66,7 @@ from collector.store import SORT_KEYS, SessionQuery, SessionRecord, Store
 
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 50
+DEV_ONLY = "The --dev instance exists only while the collector runs with --dev; it is not stored."
 AUDIT_PAGE_SIZE = 100
 MAX_FORM_BYTES = 16 * 1024
 
@@ -591,13 +592,10 @@ class Console:
             status,
             instances=self.registry.current(),
             from_file=self.registry.from_file,
-            volatile={i.name for i in self.registry.current()} - self._stored_names(),
+            volatile={i.name for i in self.registry.current() if self.registry.is_volatile(i.name)},
             recording=self._recording_today,
             error=error,
         )
-
-    def _stored_names(self) -> set[str]:
-        return set(self.control.instance_docs()[1])
 
     async def _admin_post(self, request: Request) -> tuple[Viewer, dict[str, str]] | Response:
         """A superadmin's form post with a valid CSRF token, or the refusal."""
@@ -652,6 +650,7 @@ class Console:
             i=instance,
             form=form or form_of(instance),
             from_file=self.registry.from_file,
+            volatile=self.registry.is_volatile(instance.name),
             error=error,
             saved=saved or {"1": "Saved."}.get(request.query_params.get("saved", ""), ""),
         )
@@ -664,6 +663,8 @@ class Console:
         current = self.registry.get(request.path_params["name"])
         if current is None:
             return self.message(request, viewer, 404, "Not found", "There is no such instance.")
+        if self.registry.is_volatile(current.name):
+            return self.message(request, viewer, 409, "Not editable", DEV_ONLY)
         try:
             edited = instance_from_form(current, form, viewer.name, datetime.now(UTC).date())
         except ConfigError as exc:
@@ -686,6 +687,8 @@ class Console:
         current = self.registry.get(request.path_params["name"])
         if current is None:
             return self.message(request, viewer, 404, "Not found", "There is no such instance.")
+        if self.registry.is_volatile(current.name):
+            return self.message(request, viewer, 409, "Not editable", DEV_ONLY)
         keys = list(current.app_keys)
         if form.get("create"):
             keys.append(new_app_key(current.name))
