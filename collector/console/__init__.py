@@ -655,7 +655,10 @@ class Console:
             saved=saved or {"1": "Saved."}.get(request.query_params.get("saved", ""), ""),
         )
 
-    async def save_instance(self, request: Request) -> Response:
+    async def _editable(
+        self, request: Request
+    ) -> tuple[Viewer, dict[str, str], InstanceConfig] | Response:
+        """A superadmin's valid post about a stored instance, or the refusal."""
         posted = await self._admin_post(request)
         if isinstance(posted, Response):
             return posted
@@ -665,6 +668,18 @@ class Console:
             return self.message(request, viewer, 404, "Not found", "There is no such instance.")
         if self.registry.is_volatile(current.name):
             return self.message(request, viewer, 409, "Not editable", DEV_ONLY)
+        return viewer, form, current
+
+    async def _store(self, request: Request, edited: InstanceConfig, entry: AuditEntry) -> Response:
+        await run_in_threadpool(self.registry.save, edited, entry)
+        url = f"/console/instances/{edited.name}?saved=1"
+        return RedirectResponse(url, 303, headers=security_headers(request))
+
+    async def save_instance(self, request: Request) -> Response:
+        editable = await self._editable(request)
+        if isinstance(editable, Response):
+            return editable
+        viewer, form, current = editable
         try:
             edited = instance_from_form(current, form, viewer.name, datetime.now(UTC).date())
         except ConfigError as exc:
@@ -675,20 +690,13 @@ class Console:
             )
         fields = changed_fields(current, edited)
         entry = viewer.entry("config.change", current.name, "ok", fields=fields)
-        await run_in_threadpool(self.registry.save, edited, entry)
-        url = f"/console/instances/{current.name}?saved=1"
-        return RedirectResponse(url, 303, headers=security_headers(request))
+        return await self._store(request, edited, entry)
 
     async def instance_keys(self, request: Request) -> Response:
-        posted = await self._admin_post(request)
-        if isinstance(posted, Response):
-            return posted
-        viewer, form = posted
-        current = self.registry.get(request.path_params["name"])
-        if current is None:
-            return self.message(request, viewer, 404, "Not found", "There is no such instance.")
-        if self.registry.is_volatile(current.name):
-            return self.message(request, viewer, 409, "Not editable", DEV_ONLY)
+        editable = await self._editable(request)
+        if isinstance(editable, Response):
+            return editable
+        viewer, form, current = editable
         keys = list(current.app_keys)
         if form.get("create"):
             keys.append(new_app_key(current.name))
@@ -703,9 +711,7 @@ class Console:
             return self.message(request, viewer, 409, "Refused", "That key is another's.")
         edited = current.model_copy(update={"app_keys": tuple(keys)})
         entry = viewer.entry("config.change", current.name, "ok", change=change)
-        await run_in_threadpool(self.registry.save, edited, entry)
-        url = f"/console/instances/{current.name}?saved=1"
-        return RedirectResponse(url, 303, headers=security_headers(request))
+        return await self._store(request, edited, entry)
 
     # -- static --------------------------------------------------------------------------
 
