@@ -335,13 +335,28 @@ class Console:
             else "",
         )
 
-    def session_page(self, request: Request) -> Response:
+    def _session_for(
+        self, request: Request, api: bool = False
+    ) -> tuple[Viewer, SessionRecord] | Response:
+        """The signed-in viewer and the session of the URL, if in scope; else the refusal
+        (404 whether it does not exist or is not theirs to see)."""
         viewer = self.auth.viewer(request)
         if viewer is None:
-            return self.to_login(request)
+            return self.to_login(request, api=api)
         session = self.visible_session(viewer, request.path_params["session_id"])
-        if session is None:
-            return self.message(request, viewer, 404, "Not found", "There is no such session.")
+        if session is not None:
+            return viewer, session
+        if api:
+            return JSONResponse(
+                {"error": "no such session"}, 404, headers=security_headers(request)
+            )
+        return self.message(request, viewer, 404, "Not found", "There is no such session.")
+
+    def session_page(self, request: Request) -> Response:
+        found = self._session_for(request)
+        if isinstance(found, Response):
+            return found
+        viewer, session = found
         viewers, _ = self.control.audit_records(AuditQuery(target=session.session_id, limit=200))
         seen = [r for r in viewers if r.action in ("session.view", "session.export")]
         return self.render(
@@ -353,14 +368,10 @@ class Console:
             yield expand_event(event)
 
     def session_events(self, request: Request) -> Response:
-        viewer = self.auth.viewer(request)
-        if viewer is None:
-            return self.to_login(request, api=True)
-        session = self.visible_session(viewer, request.path_params["session_id"])
-        if session is None:
-            return JSONResponse(
-                {"error": "no such session"}, 404, headers=security_headers(request)
-            )
+        found = self._session_for(request, api=True)
+        if isinstance(found, Response):
+            return found
+        viewer, session = found
         try:
             events = list(self._events(session))
         except PhiReplayError as exc:
@@ -385,12 +396,10 @@ class Console:
         return JSONResponse(body, headers=security_headers(request))
 
     def session_export(self, request: Request) -> Response:
-        viewer = self.auth.viewer(request)
-        if viewer is None:
-            return self.to_login(request)
-        session = self.visible_session(viewer, request.path_params["session_id"])
-        if session is None:
-            return self.message(request, viewer, 404, "Not found", "There is no such session.")
+        found = self._session_for(request)
+        if isinstance(found, Response):
+            return found
+        viewer, session = found
         self.control.audit(viewer.entry("session.export", session.session_id, "ok", via="console"))
         lines = (
             json.dumps(
