@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 
 from collector import __version__
 from collector.assets import recorder_bundle
-from collector.config import Settings
+from collector.config import Settings, retention_cutoffs
 from collector.console import Console
 from collector.crypto import Keyring
 from collector.ingest import Ingest
@@ -47,7 +47,8 @@ async def purge_expired(
     """Expired recordings go (crypto-shredded); audit records only after their own, much
     longer retention, and never with the recordings they mention."""
     registry = registry or InstanceRegistry(store.control, settings)
-    purged = await store.purge(registry.purge_cutoffs(now), settings.default_cutoff(now))
+    cutoffs = retention_cutoffs(registry.current(), now)
+    purged = await store.purge(cutoffs, settings.default_cutoff(now))
     if purged:
         log.info("retention purged %d expired session(s)", len(purged))
     audit_cutoff = now - settings.audit_retention_days * 86400

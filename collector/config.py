@@ -18,6 +18,7 @@ origin like https://host or http://host:*`.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -177,10 +178,6 @@ class Settings(BaseModel):
         data_dir = self.data_dir.resolve()
         return data_dir.parent / f"{data_dir.name}.keyring.json"
 
-    def purge_cutoffs(self, now: float) -> dict[str, float]:
-        """Per instance, the start time before which a session has expired."""
-        return {i.name: now - i.retention_days * 86400 for i in self.instances}
-
     @staticmethod
     def default_cutoff(now: float) -> float:
         """For sessions of instances no longer configured: the default retention."""
@@ -190,6 +187,11 @@ class Settings(BaseModel):
         names = {i.name for i in self.instances}
         extra = () if DEV_INSTANCE in names else (dev_instance(),)
         return self.model_copy(update={"dev": True, "instances": self.instances + extra})
+
+
+def retention_cutoffs(instances: Iterable[InstanceConfig], now: float) -> dict[str, float]:
+    """Per instance, the start time before which a session has expired."""
+    return {i.name: now - i.retention_days * 86400 for i in instances}
 
 
 def dev_instance() -> InstanceConfig:

@@ -73,10 +73,6 @@ class InstanceRegistry:
     def get(self, name: str) -> InstanceConfig | None:
         return next((i for i in self.current() if i.name == name), None)
 
-    def purge_cutoffs(self, now: float) -> dict[str, float]:
-        """Per instance, the start time before which a session has expired."""
-        return {i.name: now - i.retention_days * 86400 for i in self.current()}
-
 
 def to_doc(instance: InstanceConfig) -> dict[str, object]:
     return instance.model_dump(mode="json", by_alias=True, exclude_defaults=True)

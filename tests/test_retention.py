@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import Settings, dev_instance
+from collector.config import Settings, dev_instance, retention_cutoffs
 from collector.crypto import DataKey, Keyring
 from collector.embedded import HEADER, SEGMENT_MAGIC, EmbeddedStore
 from collector.exceptions import CorruptRecord
@@ -71,7 +71,8 @@ async def test_expired_sessions_are_shredded_and_a_backup_stays_unreadable(
 
     settings = Settings(data_dir=data_dir, instances=(dev_instance(),))
     now = T0 + 30 * DAY + 60
-    purged = await store.purge(settings.purge_cutoffs(now), settings.default_cutoff(now))
+    cutoffs = retention_cutoffs(settings.instances, now)
+    purged = await store.purge(cutoffs, settings.default_cutoff(now))
     assert purged == ["sess-expiring"]
     assert [s.session_id for s in store.list_sessions()] == ["sess-keeping"]
     assert not store.segment_path("sess-expiring").exists()
