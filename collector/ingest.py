@@ -53,6 +53,7 @@ from collector.protocol import (
     text_of,
 )
 from collector.records import (
+    META,
     Compressed,
     compress_batch,
     compress_frame,
@@ -177,7 +178,6 @@ def worker_count() -> int:
 
 
 EXCLUDED_TAG = "phi-replay.excluded"  # stands in for events the collector dropped
-META = 4
 
 
 class RouteState:
@@ -192,8 +192,13 @@ class RouteState:
         self.inside = False
 
     def affects(self, compressed: Compressed) -> bool:
-        """Whether the batch must be looked at event by event (cheap test first)."""
-        return bool(self.routes) and (self.inside or bool(compressed.pages))
+        """Whether the batch must be parsed again and looked at event by event: only while
+        on an excluded route or when one of its Meta paths is excluded. Outside, with every
+        path allowed, nothing is dropped and the route stays allowed, so a snapshot batch
+        is not parsed twice."""
+        if not self.routes:
+            return False
+        return self.inside or any(self.routes.excluded(page) for page in compressed.pages)
 
     def filter_events(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kept = []
@@ -212,7 +217,7 @@ class RouteState:
         message = decode(frame)  # validated already: this cannot refuse it
         events = message["events"]
         kept = self.filter_events(events)
-        if len(kept) == len(events) and kept == events:
+        if kept == events:
             return compressed
         log.info("ingest dropped %d event(s) from an excluded route", len(events) - len(kept))
         return compress_batch(compressed.seq, kept)
