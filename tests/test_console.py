@@ -422,6 +422,12 @@ def test_a_superadmin_disables_an_environment_and_pages_stop_recording(console: 
         AuditQuery(action="config.change", target="trials", actor="superadmin")
     )
     assert any("environments" in r.details.get("fields", "") for r in records)
+    # A refused edit shows the form again with the recorded opt-in kept, not asked anew.
+    form = edit_form(client, "trials")
+    form["allowed_origins"] = "ftp://nope"
+    refused = client.post("/console/instances/trials", data=form)
+    assert refused.status_code == 400
+    assert "CHG-0042" in refused.text.split('data-role="opt-in"')[1]
 
 
 @pytest.mark.parametrize("role", ROLES)

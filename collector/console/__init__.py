@@ -42,8 +42,8 @@ from starlette.routing import BaseRoute, Route
 from collector.assets import sdk_dist_dir
 from collector.config import InstanceConfig, Settings
 from collector.console.admin import (
-    MAX_ENVIRONMENT_ROWS,
     changed_fields,
+    form_from_post,
     form_of,
     instance_from_form,
     new_app_key,
@@ -695,7 +695,7 @@ class Console:
             invalid = viewer.entry("config.change", current.name, "invalid")
             await run_in_threadpool(self.control.audit, invalid)
             return await run_in_threadpool(
-                self.instance_page, request, viewer, _refill(form), str(exc)
+                self.instance_page, request, viewer, form_from_post(current, form), str(exc)
             )
         fields = changed_fields(current, edited)
         entry = viewer.entry("config.change", current.name, "ok", fields=fields)
@@ -781,34 +781,6 @@ AUDIT_ACTIONS = (
     "user.lock",
     "config.change",
 )
-
-
-def _refill(form: dict[str, str]) -> dict[str, Any]:
-    """The edit form as the user sent it, to show again with the error."""
-    rows = []
-    for row in range(MAX_ENVIRONMENT_ROWS):
-        name = form.get(f"env-{row}-name")
-        if name is None:
-            continue
-        rows.append(
-            {
-                "name": name,
-                "enabled": form.get(f"env-{row}-enabled") == "1",
-                "production": form.get(f"env-{row}-production") == "1",
-                "windows": form.get(f"env-{row}-windows", ""),
-                "opt_in": None,
-            }
-        )
-    return {
-        "allowed_origins": form.get("allowed_origins", ""),
-        "environments_listed": form.get("environments_listed") == "1",
-        "environments": rows,
-        "mask": form.get("mask", ""),
-        "block": form.get("block", ""),
-        "exclude_routes": form.get("exclude_routes", ""),
-        "retention_days": form.get("retention_days", ""),
-        "customer_access": form.get("customer_access") == "1",
-    }
 
 
 def _token() -> str:

@@ -8,14 +8,13 @@ only supplies the ticket.
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
 
-from collector.config import PRODUCTION_NAMES, InstanceConfig, describe_error
+from collector.config import PRODUCTION_NAMES, InstanceConfig, OptIn, describe_error
 from collector.exceptions import ConfigError
 from collector.instances import to_doc
 
@@ -39,7 +38,6 @@ def form_of(instance: InstanceConfig) -> dict[str, Any]:
                 "production": production,
                 "windows": "\n".join(f"{w.start}..{w.end}" for w in env.windows),
                 "opt_in": env.opt_in,
-                "opt_in_json": env.opt_in.model_dump_json() if env.opt_in else "",
             }
         )
     envs += [
@@ -65,6 +63,44 @@ def _window(text: str, row: int) -> dict[str, str]:
     return {"from": start.strip(), "to": end.strip()}
 
 
+def _posted_rows(form: dict[str, str]) -> list[dict[str, Any]]:
+    """The environment rows of a posted form, as sent (rows without a name included)."""
+    return [
+        {
+            "row": row,
+            "name": form[f"env-{row}-name"].strip(),
+            "enabled": form.get(f"env-{row}-enabled") == "1",
+            "production": form.get(f"env-{row}-production") == "1",
+            "windows": form.get(f"env-{row}-windows", ""),
+            "keeps_opt_in": bool(form.get(f"env-{row}-optin")),
+            "ticket": form.get(f"env-{row}-ticket", "").strip(),
+        }
+        for row in range(MAX_ENVIRONMENT_ROWS)
+        if f"env-{row}-name" in form
+    ]
+
+
+def _recorded_opt_in(current: InstanceConfig, row: dict[str, Any]) -> OptIn | None:
+    """The opt-in already recorded for a row's environment, if the form keeps it."""
+    previous = (current.environments or {}).get(row["name"])
+    return previous.opt_in if row["keeps_opt_in"] and previous is not None else None
+
+
+def form_from_post(current: InstanceConfig, form: dict[str, str]) -> dict[str, Any]:
+    """The edit form as the user sent it, to show again with the error."""
+    rows = [{**r, "opt_in": _recorded_opt_in(current, r)} for r in _posted_rows(form)]
+    return {
+        "allowed_origins": form.get("allowed_origins", ""),
+        "environments_listed": form.get("environments_listed") == "1",
+        "environments": rows,
+        "mask": form.get("mask", ""),
+        "block": form.get("block", ""),
+        "exclude_routes": form.get("exclude_routes", ""),
+        "retention_days": form.get("retention_days", ""),
+        "customer_access": form.get("customer_access") == "1",
+    }
+
+
 def instance_from_form(
     current: InstanceConfig, form: dict[str, str], editor: str, today: date
 ) -> InstanceConfig:
@@ -81,24 +117,20 @@ def instance_from_form(
     doc["retention_days"] = int(retention) if retention.isdigit() else retention
     if form.get("environments_listed") == "1":
         envs: dict[str, Any] = {}
-        for row in range(MAX_ENVIRONMENT_ROWS):
-            name = form.get(f"env-{row}-name", "").strip()
-            if not name:
+        for row in _posted_rows(form):
+            if not row["name"]:
                 continue
-            production = form.get(f"env-{row}-production") == "1"
             env: dict[str, Any] = {
-                "enabled": form.get(f"env-{row}-enabled") == "1",
-                "production": production,
-                "windows": [_window(w, row) for w in lines(form.get(f"env-{row}-windows", ""))],
+                "enabled": row["enabled"],
+                "production": row["production"],
+                "windows": [_window(w, row["row"]) for w in lines(row["windows"])],
             }
-            kept = form.get(f"env-{row}-optin", "")
-            ticket = form.get(f"env-{row}-ticket", "").strip()
-            previous = (current.environments or {}).get(name)
-            if kept and previous is not None and previous.opt_in is not None:
-                env["opt_in"] = json.loads(previous.opt_in.model_dump_json())
-            elif ticket:
-                env["opt_in"] = {"by": editor, "at": today.isoformat(), "ticket": ticket}
-            envs[name] = env
+            recorded = _recorded_opt_in(current, row)
+            if recorded is not None:
+                env["opt_in"] = recorded.model_dump(mode="json")
+            elif row["ticket"]:
+                env["opt_in"] = {"by": editor, "at": today.isoformat(), "ticket": row["ticket"]}
+            envs[row["name"]] = env
         doc["environments"] = envs
     else:
         doc.pop("environments", None)
