@@ -207,7 +207,7 @@ class Console:
 
     def _login_form(self, request: Request, username: str, error: str, note: str) -> Response:
         csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or _token()
-        messages = {"idle": "You were signed out after being idle.", "out": "Signed out."}
+        messages = {"out": "Signed out."}
         response = self.render(
             request,
             "login.html",
@@ -227,10 +227,7 @@ class Console:
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         source = client_address(request)
         if not self.auth.csrf_ok(expected, request, form):
-            await run_in_threadpool(
-                self.control.audit,
-                AuditEntry(username[:64] or "-", "login", username[:64], source, "bad_csrf"),
-            )
+            await run_in_threadpool(self.auth.failed, username, source, "bad_csrf")
             return self._login_form(request, username, "The form expired; please try again.", "")
         outcome = await run_in_threadpool(
             self.auth.sign_in, username, form.get("password", ""), source

@@ -77,19 +77,19 @@ class Auth:
         user = self.control.get_user(username)
         if user is None:
             verify_password(_DUMMY_HASH, password)
-            return self._failed(username, source, "unknown_user")
+            return self.failed(username, source, "unknown_user")
         if user.locked_until > now:
             verify_password(_DUMMY_HASH, password)
-            return self._failed(username, source, "locked")
+            return self.failed(username, source, "locked")
         if not verify_password(user.password_hash, password):
             locked = self.control.record_failure(
                 username, self.settings.login_max_failures, self.settings.login_lock_minutes * 60
             )
             if locked:
                 self.control.audit(AuditEntry(username, "user.lock", username, source, "ok"))
-            return self._failed(username, source, "bad_password")
+            return self.failed(username, source, "bad_password")
         if user.disabled:
-            return self._failed(username, source, "disabled")
+            return self.failed(username, source, "disabled")
         self.control.record_success(username)
         token = secrets.token_urlsafe(32)
         login = Login(token_hash(token), username, secrets.token_urlsafe(32), now, now, source)
@@ -97,7 +97,8 @@ class Auth:
         self.control.audit(AuditEntry(username, "login", username, source, "ok"))
         return token, login
 
-    def _failed(self, username: str, source: str, why: Failure) -> Failure:
+    def failed(self, username: str, source: str, why: Failure) -> Failure:
+        """Audit a refused sign-in."""
         # The name as typed is kept (trimmed): who tried matters, and it is not PHI.
         self.control.audit(AuditEntry(username[:64] or "-", "login", username[:64], source, why))
         return why
