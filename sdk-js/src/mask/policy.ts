@@ -27,8 +27,11 @@
  * in try/catch and drop the node on any exception (fail closed).
  */
 
-import type { CompiledRules } from './rules';
-import type { Attributes } from './types';
+import type { CompiledRules } from '../rules';
+import type { Attributes } from '../types';
+import { sanitizeCss, sheetCss } from './css';
+import { FIELD_PLACEHOLDER, clip, maskText, revealText } from './text';
+import { sanitizeSrcset, sanitizeUrl } from './url';
 
 /** Where a node sits: masked (default), inside `unmask`, or inside `mask` (always wins). */
 export const enum Scope {
@@ -37,20 +40,6 @@ export const enum Scope {
   Forced = 2,
 }
 
-/** The value shown for every masked form field: the same whatever the value, even empty. */
-export const FIELD_PLACEHOLDER = '*****';
-/** Character that replaces masked text. */
-export const MASK_CHAR = '*';
-/** Smallest masked-text length: every string shorter than 16 looks the same. */
-const MIN_BUCKET = 8;
-/** Largest masked-text length, so long paragraphs do not bloat the wire. */
-const MAX_BUCKET = 256;
-/** The masks, built once: MASKS[i] is MIN_BUCKET << i stars, up to MAX_BUCKET. */
-const MASKS: readonly string[] = Array.from({ length: Math.log2(MAX_BUCKET / MIN_BUCKET) + 1 }, (_, i) =>
-  MASK_CHAR.repeat(MIN_BUCKET << i),
-);
-/** Longest string sent (the collector refuses text over 1 MiB, and a whole batch with it). */
-const MAX_STRING = 1 << 19;
 /** Longest page URL in Meta (the collector's limit). */
 const MAX_HREF = 2048;
 
@@ -90,223 +79,6 @@ const SHOWABLE_INPUT_TYPES = new Set([
   'week', 'time', 'color', 'checkbox', 'radio', 'submit', 'button', 'reset', 'image',
 ]);
 const SENSITIVE_AUTOCOMPLETE = /(^|\s)(cc-[a-z-]*|current-password|new-password|one-time-code)(\s|$)/i;
-
-// Backstop detector for text the application chose to unmask: SSN, e-mail, phone
-// numbers, dates and MRN-like ids. A match masks the whole string.
-const DETECTOR = new RegExp(
-  [
-    /\b\d{3}-\d{2}-\d{4}\b/, // SSN
-    // e-mail; the local part is bounded because `[^\s@]+@` rescans a long run without
-    // `@` from every position (quadratic); matching the last 64 characters of it finds
-    // exactly the same strings.
-    /[^\s@]{1,64}@[^\s@]+\.[a-z]{2,}/,
-    /\+?\d[\d ().-]{7,}\d/, // phone
-    /\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b/, // numeric date
-    /\b\d{1,2}(st|nd|rd|th)? (jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,? \d{2,4}\b/, // 3 March 1980
-    /\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}(st|nd|rd|th)?,? \d{4}\b/, // March 3, 1980
-    /\b[a-z]{0,4}-?\d{6,}\b/, // MRN-like id
-  ]
-    .map((re) => re.source)
-    .join('|'),
-  'i',
-);
-/** A `srcset` candidate's descriptor (`2x`, `640w`). */
-const SRCSET_DESCRIPTOR = /^\d+(\.\d+)?[wx]$/i;
-/** Keys and tags of custom events: the shape the collector accepts. */
-const CUSTOM_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Replace text by `*` repeated to a length bucket; whitespace-only text passes as is. */
-export function maskText(text: string): string {
-  let start = 0;
-  let end = text.length;
-  while (start < end && isSpace(text.charCodeAt(start))) start++;
-  if (start === end) return text;
-  while (isSpace(text.charCodeAt(end - 1))) end--;
-  // The bucket: the largest power of two <= the length, within MIN_BUCKET..MAX_BUCKET.
-  let i = 0;
-  while (i < MASKS.length - 1 && MIN_BUCKET << (i + 1) <= end - start) i++;
-  const mask = MASKS[i];
-  return start > 0 || end < text.length ? (start > 0 ? ' ' : '') + mask + (end < text.length ? ' ' : '') : mask;
-}
-
-/** What String.prototype.trim() removes (ASCII fast path, then the full set). */
-function isSpace(c: number): boolean {
-  if (c === 32 || (c >= 9 && c <= 13)) return true;
-  return c > 127 && /\s/.test(String.fromCharCode(c));
-}
-
-/** Unmasked text still goes through the detector. */
-function revealText(text: string): string {
-  return DETECTOR.test(text) ? maskText(text) : clip(text);
-}
-
-function clip(text: string): string {
-  return text.length > MAX_STRING ? text.slice(0, MAX_STRING) : text;
-}
-
-/** A path segment that looks like an identifier: digits, uuid, long hex, mixed ids. */
-function isIdSegment(segment: string): boolean {
-  const stem = segment.replace(/\.[a-z0-9]{1,5}$/i, '');
-  return (
-    /[^\w.-]/.test(segment) ||
-    /^\d+$/.test(stem) ||
-    UUID.test(stem) ||
-    /^[0-9a-f]{12,}$/i.test(stem) ||
-    (/\d/.test(stem) && /^[\w-]{6,}$/.test(stem)) ||
-    stem.length >= 24
-  );
-}
-
-/** Origin + path with identifier-like segments templated to `:id`; no query, no fragment. */
-export function sanitizeUrl(raw: string, base: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(raw.trim(), base);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-  const path = url.pathname
-    .split('/')
-    .map((segment) => {
-      if (segment === '' || !isIdSegment(segment)) return segment;
-      const ext = /\.[a-z0-9]{1,5}$/i.exec(segment);
-      return ':id' + (ext && /^[\w.-]+$/.test(segment) ? ext[0] : '');
-    })
-    .join('/');
-  return url.origin + path;
-}
-
-function readString(css: string, start: number): [raw: string, next: number] {
-  const quote = css[start];
-  let i = start + 1;
-  while (i < css.length) {
-    const c = css[i];
-    if (c === '\\') i += 2;
-    else if (c === quote) return [css.slice(start + 1, i), i + 1];
-    else if (c === '\n') break;
-    else i++;
-  }
-  return [css.slice(start + 1, Math.min(i, css.length)), Math.min(i, css.length)];
-}
-
-/**
- * Keep CSS (it is needed to replay the layout) but drop what could carry data:
- * comments, strings in `content:` and custom properties, and URL queries/fragments.
- */
-export function sanitizeCss(css: string, base: string): string {
-  const url = (raw: string): string => `url("${sanitizeUrl(raw, base) ?? ''}")`;
-  // Characters where something may need rewriting; everything between is copied as is.
-  const special = /[/"'uU;{}]/g;
-  let out = '';
-  // The current declaration or prelude so far, to know what a string belongs to.
-  let decl = '';
-  const emit = (text: string): void => {
-    out += text;
-    decl += text;
-  };
-  let i = 0;
-  while (i < css.length) {
-    special.lastIndex = i;
-    const at = special.exec(css)?.index ?? css.length;
-    emit(css.slice(i, at));
-    i = at;
-    if (i >= css.length) break;
-    const c = css[i];
-    if (c === '/' && css[i + 1] === '*') {
-      const end = css.indexOf('*/', i + 2);
-      i = end < 0 ? css.length : end + 2;
-    } else if (c === '"' || c === "'") {
-      const [raw, next] = readString(css, i);
-      if (/^\s*@import\b/i.test(decl) || /image-set\([^)]*$/i.test(decl)) emit(url(raw));
-      else if (/^\s*(content|--[\w-]*)\s*:/i.test(decl)) emit('""');
-      else emit(css.slice(i, next));
-      i = next;
-    } else if (/^url\(/i.test(css.slice(i, i + 4)) && !/[\w-]/.test(css[i - 1] ?? '')) {
-      let j = i + 4;
-      while (/\s/.test(css[j] ?? '')) j++;
-      let raw: string;
-      if (css[j] === '"' || css[j] === "'") {
-        [raw, j] = readString(css, j);
-      } else {
-        const close = css.indexOf(')', j);
-        const end = close < 0 ? css.length : close;
-        raw = css.slice(j, end);
-        j = end;
-      }
-      while (/\s/.test(css[j] ?? '')) j++;
-      if (css[j] === ')') j++;
-      emit(url(raw));
-      i = j;
-    } else {
-      out += c;
-      decl = c === ';' || c === '{' || c === '}' ? '' : decl + c;
-      i++;
-    }
-  }
-  return out;
-}
-
-/** Each candidate's URL sanitised; a candidate that cannot be made safe is dropped. */
-export function sanitizeSrcset(srcset: string, base: string): string {
-  return srcset
-    .split(/,\s+|,(?=\S)/)
-    .flatMap((candidate) => {
-      const [raw, descriptor] = candidate.trim().split(/\s+/);
-      const url = raw ? sanitizeUrl(raw, base) : undefined;
-      if (!url) return [];
-      return [descriptor && SRCSET_DESCRIPTOR.test(descriptor) ? `${url} ${descriptor}` : url];
-    })
-    .join(', ');
-}
-
-/**
- * The rules of a same-origin stylesheet as sanitised CSS, or `undefined` when they
- * cannot be read (cross-origin, not loaded) or there are none.
- */
-export function sheetCss(sheet: CSSStyleSheet | null, origin: string, base: string): string | undefined {
-  if (!sheet) return undefined;
-  const href = sheet.href;
-  if (href && sanitizeUrl(href, base)?.indexOf(origin + '/') !== 0) return undefined;
-  let rules: CSSRuleList;
-  try {
-    rules = sheet.cssRules;
-  } catch {
-    return undefined;
-  }
-  let css = '';
-  for (let i = 0; i < rules.length; i++) css += rules[i].cssText + '\n';
-  return css ? clip(sanitizeCss(css, href ?? base)) : undefined;
-}
-
-export type CustomPayload = Record<string, string | number | boolean | null>;
-
-/**
- * A custom event's payload. Values are untrusted text: masked unless their key is
- * listed in `safe`, and safe values still pass the detector. Only scalar values with
- * keys shaped like identifiers are kept; anything else is dropped.
- */
-export function customPayload(payload: Record<string, unknown>, safe: readonly string[]): CustomPayload {
-  const out: CustomPayload = {};
-  for (const key of Object.keys(payload)) {
-    const value = payload[key];
-    if (!CUSTOM_NAME.test(key)) continue;
-    if (value === null || typeof value === 'boolean' || typeof value === 'string' || typeof value === 'number') {
-      const text = value === null ? 'null' : String(value);
-      if (!safe.includes(key)) out[key] = maskText(text);
-      else if (DETECTOR.test(text)) out[key] = maskText(text);
-      else out[key] = typeof value === 'string' ? clip(value) : typeof value === 'number' && !isFinite(value) ? null : value;
-    }
-  }
-  return out;
-}
-
-/** A custom event's tag: shaped like an identifier, or the event is refused. */
-export function isCustomTag(tag: unknown): tag is string {
-  return typeof tag === 'string' && CUSTOM_NAME.test(tag);
-}
 
 export interface FieldValue {
   text: string;

@@ -1,0 +1,11 @@
+// The privacy choke point's one door. Everything outside `mask/` imports from here and
+// nowhere deeper (test/boundary.test.ts fails otherwise): the recorder asks the masker
+// what a node, attribute, text, field, URL or stylesheet may become, and the player's
+// inert pass shares the CSS tokenizer.
+
+export { createMasker, isStyleElement, Scope } from './policy';
+export type { ElementInfo, FieldValue, Masker } from './policy';
+export { customPayload, FIELD_PLACEHOLDER, isCustomTag, maskText } from './text';
+export type { CustomPayload } from './text';
+export { sanitizeUrl } from './url';
+export { sanitizeCss } from './css';
