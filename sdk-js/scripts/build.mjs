@@ -12,7 +12,9 @@ const BUDGET_GZIP_BYTES = 15 * 1024;
 const common = {
   entryPoints: ['src/index.ts'],
   bundle: true,
-  target: ['es2019'],
+  // ES2020 (Chrome 80, Firefox 74, Safari 13.1): native `?.` and `??`, which ES2019
+  // output spells out at every use (about 430 bytes gzip of the budget).
+  target: ['es2020'],
   platform: 'browser',
   legalComments: 'none',
   logLevel: 'warning',

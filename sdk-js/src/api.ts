@@ -25,6 +25,13 @@ export interface PhiReplayApi {
    * (not recording, or on an excluded route). Throws on an invalid tag or payload.
    */
   addEvent(tag: string, payload: Record<string, unknown>, options?: AddEventOptions): boolean;
+  /**
+   * The pseudonym this tab's session gives an identifier (a class name, an id, a
+   * `name`), e.g. `pseudonym('row-42')` → `'p1f'`, or undefined when the recorder has
+   * not met it (or is not recording). The map never leaves the page; this look-up is
+   * for the page's own tools (QA checks, debugging a replay's styling).
+   */
+  pseudonym(token: string): string | undefined;
 }
 
 export interface AddEventOptions {
@@ -70,6 +77,9 @@ export function createApi(getWindow: () => Win | undefined): PhiReplayApi {
     addEvent(tag, payload, options = {}) {
       const safe = Array.isArray(options?.safe) ? options.safe.filter((key) => typeof key === 'string') : [];
       return current ? current.addEvent(tag, payload, safe) : false;
+    },
+    pseudonym(token) {
+      return typeof token === 'string' ? current?.pseudonym(token) : undefined;
     },
   };
 }

@@ -1,4 +1,4 @@
-// Entry point: `import { start, flush, stop, identify, addEvent }`, or `window.PhiReplay` from the IIFE build.
+// Entry point: `import { start, flush, stop, identify, addEvent, pseudonym }`, or `window.PhiReplay` from the IIFE build.
 
 import { createApi } from './api';
 
@@ -13,3 +13,4 @@ export const flush = api.flush;
 export const stop = api.stop;
 export const identify = api.identify;
 export const addEvent = api.addEvent;
+export const pseudonym = api.pseudonym;

@@ -154,6 +154,10 @@ export class Recorder {
     return true;
   }
 
+  pseudonym(token: string): string | undefined {
+    return this.ctx.mask.pseudonym(token);
+  }
+
   flush(): Promise<void> {
     if (this.stopped || !this.transport) return Promise.reject(new Error('phi-replay: not recording'));
     return this.transport.flush();

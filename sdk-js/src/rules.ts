@@ -1,11 +1,17 @@
 // Masking rules passed to start(): validated strictly, because an invalid rule must
 // stop the recorder from starting (fail closed) rather than silently record more.
 
+import { compileRoutes, uiTextKey, type RouteTable } from './mask';
+
 export interface Rules {
   mask?: string[];
   unmask?: string[];
   block?: string[];
   exclude_routes?: string[];
+  /** Route templates whose literal segments may appear in URLs: "/patients/:id/visits". */
+  routes?: string[];
+  /** The application's own interface strings, shown wherever a text node equals one. */
+  ui_text?: string[];
 }
 
 /** Whether an element matches one rule list (the element itself, not its ancestors). */
@@ -33,9 +39,13 @@ export interface CompiledRules {
   readonly block: Matcher;
   readonly hasExcludedRoutes: boolean;
   excluded(pathname: string): boolean;
+  /** Declared routes, for templating URL paths. */
+  readonly routes: RouteTable;
+  /** Interface strings (trimmed, inner whitespace collapsed) shown outside unmask regions. */
+  readonly uiText: ReadonlySet<string>;
 }
 
-const RULE_KEYS = ['mask', 'unmask', 'block', 'exclude_routes'] as const;
+const RULE_KEYS = ['mask', 'unmask', 'block', 'exclude_routes', 'routes', 'ui_text'] as const;
 
 // Markers an application puts in its markup; always part of the rule lists.
 const MASK_MARKER = '[data-replay-mask]';
@@ -56,6 +66,11 @@ export const DEFAULT_BLOCK = ['img', 'video', 'audio', 'canvas', 'iframe', 'fram
 const MAX_ENTRIES = 500;
 // Upper bound on one selector or route pattern.
 const MAX_LENGTH = 1000;
+// A translation catalogue is longer than a selector list: bounds of its own.
+const MAX_UI_TEXT = 20_000;
+const MAX_UI_TEXT_LENGTH = 500;
+// A route template: segments that are literals (URL-safe characters), `:name` or `*`.
+const ROUTE = /^(\/([A-Za-z0-9._~-]+|:[A-Za-z_][A-Za-z0-9_-]*|\*))+\/?$/;
 
 type RuleKey = (typeof RULE_KEYS)[number];
 /** Validated rule lists, every key present (empty when not given). */
@@ -72,7 +87,8 @@ export function checkRules(input: unknown, doc: Document): RuleLists {
 
 /**
  * The collector's additions (a welcome's `config`): mask, block and exclude_routes.
- * Unknown keys, `unmask` among them, are ignored, so the collector can only tighten;
+ * Unknown keys, `unmask`, `routes` and `ui_text` among them, are ignored, so the
+ * collector can only tighten;
  * an invalid entry throws, naming the key and index.
  */
 export function remoteRules(input: unknown, doc: Document): RuleLists {
@@ -86,6 +102,8 @@ export function mergeRules(app: RuleLists, remote: RuleLists): RuleLists {
     unmask: app.unmask,
     block: app.block.concat(remote.block),
     exclude_routes: app.exclude_routes.concat(remote.exclude_routes),
+    routes: app.routes,
+    ui_text: app.ui_text,
   };
 }
 
@@ -102,15 +120,23 @@ function readRules(input: unknown, doc: Document, label: string, remote: boolean
       );
     }
   }
-  const list = (key: RuleKey, check: (item: string) => boolean, problem: string): string[] => {
-    const value = remote && key === 'unmask' ? undefined : record[key];
+  const list = (
+    key: RuleKey,
+    check: (item: string) => boolean,
+    problem: string,
+    entries = MAX_ENTRIES,
+    length = MAX_LENGTH,
+  ): string[] => {
+    // Only the application may reveal: the collector's config cannot unmask, declare
+    // route literals or interface strings.
+    const value = remote && LOOSENING.includes(key) ? undefined : record[key];
     if (value === undefined) return [];
-    if (!Array.isArray(value) || value.length > MAX_ENTRIES) {
-      throw new Error(`phi-replay: ${label}.${key} must be an array of at most ${MAX_ENTRIES} strings`);
+    if (!Array.isArray(value) || value.length > entries) {
+      throw new Error(`phi-replay: ${label}.${key} must be an array of at most ${entries} strings`);
     }
     value.forEach((item, i) => {
-      if (typeof item !== 'string' || item.trim() === '' || item.length > MAX_LENGTH) {
-        throw new Error(`phi-replay: ${label}.${key}[${i}] must be a non-empty string of at most ${MAX_LENGTH} characters`);
+      if (typeof item !== 'string' || item.trim() === '' || item.length > length) {
+        throw new Error(`phi-replay: ${label}.${key}[${i}] must be a non-empty string of at most ${length} characters`);
       }
       if (!check(item)) throw new Error(`phi-replay: ${label}.${key}[${i}] ${problem}`);
     });
@@ -139,8 +165,18 @@ function readRules(input: unknown, doc: Document, label: string, remote: boolean
       (glob) => /^\/[^\s?#]*$/.test(glob),
       'must be a path starting with "/" (no query or fragment)',
     ),
+    routes: list(
+      'routes',
+      (route) => ROUTE.test(route),
+      'must be a route like "/patients/:id/visits": literal segments of letters, digits and . _ ~ -, parameters as :name or *',
+    ),
+    ui_text: list('ui_text', () => true, '', MAX_UI_TEXT, MAX_UI_TEXT_LENGTH),
   };
 }
+
+/** Keys only the application's own rules may set: each can reveal something. */
+const LOOSENING: readonly RuleKey[] = ['unmask', 'routes', 'ui_text'];
+
 
 /** Matchers for validated rule lists (the built-in markers and block list added). */
 export function buildRules(lists: RuleLists): CompiledRules {
@@ -152,6 +188,8 @@ export function buildRules(lists: RuleLists): CompiledRules {
     block: compileMatcher(DEFAULT_BLOCK.concat(BLOCK_MARKER, lists.block), true, false),
     hasExcludedRoutes: routes.length > 0,
     excluded: (pathname) => routes.length > 0 && routeMatches(routes, pathname),
+    routes: compileRoutes(lists.routes),
+    uiText: new Set(lists.ui_text.map(uiTextKey)),
   };
 }
 

@@ -155,13 +155,16 @@ export interface Page {
   close(): void;
 }
 
+/** The page made last: `element()` looks ids up in its recorder's pseudonyms. */
+let current: Page | undefined;
+
 export function makePage(html: string, behaviour: CollectorBehaviour = {}, url = PAGE_URL): Page {
   const dom = new JSDOM(html, { url, pretendToBeVisual: true });
   const win = dom.window as unknown as Win;
   const collector = new FakeCollector(behaviour);
   (win as unknown as { WebSocket: unknown }).WebSocket = collector.WebSocket;
   const api = createApi(() => win);
-  return {
+  current = {
     dom,
     win,
     doc: win.document,
@@ -173,6 +176,12 @@ export function makePage(html: string, behaviour: CollectorBehaviour = {}, url =
       win.close();
     },
   };
+  return current;
+}
+
+/** What an element's id became on the wire (its pseudonym), for finding it in a snapshot. */
+export function idOf(id: string, page: Page | undefined = current): string | undefined {
+  return page?.api.pseudonym(id);
 }
 
 /** Let timers, microtasks and fake-socket deliveries run. */
@@ -201,10 +210,14 @@ export function nodes(node: SerializedNode): SerializedNode[] {
   return out;
 }
 
-/** The first serialized element with this tag and (optionally) this id attribute. */
+/**
+ * The first serialized element with this tag and (optionally) this id on the page: its
+ * pseudonym on the wire, looked up in the recorder of the page made last.
+ */
 export function element(root: SerializedNode, tagName: string, id?: string) {
+  const wireId = id === undefined ? undefined : (idOf(id) ?? `(no pseudonym for ${id})`);
   for (const node of nodes(root)) {
-    if (node.type === 2 && node.tagName === tagName && (id === undefined || node.attributes.id === id)) return node;
+    if (node.type === 2 && node.tagName === tagName && (id === undefined || node.attributes.id === wireId)) return node;
   }
   throw new Error(`no <${tagName}${id ? `#${id}` : ''}> in the snapshot`);
 }

@@ -72,9 +72,10 @@ describe('mutations', () => {
     });
     assert.equal(m.attributes.length, 1);
     assert.deepEqual(m.attributes[0].attributes, {
-      class: 'highlight',
-      style: 'background:url("https://clinic.example.org/x.png")',
+      class: page.api.pseudonym('highlight'),
+      style: 'background:url("https://clinic.example.org/:id.png")',
     });
+    assert.ok(!page.collector.wire.includes('highlight'), 'a class name leaves only as its pseudonym');
     const removed = await mutations(page, (doc) => doc.getElementById('p')!.removeAttribute('class'));
     assert.deepEqual(removed[0].attributes[0].attributes, { class: null });
     assert.ok(!page.collector.wire.includes('CANARY'));

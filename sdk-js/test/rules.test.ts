@@ -54,13 +54,21 @@ describe('rule lists', () => {
       unmask: ['p'],
       block: ['.chart'],
       exclude_routes: ['/v/**'],
+      routes: [],
+      ui_text: [],
     });
     assert.deepEqual(mergeRules(app, { ...remote, unmask: ['*'] }).unmask, ['p'], 'merging never takes an unmask');
     const rules = buildRules(merged);
     assert.ok(rules.mask(page.doc.querySelector('.dx')!));
     assert.ok(rules.excluded('/v/1'));
     assert.throws(() => remoteRules(null, page.doc), /the collector's config must be an object/);
-    assert.deepEqual(remoteRules(undefined, page.doc), { mask: [], unmask: [], block: [], exclude_routes: [] });
+    const empty = { mask: [], unmask: [], block: [], exclude_routes: [], routes: [], ui_text: [] };
+    assert.deepEqual(remoteRules(undefined, page.doc), empty);
+    assert.deepEqual(
+      remoteRules({ routes: ['/patients/:id'], ui_text: ['Jane Roe'] }, page.doc),
+      empty,
+      'the collector cannot declare route literals or interface strings: both would reveal',
+    );
     page.close();
   });
 });

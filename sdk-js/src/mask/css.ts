@@ -2,7 +2,16 @@
 // carry data.
 
 import { clip } from './text';
-import { sanitizeUrl } from './url';
+
+/** What the CSS policy asks of the recorder: URLs and pseudonyms (see policy.ts). */
+export interface CssHooks {
+  /** A URL (unescaped) as it may leave, or undefined to drop it (`url("")`); `#frag` too. */
+  url(raw: string): string | undefined;
+  /** The per-session pseudonym of an identifier the page chose (class, id, grid area). */
+  ident(token: string): string;
+  /** An attribute selector's value as it may leave; undefined: `""`. */
+  attribute(name: string, op: string, value: string): string | undefined;
+}
 
 function readString(css: string, start: number): [raw: string, next: number] {
   const quote = css[start];
@@ -21,8 +30,8 @@ function readString(css: string, start: number): [raw: string, next: number] {
  * Keep CSS (it is needed to replay the layout) but drop what could carry data:
  * comments, strings in `content:` and custom properties, and URL queries/fragments.
  */
-export function sanitizeCss(css: string, base: string): string {
-  const url = (raw: string): string => `url("${sanitizeUrl(raw, base) ?? ''}")`;
+function sanitizeCss(css: string, hooks: CssHooks): string {
+  const url = (raw: string): string => `url("${hooks.url(raw) ?? ''}")`;
   // Characters where something may need rewriting; everything between is copied as is.
   const special = /[/"'uU;{}]/g;
   let out = '';
@@ -78,10 +87,15 @@ export function sanitizeCss(css: string, base: string): string {
  * The rules of a same-origin stylesheet as sanitised CSS, or `undefined` when they
  * cannot be read (cross-origin, not loaded) or there are none.
  */
-export function sheetCss(sheet: CSSStyleSheet | null, origin: string, base: string): string | undefined {
+export function sheetCss(
+  sheet: CSSStyleSheet | null,
+  origin: string,
+  base: string,
+  hooksFor: (base: string) => CssHooks,
+): string | undefined {
   if (!sheet) return undefined;
   const href = sheet.href;
-  if (href && sanitizeUrl(href, base)?.indexOf(origin + '/') !== 0) return undefined;
+  if (href && !sameOrigin(href, base, origin)) return undefined;
   let rules: CSSRuleList;
   try {
     rules = sheet.cssRules;
@@ -90,6 +104,21 @@ export function sheetCss(sheet: CSSStyleSheet | null, origin: string, base: stri
   }
   let css = '';
   for (let i = 0; i < rules.length; i++) css += rules[i].cssText + '\n';
-  return css ? clip(sanitizeCss(css, href ?? base)) : undefined;
+  return css ? clip(sanitizeStylesheet(css, hooksFor(href ?? base))) : undefined;
 }
+
+function sameOrigin(href: string, base: string, origin: string): boolean {
+  try {
+    return new URL(href, base).origin === origin;
+  } catch {
+    return false;
+  }
+}
+
+/** A stylesheet's text (a <style>'s text, CSSOM cssText). */
+export const sanitizeStylesheet = sanitizeCss;
+/** A style="" attribute: declarations. */
+export const sanitizeDeclarations = sanitizeCss;
+/** One value: SVG fill="url(#g)", a media="" query list. */
+export const sanitizeValue = sanitizeCss;
 

@@ -5,7 +5,10 @@
 
 export { createMasker, isStyleElement, Scope } from './policy';
 export type { ElementInfo, FieldValue, Masker } from './policy';
-export { customPayload, FIELD_PLACEHOLDER, isCustomTag, maskText } from './text';
+export { customPayload, FIELD_PLACEHOLDER, isCustomTag, maskText, uiTextKey } from './text';
 export type { CustomPayload } from './text';
-export { sanitizeUrl } from './url';
-export { sanitizeCss } from './css';
+export { sanitizeUrl, sanitizeSrcset } from './url';
+export { sanitizeStylesheet } from './css';
+export type { CssHooks } from './css';
+export { compileRoutes, templatePath } from './url';
+export type { RouteTable } from './url';

@@ -21,16 +21,25 @@
  * - form fields show one constant placeholder unless inside an `unmask` region;
  *   password, hidden, file, unknown input types and sensitive autocomplete fields are
  *   masked everywhere, and stay masked after their type changes;
- * - attributes pass only from an allow-list; URLs keep origin and templated path;
- * - blocked elements become an empty, sized placeholder.
+ * - text that equals one of the application's interface strings (`ui_text`) is shown
+ *   outside unmask regions too (never inside `mask`), still through the detector;
+ * - attributes pass only from an allow-list, each value only in the form its kind
+ *   allows (attributes.ts): identifiers become per-session pseudonyms (pseudonyms.ts),
+ *   URLs keep origin and a path templated by the declared routes (url.ts), CSS goes
+ *   through one tokenizer (css.ts);
+ * - blocked elements become an empty, sized placeholder;
+ * - what existed while the tab was on an excluded route (tainted) is masked wherever
+ *   it turns up later, and a field ever seen sensitive stays masked for its life.
  * There is deliberately no option that turns any of this off. Callers wrap their use
  * in try/catch and drop the node on any exception (fail closed).
  */
 
 import type { CompiledRules } from '../rules';
 import type { Attributes } from '../types';
-import { sanitizeCss, sheetCss } from './css';
-import { FIELD_PLACEHOLDER, clip, maskText, revealText } from './text';
+import { attributePolicy } from './attributes';
+import { sanitizeStylesheet, sheetCss, type CssHooks } from './css';
+import { Pseudonyms } from './pseudonyms';
+import { FIELD_PLACEHOLDER, clip, maskText, revealText, uiTextKey } from './text';
 import { sanitizeSrcset, sanitizeUrl } from './url';
 
 /** Where a node sits: masked (default), inside `unmask`, or inside `mask` (always wins). */
@@ -45,21 +54,6 @@ const MAX_HREF = 2048;
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const HTML_NS = 'http://www.w3.org/1999/xhtml';
-
-// Attributes needed to lay out and style the replay. Everything else is dropped.
-const ALLOWED_ATTRIBUTES = new Set([
-  'class', 'id', 'role', 'type', 'colspan', 'rowspan', 'span', 'width', 'height', 'lang', 'dir',
-  'for', 'name', 'rel', 'media', 'disabled', 'readonly', 'hidden', 'open', 'multiple', 'cols',
-  'rows', 'size', 'start', 'reversed', 'align', 'valign', 'border', 'cellpadding', 'cellspacing',
-  'charset', 'href', 'src', 'srcset', 'style', 'xmlns', 'xlink:href',
-  // SVG geometry, so icons keep their shape.
-  'viewbox', 'd', 'fill', 'stroke', 'stroke-width', 'stroke-linecap', 'stroke-linejoin',
-  'fill-rule', 'clip-rule', 'points', 'x', 'y', 'x1', 'y1', 'x2', 'y2', 'cx', 'cy', 'r', 'rx',
-  'ry', 'transform', 'preserveaspectratio', 'opacity',
-]);
-// The application's own replay markers survive (empty-valued) so the replay shows regions.
-const MARKER_ATTRIBUTES = new Set(['data-replay-mask', 'data-replay-unmask', 'data-replay-block']);
-const URL_ATTRIBUTES = new Set(['href', 'src', 'xlink:href']);
 
 // Elements dropped with everything inside them.
 const DROPPED_ELEMENTS = new Set(['script', 'noscript']);
@@ -114,11 +108,20 @@ export interface Masker {
   scopeAt(node: Node | null, cache?: Map<Node, Scope>): Scope;
   isBlocked(el: Element): boolean;
   /**
-   * Mark a node the page added or changed while on an excluded route: from then on it
-   * is blocked (an element) or masked (text, field value), even inside unmask.
+   * Mark a node the page added or changed while on an excluded route, with everything
+   * inside it (open shadow roots too): from then on its text and field values are
+   * masked wherever it turns up, even inside unmask, until it is replaced.
    */
   taint(node: Node): void;
-  /** One attribute's current value for a mutation: `undefined` means send nothing. */
+  /**
+   * Remember a field that is sensitive now (type or autocomplete), or was before the
+   * change an attribute record reports (`name`, `oldValue`): it stays masked for life.
+   */
+  noteField(el: Element, name?: string, oldValue?: string | null): void;
+  /**
+   * One attribute's current value for a mutation: `undefined` means send nothing,
+   * `null` that it is gone (removed, or no longer a value that may leave).
+   */
   attribute(el: Element, name: string): string | null | undefined;
   /** Text content to record, or `null` to drop the node. */
   text(node: Node, parentScope: Scope): string | null;
@@ -147,6 +150,10 @@ export interface Masker {
    */
   cssText(el: Element): string | undefined;
   doctype(node: DocumentType): { name: string; publicId: string; systemId: string };
+  /** A new session: pseudonyms start afresh (taint and sensitive fields are kept). */
+  newSession(): void;
+  /** The pseudonym this session gave `token`, if any: the page's own look-up. */
+  pseudonym(token: string): string | undefined;
 }
 
 /** The element itself, a text node's parent, or a shadow root's host. */
@@ -177,19 +184,59 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
   let rules = initial;
   // Fields once seen as sensitive stay masked even if their type or autocomplete changes.
   const alwaysMasked = new WeakSet<Element>();
-  // Nodes added, or fields typed into, while the tab was on an excluded route.
+  // Nodes that existed while the tab was on an excluded route (and fields typed into there).
   const tainted = new WeakSet<Node>();
+  const pseudonyms = new Pseudonyms();
   const base = (): string => doc.baseURI;
   const name = (el: Element): string => el.localName.toLowerCase();
 
+  /** The URL rule, with in-page `#fragments` kept as the pseudonym of their target's id. */
+  const urlFor =
+    (from: () => string) =>
+    (raw: string): string | undefined => {
+      const value = raw.trim();
+      if (value.charAt(0) !== '#') return sanitizeUrl(value, from(), rules.routes);
+      let target = value.slice(1);
+      try {
+        target = decodeURIComponent(target);
+      } catch {
+        // Not percent-encoded after all: the fragment names the id as written.
+      }
+      return '#' + pseudonyms.of(target);
+    };
+  const hooksFor = (from: string): CssHooks => ({
+    url: urlFor(() => from),
+    ident: (token) => pseudonyms.of(token),
+    attribute: (attr, op, value) => policy.selector(attr, op, value),
+  });
+  const documentHooks: CssHooks = {
+    url: urlFor(base),
+    ident: (token) => pseudonyms.of(token),
+    attribute: (attr, op, value) => policy.selector(attr, op, value),
+  };
+  const policy = attributePolicy(
+    pseudonyms,
+    documentHooks.url,
+    (srcset) => sanitizeSrcset(srcset, base(), rules.routes),
+    documentHooks,
+  );
+
+  const sensitive = (el: Element, type: string | null, autocomplete: string | null): boolean =>
+    (name(el) === 'input' && !SHOWABLE_INPUT_TYPES.has((type ?? 'text').trim().toLowerCase() || 'text')) ||
+    SENSITIVE_AUTOCOMPLETE.test(autocomplete ?? '');
   const isSensitive = (el: Element): boolean => {
     if (alwaysMasked.has(el)) return true;
-    const type = (el.getAttribute('type') ?? 'text').trim().toLowerCase() || 'text';
-    const sensitive =
-      (name(el) === 'input' && !SHOWABLE_INPUT_TYPES.has(type)) ||
-      SENSITIVE_AUTOCOMPLETE.test(el.getAttribute('autocomplete') ?? '');
-    if (sensitive) alwaysMasked.add(el);
-    return sensitive;
+    const now = sensitive(el, el.getAttribute('type'), el.getAttribute('autocomplete'));
+    if (now) alwaysMasked.add(el);
+    return now;
+  };
+  const noteField = (el: Element, attr?: string, oldValue?: string | null): void => {
+    if (!FIELD_ELEMENTS.has(name(el)) || isSensitive(el) || oldValue === undefined || oldValue === null) return;
+    const was =
+      attr === 'type'
+        ? sensitive(el, oldValue, null)
+        : attr === 'autocomplete' && SENSITIVE_AUTOCOMPLETE.test(oldValue);
+    if (was) alwaysMasked.add(el);
   };
 
   // With rules that only look at attributes (the default), an element without any
@@ -243,18 +290,10 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
     return { text: revealText(value), isChecked: checkable && input.checked === true, masked: false };
   };
 
-  /** `lower` is `attr` lower-cased; `undefined` means the attribute is not recorded. */
-  const attribute = (el: Element, lower: string, value: string | null): string | null | undefined => {
-    if (MARKER_ATTRIBUTES.has(lower)) return value === null ? null : '';
-    if (!ALLOWED_ATTRIBUTES.has(lower)) return undefined;
-    if (value === null) return null;
-    if (URL_ATTRIBUTES.has(lower)) {
-      if (el.namespaceURI === SVG_NS && /^#[\w-]+$/.test(value)) return value;
-      return sanitizeUrl(value, base()) ?? null;
-    }
-    if (lower === 'style') return clip(sanitizeCss(value, base()));
-    if (lower === 'srcset') return clip(sanitizeSrcset(value, base()));
-    return clip(value);
+  /** A present attribute's value as it may leave (`lower`: its name lower-cased), or undefined. */
+  const attributeValue = (lower: string, value: string): string | undefined => {
+    const out = policy.value(lower, value);
+    return out === undefined ? undefined : clip(out);
   };
 
   const tagName = (el: Element): string => {
@@ -263,8 +302,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
     return tag.length <= 64 && /^[a-zA-Z][a-zA-Z0-9-]*$/.test(tag) ? tag : 'div';
   };
 
-  const isBlocked = (el: Element, tag?: string, bare?: boolean): boolean =>
-    tainted.has(el) || rules.block(el, tag, bare);
+  const isBlocked = (el: Element, tag?: string, bare?: boolean): boolean => rules.block(el, tag, bare);
 
   /** All recordable attributes of an element (`tag`: its lower-cased name; `bare`: it has none). */
   const attributes = (el: Element, scope: Scope, tag: string, bare: boolean): Attributes => {
@@ -274,12 +312,12 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
     for (let i = 0; i < names.length; i++) {
       const attr = names[i];
       const lower = attr.toLowerCase();
-      if (!ALLOWED_ATTRIBUTES.has(lower) && !MARKER_ATTRIBUTES.has(lower)) continue;
+      if (!policy.kept(lower)) continue;
       // getAttribute() lower-cases its argument on HTML elements: a name set with
       // capitals (setAttributeNS) is read from its own Attr instead.
       const raw = attr === lower ? el.getAttribute(attr) : (el.attributes[i]?.value ?? null);
-      const value = attribute(el, lower, raw);
-      if (typeof value === 'string') out[attr] = value;
+      const value = raw === null ? undefined : attributeValue(lower, raw);
+      if (value !== undefined) out[attr] = value;
     }
     if (FIELD_ELEMENTS.has(tag)) {
       const value = field(el, scope);
@@ -298,20 +336,30 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
     return out;
   };
 
-  // Text nodes known to be masked whatever their text (masked scope, ordinary parent), so
-  // that a burst of text edits skips the ancestor walk. Only ever a reason to mask: a
-  // stale entry could hide text, never show it. Forgotten on any attribute or tree change
-  // (treeChanged), and not kept under rules with pseudo-classes, whose state (:checked)
-  // changes without a mutation.
+  // What is known of recorded text nodes, so that a burst of text edits skips the
+  // ancestor walk: ALWAYS masked whatever their text (inside `mask`, or tainted), or
+  // judged in the default masked scope with an ordinary parent (UI_TEXT_ONLY: shown
+  // only if the new text is an interface string). Only ever a reason to mask: a stale
+  // entry could hide text, never show more than `ui_text` allows anywhere. Forgotten on
+  // any attribute or tree change (treeChanged), and not kept under rules with
+  // pseudo-classes, whose state (:checked) changes without a mutation.
+  const ALWAYS = 0;
+  const UI_TEXT_ONLY = 1;
   let stable = false;
-  let alwaysMaskedText = new WeakSet<Node>();
+  let knownText = new WeakMap<Node, number>();
+  let uiText: ReadonlySet<string> = initial.uiText;
   const setRules = (next: CompiledRules): void => {
     rules = next;
+    uiText = next.uiText;
     attributesOnly = next.mask.attributesOnly && next.unmask.attributesOnly;
     stable = next.mask.structural && next.unmask.structural;
-    alwaysMaskedText = new WeakSet();
+    knownText = new WeakMap();
   };
   setRules(initial);
+
+  /** Masked text, unless it is one of the application's interface strings. */
+  const maskedOrUi = (data: string): string =>
+    uiText.size > 0 && uiText.has(uiTextKey(data)) ? revealText(data) : maskText(data);
 
   const text = (node: Node, parentScope: Scope): string | null => {
     if (node.nodeType !== 3) return null;
@@ -320,19 +368,35 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
     // The exact name: only a real <style> holds CSS. An unknown element that merely
     // looks like one (createElementNS(html, 'STYLE')) shows its text, so it is masked.
     const parentTag = parent !== null ? parent.localName : '';
-    if (parentTag === 'style' && isStyleElement(parent as Element)) return clip(sanitizeCss(data, base()));
+    if (parentTag === 'style' && isStyleElement(parent as Element)) {
+      return clip(sanitizeStylesheet(data, documentHooks));
+    }
     const spaceDropped = INVISIBLE_SPACE_PARENTS.has(parentTag);
     if (spaceDropped && COLLAPSIBLE_SPACE.test(data)) return null;
-    if (parentScope !== Scope.Unmasked || tainted.has(node)) {
-      if (stable && !spaceDropped) alwaysMaskedText.add(node);
+    if (parentScope === Scope.Forced || tainted.has(node)) {
+      if (stable && !spaceDropped) knownText.set(node, ALWAYS);
       return maskText(data);
     }
+    // Titles and textareas are masked whatever the scope; an option's text wherever its
+    // select's value is masked.
     const parentName = parentTag.toLowerCase();
     if (parentName === 'title' || parentName === 'textarea') return maskText(data);
     const select =
       parentName === 'option' || parentName === 'optgroup' ? (parent as Element).closest('select') : null;
     if (select && field(select).masked) return maskText(data);
+    if (parentScope === Scope.Masked) {
+      if (stable && !spaceDropped) knownText.set(node, UI_TEXT_ONLY);
+      return maskedOrUi(data);
+    }
     return revealText(data);
+  };
+
+  /** `node` and everything inside it, open shadow roots included. */
+  const taint = (node: Node): void => {
+    tainted.add(node);
+    for (let child = node.firstChild; child; child = child.nextSibling) taint(child);
+    const shadow = node.nodeType === 1 ? (node as Element).shadowRoot : null;
+    if (shadow) taint(shadow);
   };
 
   return {
@@ -368,25 +432,35 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
     },
     scopeAt,
     isBlocked: (el) => isBlocked(el),
-    taint: (node) => tainted.add(node),
-    attribute: (el, attr) => attribute(el, attr.toLowerCase(), el.getAttribute(attr)),
+    taint,
+    noteField,
+    attribute(el, attr) {
+      const lower = attr.toLowerCase();
+      if (!policy.kept(lower)) return undefined;
+      const raw = el.getAttribute(attr);
+      return raw === null ? null : (attributeValue(lower, raw) ?? null);
+    },
     text,
     changedText(node, cache) {
-      if (alwaysMaskedText.has(node)) return maskText((node as Text).data);
+      const known = knownText.get(node);
+      if (known !== undefined) {
+        const data = (node as Text).data;
+        return known === ALWAYS ? maskText(data) : maskedOrUi(data);
+      }
       return text(node, scopeAt(node.parentNode, cache));
     },
     treeChanged() {
-      alwaysMaskedText = new WeakSet();
+      knownText = new WeakMap();
     },
     setRules,
     field,
-    pageUrl: (href) => (sanitizeUrl(href, href) ?? '').slice(0, MAX_HREF),
+    pageUrl: (href) => (sanitizeUrl(href, href, rules.routes) ?? '').slice(0, MAX_HREF),
     cssText(el) {
       const tag = name(el);
       const isSheetLink = tag === 'link' && /(^|\s)stylesheet(\s|$)/i.test(el.getAttribute('rel') ?? '');
       if (!isSheetLink && tag !== 'style') return undefined;
       const origin = new URL(base()).origin;
-      return sheetCss((el as HTMLStyleElement).sheet as CSSStyleSheet | null, origin, base());
+      return sheetCss((el as HTMLStyleElement).sheet as CSSStyleSheet | null, origin, base(), hooksFor);
     },
     doctype(node) {
       const safe = (s: string): string => (s.length <= 256 && /^[-/\w .:]*$/.test(s) ? s : '');
@@ -396,5 +470,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
         systemId: safe(node.systemId),
       };
     },
+    newSession: () => pseudonyms.reset(),
+    pseudonym: (token) => pseudonyms.known(token),
   };
 }

@@ -75,3 +75,8 @@ export function isCustomTag(tag: unknown): tag is string {
   return typeof tag === 'string' && CUSTOM_NAME.test(tag);
 }
 
+
+/** How text is compared with `ui_text`: trimmed, inner whitespace collapsed. */
+export function uiTextKey(text: string): string {
+  return text.trim().replace(/\s+/g, ' ');
+}

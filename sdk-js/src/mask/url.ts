@@ -1,24 +1,117 @@
 // URLs as they may leave the page: origin and templated path, no query, no fragment.
+//
+// The path is default-deny. A segment passes only when it is a literal of a route the
+// application declared (`routes`, e.g. "/patients/:id/visits") or a word of the small
+// built-in vocabulary (masking-rules/vocabulary.json: interface words, no personal
+// names); every other segment becomes `:id`. It does not matter what a segment looks
+// like: `jane-roe` and `12345` are both `:id`. The collector applies the same rule
+// again before it indexes a page path (collector/paths.py; masking-rules/tests/paths.json
+// holds the cases both must agree on).
+//
+// 1. A path that matches a declared route (same number of segments, literals equal
+//    ignoring case, `:name` and `*` matching any one segment) becomes that route, with
+//    its literals (lower-cased) and its parameters as `:id`; of several matches the one
+//    with most literals wins, then the first declared.
+// 2. Otherwise each segment is judged alone: a vocabulary word or any route's literal
+//    (compared lower-cased, after percent-decoding) is kept as that word, lower-cased;
+//    the last segment may keep a known file extension (`:id.png`, `app.css`).
 
-/** A `srcset` candidate's descriptor (`2x`, `640w`). */
-const SRCSET_DESCRIPTOR = /^\d+(\.\d+)?[wx]$/i;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// Named imports: the bundler keeps these two lists of the file and drops the rest.
+import { extensions, words } from '../../../masking-rules/vocabulary.json';
 
-/** A path segment that looks like an identifier: digits, uuid, long hex, mixed ids. */
-function isIdSegment(segment: string): boolean {
-  const stem = segment.replace(/\.[a-z0-9]{1,5}$/i, '');
-  return (
-    /[^\w.-]/.test(segment) ||
-    /^\d+$/.test(stem) ||
-    UUID.test(stem) ||
-    /^[0-9a-f]{12,}$/i.test(stem) ||
-    (/\d/.test(stem) && /^[\w-]{6,}$/.test(stem)) ||
-    stem.length >= 24
-  );
+/** Declared routes, compiled for `templatePath`. */
+export interface RouteTable {
+  /** Routes by segment count: each a list of lower-cased literals, or null for a parameter. */
+  readonly bySize: ReadonlyMap<number, readonly (readonly (string | null)[])[]>;
+  /** Every literal of every route, lower-cased. */
+  readonly literals: ReadonlySet<string>;
 }
 
-/** Origin + path with identifier-like segments templated to `:id`; no query, no fragment. */
-export function sanitizeUrl(raw: string, base: string): string | undefined {
+const WORDS: ReadonlySet<string> = new Set(words);
+const EXTENSIONS: ReadonlySet<string> = new Set(extensions);
+/** What every other segment becomes. */
+const ID = ':id';
+/** A `srcset` candidate's descriptor (`2x`, `640w`). */
+const SRCSET_DESCRIPTOR = /^\d+(\.\d+)?[wx]$/i;
+/** A file name's extension, to be judged apart from its stem. */
+const EXTENSION = /^(.+)\.([a-z0-9]{1,5})$/i;
+
+/** `routes` as validated by rules.ts: "/a/:param/b", "*" for any one segment. */
+export function compileRoutes(routes: readonly string[]): RouteTable {
+  const bySize = new Map<number, (string | null)[][]>();
+  const literals = new Set<string>();
+  for (const route of routes) {
+    const parts = route
+      .split('/')
+      .filter((part) => part !== '')
+      .map((part) => (part === '*' || part.charAt(0) === ':' ? null : part.toLowerCase()));
+    parts.forEach((part) => part !== null && literals.add(part));
+    const list = bySize.get(parts.length) ?? [];
+    list.push(parts);
+    bySize.set(parts.length, list);
+  }
+  return { bySize, literals };
+}
+
+export const NO_ROUTES: RouteTable = compileRoutes([]);
+
+function decode(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment).toLowerCase();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A pathname with every segment that is not a declared literal or a vocabulary word
+ * replaced by `:id`, e.g. with routes ["/patients/:id/visits"]:
+ * `/patients/jane-roe/visits` → `/patients/:id/visits`; `/avatars/JaneRoe.png` →
+ * `/:id/:id.png` ("avatars" is not a vocabulary word); `/static/app.css` unchanged.
+ */
+export function templatePath(pathname: string, routes: RouteTable): string {
+  // The segments after the leading slash; a trailing slash is kept, as are empty
+  // segments in between.
+  const raw = pathname.split('/').slice(1);
+  const trailing = raw.length > 1 && raw[raw.length - 1] === '';
+  const decoded = (trailing ? raw.slice(0, -1) : raw).map(decode);
+  const out = matchRoute(decoded, routes) ?? decoded.map((segment, i) => judge(segment, routes, i === decoded.length - 1));
+  return '/' + out.join('/') + (trailing ? '/' : '');
+}
+
+function matchRoute(segments: (string | null)[], routes: RouteTable): string[] | null {
+  let best: readonly (string | null)[] | null = null;
+  let bestLiterals = -1;
+  for (const route of routes.bySize.get(segments.length) ?? []) {
+    let literals = 0;
+    const fits = route.every((part, i) => {
+      const segment = segments[i];
+      if (part === null) return segment !== '';
+      literals++;
+      return segment === part;
+    });
+    if (fits && literals > bestLiterals) {
+      best = route;
+      bestLiterals = literals;
+    }
+  }
+  return best && best.map((part) => part ?? ID);
+}
+
+function known(word: string, routes: RouteTable): boolean {
+  return WORDS.has(word) || routes.literals.has(word);
+}
+
+function judge(segment: string | null, routes: RouteTable, last: boolean): string {
+  if (segment === null) return ID;
+  if (segment === '' || known(segment, routes)) return segment;
+  const file = last ? EXTENSION.exec(segment) : null;
+  if (file && EXTENSIONS.has(file[2])) return (known(file[1], routes) ? file[1] : ID) + '.' + file[2];
+  return ID;
+}
+
+/** Origin + templated path; no query, no fragment; `undefined` for anything but http(s). */
+export function sanitizeUrl(raw: string, base: string, routes: RouteTable): string | undefined {
   let url: URL;
   try {
     url = new URL(raw.trim(), base);
@@ -26,27 +119,18 @@ export function sanitizeUrl(raw: string, base: string): string | undefined {
     return undefined;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-  const path = url.pathname
-    .split('/')
-    .map((segment) => {
-      if (segment === '' || !isIdSegment(segment)) return segment;
-      const ext = /\.[a-z0-9]{1,5}$/i.exec(segment);
-      return ':id' + (ext && /^[\w.-]+$/.test(segment) ? ext[0] : '');
-    })
-    .join('/');
-  return url.origin + path;
+  return url.origin + templatePath(url.pathname, routes);
 }
 
 /** Each candidate's URL sanitised; a candidate that cannot be made safe is dropped. */
-export function sanitizeSrcset(srcset: string, base: string): string {
+export function sanitizeSrcset(srcset: string, base: string, routes: RouteTable): string {
   return srcset
     .split(/,\s+|,(?=\S)/)
     .flatMap((candidate) => {
       const [raw, descriptor] = candidate.trim().split(/\s+/);
-      const url = raw ? sanitizeUrl(raw, base) : undefined;
+      const url = raw ? sanitizeUrl(raw, base, routes) : undefined;
       if (!url) return [];
       return [descriptor && SRCSET_DESCRIPTOR.test(descriptor) ? `${url} ${descriptor}` : url];
     })
     .join(', ');
 }
-
