@@ -23,6 +23,7 @@ import { checkUser, type Config } from './options';
 import { buildRules, mergeRules, remoteRules, type CompiledRules, type RuleLists } from './rules';
 import { isExpired, loadSession, newSession, saveSession, type SessionState } from './session';
 import { serializeNode } from './snapshot';
+import { RouteGate, Route } from './gate';
 import { Transport } from './transport';
 import { EventType, type Observer, type RecordContext, type RecordedEvent, type Win } from './types';
 
@@ -42,11 +43,6 @@ const OBSERVERS: readonly Observer[] = [
 const ROUTE_POLL_MS = 500;
 /** A finished session's socket gets this long to deliver its last batches. */
 const RETIRE_MS = 10_000;
-/**
- * After leaving an excluded route the fresh snapshot waits this long: routers change the
- * URL first and re-render just after, and the snapshot should not hold the old view.
- */
-const RESUME_DELAY_MS = 50;
 /** sessionStorage is refreshed at most this often on user activity. */
 const SAVE_EVERY_MS = 5_000;
 
@@ -56,13 +52,14 @@ export class Recorder {
   private transport: Transport | null = null;
   private readonly retired = new Set<Transport>();
   private teardowns: Array<() => void> = [];
-  private paused = false;
+  /** Observers listening inside open shadow roots (RecordContext.onRoot). */
+  private readonly rootWatchers = new Set<(root: ShadowRoot) => void>();
+  /** Capturing, on an excluded route, or settling after leaving one (gate.ts). */
+  private readonly gate: RouteGate;
   /** The transport's buffer is full: nothing is captured until it drains. */
   private full = false;
   /** Events were lost to a full buffer: the next full snapshot is preceded by a gap marker. */
   private gap = false;
-  /** Timer of the snapshot that follows leaving an excluded route. */
-  private resuming: number | undefined;
   private stopped = false;
   private warned = false;
   /** The collector said this page does not record now: start() resolves, recording nothing. */
@@ -86,6 +83,7 @@ export class Recorder {
     this.user = config.user;
     this.rules = buildRules(config.rules);
     this.rulesKey = JSON.stringify(config.rules);
+    this.gate = new RouteGate(win, (path) => this.rules.excluded(path), () => this.fullSnapshot());
     this.ctx = {
       win,
       doc,
@@ -93,10 +91,16 @@ export class Recorder {
       mirror: new Mirror(),
       emit: (event) => this.emit(event),
       capturing: () => this.capturing(),
-      excluded: () => !this.stopped && this.rules.excluded(this.win.location.pathname),
+      excluded: () => !this.stopped && this.gate.excluded(),
+      domChanged: () => this.gate.changed(),
+      drain: () => undefined,
       activity: () => this.activity(),
       navigated: () => this.navigated(),
-      watchRoot: () => undefined,
+      watchRoot: (root) => this.rootWatchers.forEach((watch) => watch(root)),
+      onRoot: (watch) => {
+        this.rootWatchers.add(watch);
+        return () => this.rootWatchers.delete(watch);
+      },
     };
   }
 
@@ -115,7 +119,8 @@ export class Recorder {
     if (this.stopped) throw new Error('phi-replay: stopped before recording started');
     // Observers first: the snapshot hands the shadow roots it finds to the mutation observer.
     this.teardowns = OBSERVERS.map((observe) => observe(this.ctx));
-    if (this.rules.excluded(this.win.location.pathname)) this.paused = true;
+    // Started on an excluded route: all of the page as it is now is the excluded view.
+    if (this.gate.excluded()) this.ctx.mask.taint(this.ctx.doc);
     else this.fullSnapshot();
     // A page being left sends its tail now (socket and beacon): the batch timer would not get to run.
     const hide = (): void => {
@@ -168,8 +173,7 @@ export class Recorder {
     this.stopped = true;
     this.teardowns.forEach((teardown) => teardown());
     this.teardowns = [];
-    if (this.resuming !== undefined) this.win.clearTimeout(this.resuming);
-    this.resuming = undefined;
+    this.gate.stop();
     this.transport?.close();
     this.retired.forEach((transport) => transport.close());
     this.retired.clear();
@@ -260,7 +264,7 @@ export class Recorder {
   }
 
   private emit(event: RecordedEvent): void {
-    if (!this.stopped && !this.paused) this.transport?.push({ ...event, timestamp: Date.now() });
+    if (!this.stopped && this.gate.route === Route.Capture) this.transport?.push({ ...event, timestamp: Date.now() });
   }
 
   private fullSnapshot(): void {
@@ -290,30 +294,13 @@ export class Recorder {
 
   /** The URL may have changed: pause or resume on excluded routes, or send a new Meta. */
   private navigated(): void {
-    if (this.capturing() && this.ctx.mask.pageUrl(this.win.location.href) !== this.href) this.meta();
+    if (this.stopped || this.full || !this.gate.navigated()) return;
+    if (this.ctx.mask.pageUrl(this.win.location.href) !== this.href) this.meta();
   }
 
-  /**
-   * The excluded-route gate. While the path matches `exclude_routes` nothing is
-   * captured (and what the page adds meanwhile is tainted by the observers). On leaving,
-   * a fresh full snapshot follows after RESUME_DELAY_MS, once the router has re-rendered;
-   * until then nothing is captured either.
-   */
+  /** Nothing is captured while the buffer is full or the gate is closed (gate.ts). */
   private capturing(): boolean {
-    if (this.stopped || this.full) return false;
-    if (this.rules.excluded(this.win.location.pathname)) {
-      this.paused = true;
-      return false;
-    }
-    if (this.paused) {
-      this.paused = false;
-      this.resuming = this.win.setTimeout(() => {
-        this.resuming = undefined;
-        if (this.capturing()) this.fullSnapshot();
-      }, RESUME_DELAY_MS);
-      return false;
-    }
-    return this.resuming === undefined;
+    return !this.stopped && !this.full && this.gate.capturing();
   }
 
   /** User activity: an expired session (idle or too long) is replaced by a new one. */
@@ -341,8 +328,10 @@ export class Recorder {
     this.session = newSession(this.win, this.session.tabId, now);
     saveSession(this.win, this.session);
     this.savedAt = now;
+    // Pseudonyms are per session: the new one's full snapshot starts a fresh map.
+    this.ctx.mask.newSession();
     this.transport = this.openTransport(true);
     this.transport.connect().catch(() => undefined);
-    if (!this.paused) this.fullSnapshot();
+    if (this.gate.route === Route.Capture) this.fullSnapshot();
   }
 }

@@ -223,16 +223,29 @@ export interface RecordContext {
   mirror: Mirror;
   /** Queue an event for sending (drops it when capture is paused). */
   emit(event: RecordedEvent): void;
-  /** False while the page is on an excluded route; callers then drop what they saw. */
+  /**
+   * False while the page is on an excluded route, or settling after leaving one;
+   * callers then drop what they saw.
+   */
   capturing(): boolean;
-  /** True while the current path is an excluded route: what changes now gets tainted. */
+  /** True while the tab is on an excluded route: what changes now gets tainted. */
   excluded(): boolean;
+  /** The DOM changed while nothing was captured (the settle wait after an excluded route). */
+  domChanged(): void;
+  /**
+   * Handle the mutation records still pending now (MutationObserver.takeRecords), before
+   * the page changes its URL; `asExcluded`: they belong to the excluded view being
+   * left, so they are tainted, never captured.
+   */
+  drain(asExcluded: boolean): void;
   /** Call on user activity before reading node ids: may start a new session (idle timeout). */
   activity(): void;
   /** The URL may have changed (SPA navigation): new Meta, or pause/resume on excluded routes. */
   navigated(): void;
-  /** An open shadow root was serialised: the mutation observer (when running) watches it. */
-  watchRoot: (root: ShadowRoot) => void;
+  /** An open shadow root was met (serialised or attached): every observer watching roots hears of it. */
+  watchRoot(root: ShadowRoot): void;
+  /** Listen inside each open shadow root met from now on (events that do not cross its boundary). */
+  onRoot(watch: (root: ShadowRoot) => void): () => void;
 }
 
 /** An observer starts listening and returns its own teardown. */

@@ -99,7 +99,7 @@ describe('remote rules only tighten', () => {
     assert.equal(page.collector.events.length, 0, 'nothing on /volunteers/**');
 
     page.win.history.pushState({}, '', '/patients');
-    await tick(80);
+    await tick(250); // the DOM settles (100 ms quiet) before the fresh snapshot
     await page.api.flush();
     assert.deepEqual(page.collector.events.map((e) => e.type), [4, 2]);
     assert.ok(!page.collector.wire.includes('CANARY'));
@@ -191,7 +191,7 @@ describe('a changed configuration on reconnect', () => {
     assert.ok(!page.collector.wire.includes('CANARY'));
 
     page.win.history.pushState({}, '', '/schedule');
-    await tick(80);
+    await tick(250); // the DOM settles (100 ms quiet) before the fresh snapshot
     await page.api.flush();
     assert.deepEqual(page.collector.events.slice(before).map((e) => e.type), [4, 2]);
     assert.ok(!page.collector.wire.includes('CANARY'), 'what the excluded view added stays hidden');

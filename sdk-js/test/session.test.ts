@@ -116,7 +116,7 @@ describe('excluded routes', () => {
 
     page.win.history.pushState({}, '', '/patients');
     page.doc.getElementById('m')!.className = 'patients'; // the router re-renders
-    await tick(80);
+    await tick(250); // the DOM settles (100 ms quiet) before the fresh snapshot
     // Leaving snapshots afresh once the router has re-rendered; later changes are mutations.
     page.doc.getElementById('m')!.className = 'patients ready';
     await tick(20);
@@ -151,7 +151,7 @@ describe('excluded routes', () => {
     await tick(20);
     // The router changes the URL first and re-renders later (say, after a fetch).
     page.win.history.pushState({}, '', '/patients');
-    await tick(80);
+    await tick(250); // the DOM settles (100 ms quiet) before the fresh snapshot
     field.dispatchEvent(new page.win.Event('change', { bubbles: true }));
     await tick(20);
     await page.api.flush();

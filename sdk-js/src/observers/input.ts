@@ -7,6 +7,11 @@
 // `select.selectedIndex = 2`), so the setters of those properties are hooked while
 // recording and restored on stop. A masked field set by script sends the placeholder
 // once (repeats are deduplicated), never the value.
+//
+// Every keystroke (`input`) still asks the masker whether the field is sensitive now:
+// a field switched to type=password by script, typed into and switched back stays
+// masked for life. `change` does not cross a shadow root's boundary, so each open
+// shadow root the recorder meets gets a listener of its own.
 
 import { EventType, IncrementalSource, type Observer, type RecordContext } from '../types';
 import { hookSetter, listen } from './listen';
@@ -50,6 +55,8 @@ export const observeInput: Observer = (ctx) => {
       // composedPath()[0] is the real field, also inside a shadow root.
       const el = (event.composedPath?.()[0] ?? event.target) as Element | null;
       if (!el || el.nodeType !== 1 || !FIELDS.has(el.localName)) return;
+      // Seen sensitive once (type, autocomplete), masked for life: checked at every keystroke.
+      ctx.mask.noteField(el);
       if (!ctx.capturing()) {
         if (ctx.excluded()) ctx.mask.taint(el); // typed on an excluded route: never shown
         return;
@@ -65,6 +72,7 @@ export const observeInput: Observer = (ctx) => {
     let el = self as Element;
     if (el.localName === 'option') el = (el as HTMLOptionElement).parentElement?.closest('select') ?? el;
     if (ctx.mirror.getId(el) === undefined || !FIELDS.has(el.localName)) return;
+    ctx.mask.noteField(el);
     if (!ctx.capturing()) {
       if (ctx.excluded()) ctx.mask.taint(el);
       return;
@@ -76,6 +84,17 @@ export const observeInput: Observer = (ctx) => {
   };
 
   const teardowns = ['input', 'change'].map((type) => listen(ctx.doc, type, handler));
+  // A change inside a shadow root reaches the document only if the event is composed; it is not.
+  const inRoots: Array<() => void> = [];
+  const watched = new WeakSet<ShadowRoot>();
+  teardowns.push(
+    ctx.onRoot((root) => {
+      if (watched.has(root)) return;
+      watched.add(root);
+      inRoots.push(listen(root, 'change', handler));
+    }),
+    () => inRoots.forEach((teardown) => teardown()),
+  );
   for (const [name, keys] of HOOKED) {
     const proto = ctx.win[name]?.prototype;
     if (proto) for (const key of keys) teardowns.push(hookSetter(proto, key, bySetter));

@@ -15,19 +15,26 @@ export function nearestId(mirror: { getId(node: Node | null): number | undefined
 }
 
 /**
- * Wraps `target[key]` (a method) so that `after` runs after each call, and returns the
- * function that puts the original back. `after` never throws into the page.
+ * Wraps `target[key]` (a method) so that `after` runs after each call (and `before`, if
+ * given, before it), and returns the function that puts the original back. Neither
+ * hook ever throws into the page.
  */
 export function wrapMethod<T extends object>(
   target: T,
   key: string,
   after: (self: unknown, args: unknown[], result: unknown) => void,
+  before?: (self: unknown, args: unknown[]) => void,
 ): () => void {
   const holder = target as Record<string, unknown>;
   const original = holder[key];
   if (typeof original !== 'function') return () => undefined;
   const own = Object.prototype.hasOwnProperty.call(target, key);
   const wrapped = function (this: unknown, ...args: unknown[]): unknown {
+    try {
+      before?.(this, args);
+    } catch {
+      // Recording must never break the page.
+    }
     const result = (original as (...a: unknown[]) => unknown).apply(this, args);
     try {
       after(this, args, result);

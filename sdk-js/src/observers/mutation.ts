@@ -18,7 +18,15 @@ import {
 } from '../types';
 import { listen, wrapMethod } from './listen';
 
-const OPTIONS: MutationObserverInit = { childList: true, subtree: true, attributes: true, characterData: true };
+// Old attribute values: a field whose type or autocomplete was sensitive and changed back
+// within one task must still be known as sensitive (it stays masked for life).
+const OPTIONS: MutationObserverInit = {
+  childList: true,
+  subtree: true,
+  attributes: true,
+  attributeOldValue: true,
+  characterData: true,
+};
 
 /** Changes seen outside MutationObserver records, waiting for the next batch. */
 interface Extra {
@@ -30,20 +38,28 @@ interface Extra {
 
 export const observeMutations: Observer = (ctx) => {
   const extra: Extra = { hosts: new Set(), sheets: new Set() };
-  const handle = (records: MutationRecord[]): void => {
+  const handle = (records: MutationRecord[], asExcluded = false): void => {
+    if (!records.length && !extra.hosts.size && !extra.sheets.size) return;
     try {
+      for (const record of records) {
+        if (record.type === 'attributes' && (record.attributeName === 'type' || record.attributeName === 'autocomplete')) {
+          ctx.mask.noteField(record.target as Element, record.attributeName, record.oldValue);
+        }
+      }
       // The route is checked here, when records are processed, so that the first
       // render of an excluded route is dropped even if it came before the navigation.
-      if (ctx.capturing()) {
+      if (!asExcluded && ctx.capturing()) {
         const data = collect(records, ctx, extra);
         if (data) ctx.emit({ type: EventType.IncrementalSnapshot, data });
-      } else if (ctx.excluded()) {
-        // The excluded view's own nodes: if they are still there when capture resumes,
-        // they are recorded blocked or masked, never as they are.
+      } else if (asExcluded || ctx.excluded()) {
+        // The excluded view's own nodes: wherever they are when capture resumes, their
+        // text and values are masked, never recorded as they are.
         for (const record of records) {
           if (record.type === 'characterData') ctx.mask.taint(record.target);
           record.addedNodes.forEach((node) => ctx.mask.taint(node));
         }
+      } else {
+        ctx.domChanged();
       }
     } catch {
       // Never break the page; the next full snapshot repairs the replay.
@@ -51,7 +67,7 @@ export const observeMutations: Observer = (ctx) => {
     extra.hosts.clear();
     extra.sheets.clear();
   };
-  const observer = new ctx.win.MutationObserver(handle);
+  const observer = new ctx.win.MutationObserver((records) => handle(records));
   observer.observe(ctx.doc, OPTIONS);
   let scheduled = false;
   const schedule = (): void => {
@@ -63,8 +79,10 @@ export const observeMutations: Observer = (ctx) => {
     });
   };
   let stopped = false;
-  const previousWatch = ctx.watchRoot;
-  ctx.watchRoot = (root) => observer.observe(root, OPTIONS);
+  const previousDrain = ctx.drain;
+  ctx.drain = (asExcluded) => {
+    if (!stopped) handle(observer.takeRecords(), asExcluded);
+  };
 
   const { win } = ctx;
   const sheetChanged = (sheet: unknown): void => {
@@ -78,10 +96,11 @@ export const observeMutations: Observer = (ctx) => {
     }
   };
   const teardowns = [
+    ctx.onRoot((root) => observer.observe(root, OPTIONS)),
     wrapMethod(win.Element.prototype, 'attachShadow', (host, _args, root) => {
       // Watch at once, so changes between now and the batch are not missed.
       if ((root as ShadowRoot | null)?.mode !== 'open') return;
-      observer.observe(root as ShadowRoot, OPTIONS);
+      ctx.watchRoot(root as ShadowRoot);
       if (ctx.mirror.getId(host as Element) !== undefined) {
         extra.hosts.add(host as Element);
         schedule();
@@ -100,7 +119,7 @@ export const observeMutations: Observer = (ctx) => {
   ];
   return () => {
     stopped = true;
-    ctx.watchRoot = previousWatch;
+    ctx.drain = previousDrain;
     teardowns.forEach((teardown) => teardown());
     observer.disconnect();
   };

@@ -54,6 +54,15 @@ export const observeScroll: Observer = (ctx) => {
   };
 
   const teardowns = [listen(doc, 'scroll', scroll), listen(win, 'resize', resize)];
+  // Scroll events do not leave a shadow root: listen in each open one too.
+  const watched = new WeakSet<ShadowRoot>();
+  teardowns.push(
+    ctx.onRoot((root) => {
+      if (watched.has(root)) return;
+      watched.add(root);
+      teardowns.push(listen(root, 'scroll', scroll));
+    }),
+  );
   return () => {
     teardowns.forEach((teardown) => teardown());
     win.clearTimeout(scrollTimer);
