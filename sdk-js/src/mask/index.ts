@@ -9,3 +9,4 @@ export { customPayload, FIELD_PLACEHOLDER, isCustomTag, maskText } from './text'
 export type { CustomPayload } from './text';
 export { sanitizeUrl } from './url';
 export { sanitizeCss } from './css';
+export { looksLikePhi, PHI_FORMATS } from './detector';

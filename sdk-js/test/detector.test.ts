@@ -1,0 +1,70 @@
+// The backstop detector: every format finds its PHI, in any case and inside longer
+// text, while ordinary interface text stays readable.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { looksLikePhi, PHI_FORMATS } from '../src/mask';
+
+/** Per format: strings it must find, and look-alikes that must stay readable. */
+const CASES: Record<string, { phi: string[]; readable: string[] }> = {
+  ssn: {
+    phi: ['123-45-6789', 'SSN 900-00-0001'],
+    readable: ['12-345', 'Room 12', '3 items'],
+  },
+  email: {
+    phi: ['jane.roe@example.org', 'a+tag@clinic.example.co.uk', 'x@y.de'],
+    readable: ['@mention', 'user@localhost', 'Ask us @ reception', 'a @ b.com'],
+  },
+  phone: {
+    phi: ['555-010-0004', '(555) 010-0004', '+44 20 7946 0958', '030 1234567'],
+    readable: ['Page 1 of 10', '12-15 min', '+3 more'],
+  },
+  dateNumeric: {
+    phi: ['09/07/1943', '07.09.1943', '1943-09-07', '9/7/43'],
+    readable: ['3/4', '10/10', '1.5', 'Page 1/10', '2023/24'],
+  },
+  dateDayMonth: {
+    phi: ['3 March 1980', '3rd Mar. 1980', '7 September, 1943'],
+    readable: ['3 Marches', '2 Junior doctors'],
+  },
+  dateMonthDay: {
+    phi: ['March 3, 1980', 'Sep 7 1943', 'September 7th, 1943'],
+    readable: ['Sep 2024', 'September', 'May I help?', 'Step 7'],
+  },
+  mrn: {
+    phi: ['MRN70000606', 'A-1234567', 'MRN-TEST-100234', '1234567'],
+    readable: ['Study drug PRX-7', 'Ward 4', 'abcde-12345', 'Order 12345', 'Version 2'],
+  },
+};
+
+/** Interface text of a clinical application that no format may take for PHI. */
+const ORDINARY = [
+  'Save visit', 'Room 12', '3 items', 'Page 1 of 10', '10:40', '12:30 - 13:45', 'Version 2',
+  'May I help?', 'Mai', 'Mai-Ling', 'September', 'Sep 2024', 'Visit schedule', 'Ward 4', 'Arm A',
+  'Metformin 500 mg', 'Lisinopril 10 mg', 'Total: 1,234.56', '$1,299.00', '50%', 'Step 3 of 5',
+  '2024', 'Updated 5 minutes ago', 'CANARY-PATIENT-JANE-ROE', '',
+];
+
+/** Every way a string must read the same to the detector: cases and surroundings. */
+function variants(text: string): string[] {
+  return [text, text.toUpperCase(), text.toLowerCase(), `Note: ${text}, see chart`, `${'word '.repeat(2000)}${text}.`];
+}
+
+describe('detector', () => {
+  it('has cases for every format it knows, and for no other', () => {
+    assert.deepEqual(Object.keys(CASES).sort(), [...PHI_FORMATS].sort());
+  });
+
+  for (const [name, { phi, readable }] of Object.entries(CASES)) {
+    it(`${name}: finds PHI in any case and inside longer text`, () => {
+      for (const text of phi) for (const v of variants(text)) assert.equal(looksLikePhi(v), true, v.slice(-60));
+    });
+    it(`${name}: leaves look-alikes readable`, () => {
+      for (const text of readable) for (const v of variants(text)) assert.equal(looksLikePhi(v), false, v.slice(-60));
+    });
+  }
+
+  it('leaves ordinary interface text readable', () => {
+    for (const text of ORDINARY) for (const v of variants(text)) assert.equal(looksLikePhi(v), false, v.slice(-60));
+  });
+});
