@@ -24,12 +24,18 @@ const CASES: Record<string, { phi: string[]; readable: string[] }> = {
     readable: ['3/4', '10/10', '1.5', 'Page 1/10', '2023/24'],
   },
   dateDayMonth: {
-    phi: ['3 March 1980', '3rd Mar. 1980', '7 September, 1943'],
-    readable: ['3 Marches', '2 Junior doctors'],
+    phi: [
+      '07-Sep-1943', '07.Sep.1943', '07/Sep/1943', '07 Sep 1943', '07Sep1943', '07SEP1943',
+      '7th September 1943', '7th of September', '1st Jan', '2 Sept.', '7 Sep', '31 Oct',
+      '7. September 1943', '7.\u00a0September', '7. März', '7. Maerz', '7 Mär', '3 Mrz', '7 Marz', '7. Ma\u0308rz',
+      '1. Mai', '30. Juni', '4 Juli', '24. Dez.', '3. Okt', '15. Jänner', '2 Februar',
+    ],
+    // The month must end its word; and a year before a month is month and year only.
+    readable: ['2 Junior doctors', '3 Marches', '5 Mal', '10 Jahre', '3 Mails', '4 Augen', '12 Decks', '2024 Sep'],
   },
   dateMonthDay: {
-    phi: ['March 3, 1980', 'Sep 7 1943', 'September 7th, 1943'],
-    readable: ['Sep 2024', 'September', 'May I help?', 'Step 7'],
+    phi: ['September 7, 1943', 'Sep 7 1943', 'Sep-07-1943', '1943-Sep-07', 'Sep 7th', 'Sep. 7', 'May 12', 'Dez. 24'],
+    readable: ['Sep 2024', 'Juni 2024', 'September', 'Mai', 'Mai-Ling', 'Mai-Ling 7', 'May I help?', 'Step 7', 'Omar 5', 'Augusta 2'],
   },
   mrn: {
     phi: ['MRN70000606', 'A-1234567', 'MRN-TEST-100234', '1234567'],
@@ -66,5 +72,16 @@ describe('detector', () => {
 
   it('leaves ordinary interface text readable', () => {
     for (const text of ORDINARY) for (const v of variants(text)) assert.equal(looksLikePhi(v), false, v.slice(-60));
+  });
+
+  it('finds a date with a month name inside a sentence', () => {
+    assert.equal(looksLikePhi('Born 07-Sep-1943 in Ulm'), true);
+    assert.equal(looksLikePhi('geboren am 7. MÄRZ 1943 in Ulm'), true);
+    assert.equal(looksLikePhi('Born in Ulm'), false);
+  });
+
+  it('masks a number next to a month name even when the word means something else', () => {
+    // The judgement calls in detector.ts's header: read as dates, so masked.
+    for (const text of ['7 Mai-Ling', 'up to 5 may join', 'Jan 2']) assert.equal(looksLikePhi(text), true, text);
   });
 });

@@ -9,12 +9,22 @@
 //   email          jane.roe@example.org
 //   phone          555-010-0004, +44 20 7946 0958
 //   dateNumeric    09/07/1943, 07.09.1943, 1943-09-07
-//   dateDayMonth   3 March 1980, 3rd Mar. 1980
-//   dateMonthDay   March 3, 1980
+//   dateDayMonth   7 Sep, 07-Sep-1943, 07.Sep.1943, 07SEP1943, 7th September, 7. März
+//   dateMonthDay   Sep 7, September 7, 1943, Sep-07-1943, 1943-Sep-07, Sep 7th
 //   mrn            MRN70000606, A-1234567: 0-4 letters, optional -, 6+ digits
+//
+// Not matched, on purpose: a month name or a year alone, or month and year (September,
+// Sep 2024, Mai, Mai-Ling), and the rare compact 1943SEP07. A number next to a month
+// name is a date even when the word means something else: "7 Mai-Ling", "up to 5 may
+// join" and "Jan 2" are masked. A number is guarded by \b before it, so 2024 Sep is
+// not "24 Sep".
 
-/** English month names; the patterns take any letters after the first three. */
-const MONTH = String.raw`(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)`;
+/**
+ * English and German month names, full and abbreviated (a trailing `.` is a separator).
+ * ä is written \xe4, or a and a combining diaeresis: the bundle stays ASCII, so a page
+ * that loads it in another charset still finds März, in either Unicode form.
+ */
+const MONTH = String.raw`(jan(uary?)?|j\xe4n(ner)?|feb(ruary?)?|m(ar(ch|z)?|(\xe4|a\u0308)rz?|aerz|rz)|apr(il)?|ma[iy]|jun[ei]?|jul[iy]?|aug(ust)?|sep(t(ember)?)?|o[ck]t(ober)?|nov(ember)?|de[cz](ember)?)`;
 
 const FORMATS = {
   ssn: String.raw`\b\d{3}-\d{2}-\d{4}\b`,
@@ -25,8 +35,13 @@ const FORMATS = {
   // Nine or more digits and separators, starting and ending with a digit.
   phone: String.raw`\+?\d[\d ().-]{7,}\d`,
   dateNumeric: String.raw`\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b`,
-  dateDayMonth: String.raw`\b\d{1,2}(st|nd|rd|th)? ${MONTH}[a-z]*\.?,? \d{2,4}\b`,
-  dateMonthDay: String.raw`\b${MONTH}[a-z]*\.? \d{1,2}(st|nd|rd|th)?,? \d{4}\b`,
+  // A day before a month name, year optional (every date element but the year
+  // identifies). No separator is the compact medical form 07SEP1943. The month must end
+  // its word, so "2 Junior" and "3 Marches" stay readable.
+  dateDayMonth: String.raw`\b\d{1,2}(st|nd|rd|th)?( of)?[\s./-]{0,3}${MONTH}(?![a-z])`,
+  // A month name before a day, year optional; also finds 1943-Sep-07. The day must not
+  // go on into a year, so "Sep 2024" stays readable.
+  dateMonthDay: String.raw`\b${MONTH}[\s./-]{1,3}\d{1,2}(?!\d)`,
   mrn: String.raw`\b[a-z]{0,4}-?\d{6,}\b`,
 };
 
@@ -38,7 +53,7 @@ const DETECTOR = new RegExp(Object.values(FORMATS).join('|'), 'i');
 
 /**
  * True when `text` contains anything shaped like PHI: the whole string is then masked.
- * `looksLikePhi('Born 3 March 1980 in Ulm')` is true, `looksLikePhi('March 1980')` false.
+ * `looksLikePhi('Born 07-Sep-1943 in Ulm')` is true, `looksLikePhi('Sep 2024')` false.
  */
 export function looksLikePhi(text: string): boolean {
   return DETECTOR.test(text);
