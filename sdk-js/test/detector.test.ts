@@ -15,9 +15,18 @@ const CASES: Record<string, { phi: string[]; readable: string[] }> = {
     phi: ['jane.roe@example.org', 'a+tag@clinic.example.co.uk', 'x@y.de'],
     readable: ['@mention', 'user@localhost', 'Ask us @ reception', 'a @ b.com'],
   },
-  phone: {
-    phi: ['555-010-0004', '(555) 010-0004', '+44 20 7946 0958', '030 1234567'],
-    readable: ['Page 1 of 10', '12-15 min', '+3 more'],
+  phoneUs: {
+    phi: ['(555) 010-0004', '(555)010-0004', '555-010-0004', '555.010.0004', '555 010 0004', '1-800-555-0199'],
+    // No area code: 555-0101 is shaped like the dose range 500-1000 (see detector.ts).
+    readable: ['Page 1 of 10', 'Dose 500-1000 mg', '555-0101', '12-15 min'],
+  },
+  phoneIntl: {
+    phi: ['+1 555 010 0004', '+44 20 7946 0958', '+44 (0)20 7946 0958', '+49 30 1234567', '+33 1 23 45 67 89', '+4930123456'],
+    readable: ['+1 - 2', '+3 more', '+12%', 'Score +5 (2)', '+1,234,567 visits'],
+  },
+  phoneNational: {
+    phi: ['020 7946 0958', '07700 900123', '030 1234567', '0171 1234567', '030/1234567', '(030) 1234567', '089 12345'],
+    readable: ['0.5 mg', '07:30-09:00', '01 - 10 of 50', '0 of 3', '05/24 - 06/24'],
   },
   dateNumeric: {
     phi: ['09/07/1943', '07.09.1943', '1943-09-07', '9/7/43'],
@@ -48,7 +57,7 @@ const ORDINARY = [
   'Save visit', 'Room 12', '3 items', 'Page 1 of 10', '10:40', '12:30 - 13:45', 'Version 2',
   'May I help?', 'Mai', 'Mai-Ling', 'September', 'Sep 2024', 'Visit schedule', 'Ward 4', 'Arm A',
   'Metformin 500 mg', 'Lisinopril 10 mg', 'Total: 1,234.56', '$1,299.00', '50%', 'Step 3 of 5',
-  '2024', 'Updated 5 minutes ago', 'CANARY-PATIENT-JANE-ROE', '',
+  '2024', 'Updated 5 minutes ago', '1 2 3 4 5 6', '10 - 20 - 30', 'CANARY-PATIENT-JANE-ROE', '',
 ];
 
 /** Every way a string must read the same to the detector: cases and surroundings. */

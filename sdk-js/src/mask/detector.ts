@@ -7,17 +7,20 @@
 // case-insensitive, found anywhere in the text):
 //   ssn            123-45-6789
 //   email          jane.roe@example.org
-//   phone          555-010-0004, +44 20 7946 0958
+//   phoneUs        (555) 010-0004, 555-010-0004, 555.010.0004
+//   phoneIntl      +1 555 010 0004, +44 20 7946 0958, +49 30 1234567, any + and 7 digits
+//   phoneNational  020 7946 0958, 07700 900123, 030 1234567, 0171 1234567, 030/1234567
 //   dateNumeric    09/07/1943, 07.09.1943, 1943-09-07
 //   dateDayMonth   7 Sep, 07-Sep-1943, 07.Sep.1943, 07SEP1943, 7th September, 7. März
 //   dateMonthDay   Sep 7, September 7, 1943, Sep-07-1943, 1943-Sep-07, Sep 7th
 //   mrn            MRN70000606, A-1234567: 0-4 letters, optional -, 6+ digits
 //
 // Not matched, on purpose: a month name or a year alone, or month and year (September,
-// Sep 2024, Mai, Mai-Ling), and the rare compact 1943SEP07. A number next to a month
-// name is a date even when the word means something else: "7 Mai-Ling", "up to 5 may
-// join" and "Jan 2" are masked. A number is guarded by \b before it, so 2024 Sep is
-// not "24 Sep".
+// Sep 2024, Mai, Mai-Ling); seven-digit local numbers without an area code (555-0101
+// reads like the dose range 500-1000 mg); the rare compact 1943SEP07. A number next to
+// a month name is a date even when the word means something else: "7 Mai-Ling", "up to
+// 5 may join" and "Jan 2" are masked. A number is guarded by \b before it, so 2024 Sep
+// is not "24 Sep".
 
 /**
  * English and German month names, full and abbreviated (a trailing `.` is a separator).
@@ -32,8 +35,13 @@ const FORMATS = {
   // every position (quadratic); matching the last 64 characters of it finds exactly the
   // same strings.
   email: String.raw`[^\s@]{1,64}@[^\s@]+\.[a-z]{2,}`,
-  // Nine or more digits and separators, starting and ending with a digit.
-  phone: String.raw`\+?\d[\d ().-]{7,}\d`,
+  // Area code (optionally in parentheses), exchange, line.
+  phoneUs: String.raw`(\(\d{3}\) ?|\b\d{3}[ .-])\d{3}[ .-]\d{4}(?!\d)`,
+  // + and at least 7 digits, each after at most two of space . / ( ) - (as in
+  // "+44 (0)20 7946"); "+1,234,567 visits" has commas and stays readable.
+  phoneIntl: String.raw`\+([ ./()-]{0,2}\d){7}`,
+  // A trunk 0 and at least 7 more digits in the same groups (UK, Germany, most of Europe).
+  phoneNational: String.raw`\b0\d([ ./()-]{0,2}\d){6}`,
   dateNumeric: String.raw`\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b`,
   // A day before a month name, year optional (every date element but the year
   // identifies). No separator is the compact medical form 07SEP1943. The month must end
