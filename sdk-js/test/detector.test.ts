@@ -1,5 +1,5 @@
 // The backstop detector: every format finds its PHI, in any case and inside longer
-// text, while ordinary interface text stays readable.
+// text, while ordinary interface text stays readable; and no input makes it slow.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -8,8 +8,8 @@ import { looksLikePhi, PHI_FORMATS } from '../src/mask';
 /** Per format: strings it must find, and look-alikes that must stay readable. */
 const CASES: Record<string, { phi: string[]; readable: string[] }> = {
   ssn: {
-    phi: ['123-45-6789', 'SSN 900-00-0001'],
-    readable: ['12-345', 'Room 12', '3 items'],
+    phi: ['123-45-6789', '123 45 6789', '123.45.6789', '123456789', 'SSN 900-00-0001'],
+    readable: ['12-345-6789', 'Room 12', '12 345', '3 items'],
   },
   email: {
     phi: ['jane.roe@example.org', 'a+tag@clinic.example.co.uk', 'x@y.de'],
@@ -29,8 +29,12 @@ const CASES: Record<string, { phi: string[]; readable: string[] }> = {
     readable: ['0.5 mg', '07:30-09:00', '01 - 10 of 50', '0 of 3', '05/24 - 06/24'],
   },
   dateNumeric: {
-    phi: ['09/07/1943', '07.09.1943', '1943-09-07', '9/7/43'],
-    readable: ['3/4', '10/10', '1.5', 'Page 1/10', '2023/24'],
+    phi: ['09/07/1943', '07/09/1943', '07.09.1943', '7. 9. 1943', '9/7/43', '07.09.43', '07-09-1943'],
+    readable: ['Version 1.2.3', '3/4', '10/10', '1.5', 'Page 1/10', '2023/24', '12.5.345'],
+  },
+  dateIso: {
+    phi: ['1943-09-07', '1943/9/7', '1943.09.07', '2024-10-05T10:40:00Z'],
+    readable: ['2024-10', '2020-2024', 'FY2024', 'Q3 2024'],
   },
   dateDayMonth: {
     phi: [
@@ -47,8 +51,16 @@ const CASES: Record<string, { phi: string[]; readable: string[] }> = {
     readable: ['Sep 2024', 'Juni 2024', 'September', 'Mai', 'Mai-Ling', 'Mai-Ling 7', 'May I help?', 'Step 7', 'Omar 5', 'Augusta 2'],
   },
   mrn: {
-    phi: ['MRN70000606', 'A-1234567', 'MRN-TEST-100234', '1234567'],
+    phi: ['MRN70000606', 'A-1234567', 'MRN-TEST-100234', '1234567', 'abcd123456'],
     readable: ['Study drug PRX-7', 'Ward 4', 'abcde-12345', 'Order 12345', 'Version 2'],
+  },
+  labelledId: {
+    phi: ['MRN: 12345', 'MRN #12345', 'PID 1234', 'Patient ID 42', 'Patienten-ID: 7', 'mrn 12'],
+    readable: ['mRNA-1273', 'Rapid 5', 'PIDs 3', 'MRN', 'Patient list'],
+  },
+  ipv4: {
+    phi: ['192.168.10.20', '10.0.0.1', 'from 203.0.113.7'],
+    readable: ['Version 2.1.0', '1.5.2', '3.14'],
   },
 };
 
@@ -92,5 +104,24 @@ describe('detector', () => {
   it('masks a number next to a month name even when the word means something else', () => {
     // The judgement calls in detector.ts's header: read as dates, so masked.
     for (const text of ['7 Mai-Ling', 'up to 5 may join', 'Jan 2']) assert.equal(looksLikePhi(text), true, text);
+  });
+
+  it('stays linear on long adversarial runs', () => {
+    // 100k characters each, none of them PHI, so every start position is tried. The
+    // slowest run takes 60 ms on 2 cores; with the quadratic `[^\s@]+@` the run of dots
+    // took 15 s. So the 2 s bound fails on super-linear matching, not on a slow machine.
+    const n = 100_000;
+    const runs = [
+      '1 ', ' ', '.', '@', 'a', 'a@', 'a.', '@a', '1-', '0 ', '+1 ', '12 ', '((', '-', '/',
+      'sep ', '7 ', 'Sep 2024 ', '7th of ', 'abcd-12345 ', 'mrn', '1234.', '\u00a0', 'ä',
+    ].map((unit) => unit.repeat(Math.ceil(n / unit.length)).slice(0, n));
+    runs.push('a'.repeat(n) + '@', '@' + 'a'.repeat(n), '1'.repeat(5) + ' '.repeat(n));
+    for (const text of runs) {
+      const start = performance.now();
+      const found = looksLikePhi(text);
+      const ms = performance.now() - start;
+      assert.equal(found, false, JSON.stringify(text.slice(0, 12)));
+      assert.ok(ms < 2000, `${JSON.stringify(text.slice(0, 12))}: ${Math.round(ms)} ms`);
+    }
   });
 });
