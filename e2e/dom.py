@@ -23,7 +23,7 @@ LIVE_ELEMENTS = """(blocked) => {
         if (el.localName === 'script' || el.localName === 'noscript') return;
         const isBlocked = el.matches(blocked);
         const framed = ['iframe', 'frame', 'object', 'embed'].includes(el.localName);
-        tags.push(isBlocked && framed ? 'div' : el.localName);
+        tags.push(isBlocked && framed ? 'div' : el.localName.toLowerCase());
         if (isBlocked) return;
         if (el.id) ids.push(el.id);
         if (el.shadowRoot) for (const child of el.shadowRoot.children) visit(child);

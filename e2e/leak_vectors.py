@@ -122,6 +122,64 @@ VECTORS: dict[str, str] = {
     "fetch-url": "CANARY-93-FETCH",
     "addEvent-untrusted-payload": "CANARY-94-ADDEVENT",
     "addEvent-key-not-marked-safe": "CANARY-95-ADDEVENTUNSAFE",
+    # Identifiers the page chose: they leave only as per-session pseudonyms
+    "id (a row id built from a name)": "CANARY-101-ROWID",
+    "class (a diagnosis flag)": "CANARY-102-DXCLASS",
+    "name (an input named after an allergy)": "CANARY-103-NAMEATTR",
+    "label for / input id": "CANARY-104-FORATTR",
+    "td headers": "CANARY-105-HEADERS",
+    "input list / datalist id": "CANARY-106-LISTATTR",
+    "in-page fragment href / target id": "CANARY-107-ANCHOR",
+    "svg use href fragment": "CANARY-108-SVGREF",
+    "svg use xlink:href fragment": "CANARY-109-XLINK",
+    "svg fill url(#gradient)": "CANARY-110-GRADIENT",
+    "role": "CANARY-111-ROLEATTR",
+    "input type (unknown value)": "CANARY-112-TYPEATTR",
+    "mutation-setAttribute-class": "CANARY-113-SETCLASS",
+    "mutation-setAttribute-id": "CANARY-114-SETID",
+    "stylesheet class selector": "CANARY-115-CSSCLASS",
+    "stylesheet id selector": "CANARY-116-CSSID",
+    "lang (not a language tag)": "CANARY-117-LANGATTR",
+    # URL path segments that look like nothing in particular (no digits)
+    "page-url-slug (SPA pushState)": "CANARY-ROE-SPASLUG",
+    "href-path-slug": "CANARY-ROE-HREFSLUG",
+    "link-icon-href-slug": "CANARY-ROE-AVATAR",
+    "stylesheet-url-slug": "CANARY-ROE-CSSSLUG",
+    "srcset-slug": "CANARY-ROE-SRCSETSLUG",
+    "style-attr-url-slug": "CANARY-ROE-STYLESLUG",
+    # CSS strings outside content:, escaped url(), attribute selectors
+    "css-attr-selector-quoted (insertRule at run time)": "CANARY-301-ATTRSEL",
+    "css-attr-selector-unquoted (style text)": "CANARY-302-ATTRIDENT",
+    "css-escaped-url-function (\\75rl)": "CANARY-303-ESCURL",
+    "css-quotes-string": "CANARY-304-QUOTES",
+    "css-list-style-type-string": "CANARY-305-LISTSTYLE",
+    "style-attr-quotes-string": "CANARY-306-STYLEQUOTES",
+    "style-attr-escaped-url-function": "CANARY-307-ESCSTYLE",
+    "css-escaped-url-function (insertRule)": "CANARY-308-ESCINSERT",
+    # Detector formats inside unmask regions
+    "date, hyphenated month name": "07-Sep-1943",
+    "date, dotted month name": "08.Oct.1944",
+    "date, German month name": "9. März 1945",
+    "date, compact DDMMMYYYY": "10NOV1946",
+    "phone, UK international": "+44 20 7946 0958",
+    "SSN with spaces": "123 45 6789",
+    "date typed into an unmask field (day-month-year, dotted)": "11.12.1947",
+    # Fields that stop looking sensitive (inside an unmask region)
+    "switched to password, typed, shown again while focused": "CANARY-501-STICKYPW",
+    "autocomplete cc-number added, typed, removed": "CANARY-502-STICKYCC",
+    "type password and back in one task, value set by script": "CANARY-503-FLIPTASK",
+    # Leaving and entering the excluded route in the same task as a write
+    "toast written in the same task as the pushState that leaves": "CANARY-603-VOLTOAST",
+    "excluded view rendered before its pushState": "CANARY-604-RENDERFIRST",
+    "excluded view left by a pushState the recorder never wrapped": "CANARY-605-UNHOOKED",
+    "excluded view's last write before an unwrapped pushState": "CANARY-606-UNHOOKEDLAST",
+}
+
+# Vectors of the second recording, a tab that loads straight onto the excluded route.
+DIRECT_VECTORS: dict[str, str] = {
+    "loaded on the excluded route: heading (unmask)": "CANARY-601-VOLDIRECT",
+    "loaded on the excluded route: toast (unmask)": "CANARY-602-VOLDIRECTTOAST",
+    "loaded on the excluded route: its path": "CANARY-ROE-VOLDIRECTPATH",
 }
 
 # Vectors whose canary is gone from the page at the end (shown and removed, or never in
@@ -137,6 +195,10 @@ TRANSIENT = {
     "fetch-url",
     "addEvent-untrusted-payload",
     "addEvent-key-not-marked-safe",
+    "page-url-slug (SPA pushState)",
+    "excluded view rendered before its pushState",
+    "excluded view left by a pushState the recorder never wrapped",
+    "excluded view's last write before an unwrapped pushState",
 }
 
 EVENT_TYPES = {0: "DomContentLoaded", 1: "Load", 2: "FullSnapshot", 3: "Incremental", 4: "Meta"}

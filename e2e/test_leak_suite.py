@@ -19,6 +19,7 @@ A negative control sends a canary on purpose and shows the report naming its vec
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from collector.testing import RunningServer, export_events, running_collector
 from e2e.browser import FrameLog, send_on_purpose
 from e2e.dom import BLOCKED, CLINICAL_RULES, LIVE_ELEMENTS
 from e2e.leak_vectors import (
+    DIRECT_VECTORS,
     TRANSIENT,
     VECTORS,
     find_leaks,
@@ -79,12 +81,17 @@ MUTATIONS = js("""
     document.getElementById('mut-link').setAttribute('href', '/find?q=CANARY-81-HREFMUTATION');
     document.getElementById('mut-style').style.backgroundImage =
         'url(/assets/x.png?CANARY-82-STYLEMUTATION)';
-    document.getElementById('sheet').sheet.insertRule(
-        '.late::before { content: "CANARY-83-INSERTRULE" }', 0);
+    const sheet = document.getElementById('sheet').sheet;
+    sheet.insertRule('.late::before { content: "CANARY-83-INSERTRULE" }', 0);
     document.title += ' CANARY-84-TITLESET';
     const root = document.getElementById('late-shadow-host').attachShadow({mode: 'open'});
     root.innerHTML = '<span id="late-shadow-text">CANARY-85-LATESHADOW</span>';
     document.getElementById('block-div').append(' CANARY-86-BLOCKMUTATION');
+    const later = document.getElementById('set-attrs');
+    later.setAttribute('class', 'CANARY-113-SETCLASS');
+    later.id = 'CANARY-114-SETID';
+    sheet.insertRule('tr[data-patient="CANARY-301-ATTRSEL"] { color: red }', 0);
+    sheet.insertRule('.esc2 { background: \\\\75rl(/x.png?CANARY-308-ESCINSERT) }', 0);
 """)
 NOT_CAPTURED = {
     "console.log": js("console.log('CANARY-90-CONSOLE');"),
@@ -108,11 +115,57 @@ ENTER_VOLUNTEERS = js(f"""
     document.body.append(view);
 """)
 LEAVE_VOLUNTEERS = js(f"""
+    // One task: the volunteer view's toast, then the navigation that leaves the route.
+    document.getElementById('toast').textContent = 'Saved CANARY-603-VOLTOAST';
     window.leftAt = Date.now();
     history.pushState({{}}, '', '{CHART_PATH}');
     document.getElementById('volunteer-view').remove();
     document.getElementById('app').hidden = false;
     return [window.enteredAt, window.leftAt];
+""")
+# A router that renders the excluded view first and pushes its URL after, in one task.
+RENDER_THEN_ENTER = js("""
+    const view = document.createElement('section');
+    view.id = 'volunteer-view-2';
+    view.setAttribute('data-replay-unmask', '');
+    view.innerHTML = '<h1>Volunteer CANARY-604-RENDERFIRST</h1>';
+    document.body.append(view);
+    window.enteredAt = Date.now();
+    history.pushState({}, '', '/volunteers/roster');
+""")
+LEAVE_SECOND = js(f"""
+    window.leftAt = Date.now();
+    history.pushState({{}}, '', '{CHART_PATH}');
+    document.getElementById('volunteer-view-2').remove();
+    return [window.enteredAt, window.leftAt];
+""")
+# A router that kept History.prototype.pushState: the recorder's hook never runs.
+UNHOOKED_ENTER = js("""
+    const push = History.prototype.pushState;
+    window.enteredAt = Date.now();
+    push.call(history, {}, '', '/volunteers/shifts');
+    const view = document.createElement('section');
+    view.id = 'volunteer-view-3';
+    view.setAttribute('data-replay-unmask', '');
+    view.innerHTML = '<h1 id="vol3-heading">Volunteer CANARY-605-UNHOOKED</h1>';
+    document.body.append(view);
+""")
+UNHOOKED_LEAVE = js(f"""
+    document.getElementById('vol3-heading').textContent = 'CANARY-606-UNHOOKEDLAST';
+    window.leftAt = Date.now();
+    History.prototype.pushState.call(history, {{}}, '', '{CHART_PATH}');
+    return [window.enteredAt, window.leftAt];
+""")
+REMOVE_THIRD = js("document.getElementById('volunteer-view-3').remove();")
+STICKY_FLIP = js("""
+    const el = document.getElementById('sticky-flip');
+    el.type = 'password';
+    el.value = 'CANARY-503-FLIPTASK';
+    el.type = 'text';
+""")
+SPA_SLUG = js(f"""
+    history.pushState({{}}, '', '/clinic/patients/CANARY-ROE-SPASLUG/chart');
+    setTimeout(() => history.replaceState({{}}, '', '{CHART_PATH}'), 50);
 """)
 # Everything the page holds at the end, to prove the canaries were really there.
 PAGE_TRUTH = js("""
@@ -144,7 +197,10 @@ class Recording:
     truth: str
     live_tags: list[str]
     live_ids: list[str]
-    excluded_window: tuple[int, int]
+    # What each live element id became on the wire: the page's own look-up.
+    pseudonyms: dict[str, str]
+    excluded_windows: list[tuple[int, int]]
+    index: bytes
     failed_steps: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
@@ -182,8 +238,8 @@ class Driver:
         return self.page.evaluate(script)
 
 
-def drive(page: Page, site: str) -> tuple[tuple[int, int], dict[str, str]]:
-    """Use the page as a user and its scripts would; returns the excluded-route window."""
+def drive(page: Page, site: str) -> tuple[list[tuple[int, int]], dict[str, str]]:
+    """Use the page as a user and its scripts would; returns the excluded-route windows."""
     d = Driver(page)
     page.goto(site + REFERRER_PATH)
     page.click("#go")
@@ -216,6 +272,23 @@ def drive(page: Page, site: str) -> tuple[tuple[int, int], dict[str, str]]:
     d.step("password to text", lambda: d.run(js("document.activeElement.type = 'text';")))
     d.step("type after change", lambda: page.keyboard.type("CANARY-34-AFTERCHANGE", delay=2))
     d.type_into("#shadow-input", "CANARY-76-SHADOWTYPED")
+    d.step("commit shadow input", lambda: page.keyboard.press("Tab"))
+    d.type_into("#typed-unmask-date", "11.12.1947")
+    d.step("commit date", lambda: page.keyboard.press("Tab"))
+
+    # Fields that stop looking sensitive, inside the unmask region.
+    page.click("#sticky-pw")
+    d.step("sticky: to password", lambda: d.run(js("document.activeElement.type = 'password';")))
+    d.step("sticky: type", lambda: page.keyboard.type("CANARY-501-STICKYPW", delay=2))
+    d.step("sticky: show again", lambda: d.run(js("document.activeElement.type = 'text';")))
+    d.step("sticky: commit", lambda: page.keyboard.press("Tab"))
+    page.click("#sticky-cc")
+    d.step("sticky: cc on", lambda: d.run(js("document.activeElement.autocomplete = 'cc-number';")))
+    d.step("sticky: type cc", lambda: page.keyboard.type("CANARY-502-STICKYCC", delay=2))
+    cc_off = js("document.activeElement.removeAttribute('autocomplete');")
+    d.step("sticky: cc off", lambda: d.run(cc_off))
+    d.step("sticky: commit cc", lambda: page.keyboard.press("Tab"))
+    d.step("sticky: flip in one task", lambda: d.run(STICKY_FLIP))
     d.step("click Save visit", lambda: page.click("#button-value"))
 
     d.step("script-set values", lambda: d.run(SCRIPT_VALUES))
@@ -223,6 +296,8 @@ def drive(page: Page, site: str) -> tuple[tuple[int, int], dict[str, str]]:
     for name, script in NOT_CAPTURED.items():
         d.step(name, partial(d.run, script))
 
+    d.step("SPA slug path", lambda: d.run(SPA_SLUG))
+    page.wait_for_timeout(150)
     d.step("scroll", lambda: page.mouse.wheel(0, 600))
     page.wait_for_timeout(150)
     d.step("scroll back", lambda: page.mouse.wheel(0, -600))
@@ -238,10 +313,22 @@ def drive(page: Page, site: str) -> tuple[tuple[int, int], dict[str, str]]:
     d.type_into("#vol-input", "CANARY-89-VOLTYPED")
     page.mouse.move(300, 200, steps=4)
     page.wait_for_timeout(100)
-    entered_at, left_at = d.run(LEAVE_VOLUNTEERS)
+    windows = [tuple(d.run(LEAVE_VOLUNTEERS))]
     page.wait_for_timeout(700)  # the recorder notices (history hook or path poll), re-snapshots
+
+    d.run(RENDER_THEN_ENTER)
+    page.wait_for_timeout(300)
+    windows.append(tuple(d.run(LEAVE_SECOND)))
+    page.wait_for_timeout(700)
+
+    d.run(UNHOOKED_ENTER)
+    page.wait_for_timeout(300)
+    windows.append(tuple(d.run(UNHOOKED_LEAVE)))
+    page.wait_for_timeout(400)
+    d.run(REMOVE_THIRD)  # the router swaps the view late: only the URL poll saw the change
+    page.wait_for_timeout(1200)
     d.step("final flush", lambda: d.run("() => PhiReplay.flush()"))
-    return (int(entered_at), int(left_at)), d.failed
+    return [(int(a), int(b)) for a, b in windows], d.failed
 
 
 @pytest.fixture(scope="module")
@@ -267,9 +354,10 @@ def recording(browser: Browser, collector: RunningServer, site: str) -> Recordin
     page = context.new_page()
     frames = FrameLog().attach(page)
     try:
-        window, failed = drive(page, site)
+        windows, failed = drive(page, site)
         truth = page.evaluate(PAGE_TRUTH)
         live = page.evaluate(LIVE_ELEMENTS, BLOCKED)
+        pseudonyms = page.evaluate(PSEUDONYMS, live["ids"])
     finally:
         context.close()
     return Recording(
@@ -279,9 +367,19 @@ def recording(browser: Browser, collector: RunningServer, site: str) -> Recordin
         truth=truth,
         live_tags=live["tags"],
         live_ids=live["ids"],
-        excluded_window=window,
+        pseudonyms=pseudonyms,
+        excluded_windows=windows,
+        index=index_bytes(collector.data_dir),
         failed_steps=failed,
     )
+
+
+PSEUDONYMS = "(ids) => Object.fromEntries(ids.map((id) => [id, PhiReplay.pseudonym(id) ?? '']))"
+
+
+def index_bytes(data_dir: Path) -> bytes:
+    """The session index as it lies on disk (SQLite and its WAL): held in clear."""
+    return b"".join(p.read_bytes() for p in sorted(data_dir.glob("index.sqlite3*")))
 
 
 # --- the promise: nothing leaves ------------------------------------------------------
@@ -310,7 +408,7 @@ def test_no_canary_in_the_stored_session(recording: Recording) -> None:
 
 def test_masked_checked_state_does_not_leave(recording: Recording) -> None:
     """Checking a masked radio or checkbox (by click or script) is not recorded as checked."""
-    ids = node_ids(recording.events, MASKED_CHECKABLES)
+    ids = node_ids(recording.events, recording.pseudonyms, MASKED_CHECKABLES)
     assert set(ids) == set(MASKED_CHECKABLES), "the checkable fields are in the snapshot"
     shown = {
         name
@@ -329,7 +427,8 @@ def test_masked_checked_state_does_not_leave(recording: Recording) -> None:
 
 def test_masked_fields_send_no_keystrokes(recording: Recording) -> None:
     """Typing in a masked field yields at most one Input event (on change): the placeholder."""
-    ids = node_ids(recording.events, ["typed-masked", "textarea-cleared", "pw"])
+    fields = ["typed-masked", "textarea-cleared", "pw"]
+    ids = node_ids(recording.events, recording.pseudonyms, fields)
     sent = {
         name: [e["data"]["text"] for e in recording.incremental(5) if e["data"]["id"] in nodes]
         for name, nodes in ids.items()
@@ -338,13 +437,53 @@ def test_masked_fields_send_no_keystrokes(recording: Recording) -> None:
     assert all(set(text) <= {"*"} for texts in sent.values() for text in texts)
 
 
-def test_nothing_recorded_on_the_excluded_route(recording: Recording) -> None:
+def test_no_canary_in_the_session_index(recording: Recording) -> None:
+    """The index is not encrypted (user, pages visited): no canary may be in its bytes."""
+    assert recording.index, "the index was read"
+    text = recording.index.decode("utf-8", "replace")
+    leaks = find_leaks(VECTORS, [("index.sqlite3", text)])
+    assert leaks == {}, leak_message(leaks, "the session index")
+
+
+@pytest.mark.parametrize("excursion", [0, 1, 2], ids=["url-first", "render-first", "unwrapped"])
+def test_nothing_recorded_on_the_excluded_route(recording: Recording, excursion: int) -> None:
     """While on /volunteers/** nothing is captured; leaving it starts a fresh full snapshot."""
-    entered, left = recording.excluded_window
+    entered, left = recording.excluded_windows[excursion]
     during = [e for e in recording.events if entered <= e["timestamp"] < left]
     assert during == []
     after = [e for e in recording.events if e["type"] == 2 and e["timestamp"] >= left]
     assert after, "a fresh full snapshot after leaving the excluded route"
+
+
+def test_identifiers_leave_as_consistent_pseudonyms(recording: Recording) -> None:
+    """No id, class, name, for or role leaves as written; label/for, href/#id still match."""
+    identifier = re.compile(r"^p[0-9a-z_]+( p[0-9a-z_]+)*$")
+    values = {
+        (name, str(value))
+        for node in snapshot_nodes(recording.events)
+        for name, value in node.get("attributes", {}).items()
+        if name in {"id", "class", "name", "for", "headers", "list", "role"}
+    }
+    assert values, "the snapshots hold identifier attributes"
+    assert [(n, v) for n, v in values if not identifier.match(v)] == []
+    ids = {v for n, v in values if n == "id"}
+    wire = recording.pseudonyms
+    assert wire["CANARY-104-FORATTR"] in ids
+    assert ("for", wire["CANARY-104-FORATTR"]) in values
+    hrefs = {
+        str(n["attributes"].get("href"))
+        for n in snapshot_nodes(recording.events)
+        if n.get("tagName") in {"a", "use"}
+    }
+    assert "#" + wire["CANARY-107-ANCHOR"] in hrefs, "an in-page link still names its target"
+
+
+def test_inputs_inside_open_shadow_roots_are_captured(recording: Recording) -> None:
+    ids = node_ids(recording.events, recording.pseudonyms, ["shadow-input"])
+    events = recording.incremental(5)
+    sent = [e["data"]["text"] for e in events if e["data"]["id"] in ids["shadow-input"]]
+    assert sent, "typed and committed inside the shadow root: an Input event"
+    assert set(sent) == {"*****"}, "masked like any other field"
 
 
 # --- the recording is still worth having ---------------------------------------------
@@ -371,7 +510,8 @@ def test_snapshot_holds_every_element_of_the_page(recording: Recording) -> None:
     snapshot = last_snapshot(recording.events)
     elements = [n for n in walk(snapshot) if n.get("type") == 2]
     ids = {str(n["attributes"]["id"]) for n in elements if "id" in n.get("attributes", {})}
-    assert [i for i in recording.live_ids if i not in ids] == [], "element ids missing"
+    wire = recording.pseudonyms
+    assert [i for i in recording.live_ids if wire.get(i) not in ids] == [], "element ids missing"
     recorded = Counter(str(n["tagName"]).lower() for n in elements)
     live = Counter(recording.live_tags)
     assert (live - recorded, recorded - live) == (Counter(), Counter()), "(missing, extra) tags"
@@ -430,6 +570,69 @@ def test_negative_control_leak_is_named(
     )
 
 
+# --- a tab that loads straight onto the excluded route ---------------------------------
+
+DIRECT_PATH = "/volunteers/CANARY-ROE-VOLDIRECTPATH/profile"
+LEAVE_DIRECT = js(f"history.pushState({{}}, '', '{CHART_PATH}');")
+# The router re-renders long after the URL changed (say, after a fetch).
+SWAP_DIRECT = js("""
+    document.getElementById('volunteer-direct').remove();
+    const heading = document.createElement('h1');
+    heading.id = 'after-direct';
+    heading.textContent = 'Trial chart';
+    document.getElementById('app').prepend(heading);
+""")
+
+
+@dataclass(repr=False)
+class Direct:
+    frames: list[str]
+    stored: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def direct(browser: Browser, collector: RunningServer, site: str) -> Direct:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    frames = FrameLog().attach(page)
+    try:
+        page.goto(site + DIRECT_PATH)
+        page.evaluate("() => window.leakRecording")
+        page.wait_for_timeout(300)
+        page.evaluate(LEAVE_DIRECT)
+        page.wait_for_timeout(600)  # slower than the recorder's settle: it snapshots the old view
+        page.evaluate(SWAP_DIRECT)
+        page.wait_for_timeout(200)
+        page.evaluate("() => PhiReplay.flush()")
+    finally:
+        context.close()
+    hellos = [json.loads(f) for f in frames.sent if f.startswith('{"type":"hello"')]
+    assert hellos, "the recorder said hello"
+    session = str(hellos[0]["session_id"])
+    return Direct(list(frames.sent), export_events(collector.data_dir, collector.keyring, session))
+
+
+def test_a_tab_loaded_on_the_excluded_route_records_nothing_of_it(direct: Direct) -> None:
+    vectors = {**VECTORS, **DIRECT_VECTORS}
+    leaks = find_leaks(vectors, frame_parts(direct.frames))
+    assert leaks == {}, leak_message(leaks, "WebSocket frames (tab loaded on the excluded route)")
+    leaks = find_leaks(vectors, stored_parts(direct.stored))
+    assert leaks == {}, leak_message(leaks, "the stored session (tab loaded on the excluded route)")
+
+
+def test_after_leaving_what_the_router_renders_is_readable(direct: Direct) -> None:
+    events = [e["event"] for e in direct.stored]
+    assert any(e["type"] == 2 for e in events), "a full snapshot once the tab left the route"
+    added = [
+        n
+        for e in events
+        if e["type"] == 3 and e["data"].get("source") == 0
+        for add in e["data"]["adds"]
+        for n in walk(add["node"])
+    ]
+    assert "Trial chart" in [n.get("textContent") for n in added]
+
+
 # --- reading serialized snapshots ------------------------------------------------------
 
 
@@ -460,11 +663,14 @@ def text_nodes(node: dict[str, Any]) -> list[str]:
     return [str(n["textContent"]) for n in walk(node) if n.get("type") == 3]
 
 
-def node_ids(events: list[dict[str, Any]], element_ids: list[str]) -> dict[str, set[int]]:
-    """The rrweb node ids each element (by its `id` attribute) had: one per full snapshot."""
+def node_ids(
+    events: list[dict[str, Any]], pseudonyms: dict[str, str], element_ids: list[str]
+) -> dict[str, set[int]]:
+    """The rrweb node ids each element (by its `id` on the page) had: one per full snapshot."""
+    wanted = {pseudonyms[i]: i for i in element_ids}
     found: dict[str, set[int]] = {}
     for n in snapshot_nodes(events):
         element_id = n.get("attributes", {}).get("id")
-        if element_id in element_ids:
-            found.setdefault(str(element_id), set()).add(int(n["id"]))
+        if element_id in wanted:
+            found.setdefault(wanted[element_id], set()).add(int(n["id"]))
     return found
