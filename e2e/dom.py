@@ -6,6 +6,8 @@ replayer rebuilds). Both compare the tags counted here with the recorded ones.
 
 from __future__ import annotations
 
+from typing import Any
+
 from collector.assets import masking_rules
 
 CLINICAL_RULES = masking_rules("examples/clinical-app.json")
@@ -32,3 +34,52 @@ LIVE_ELEMENTS = """(blocked) => {
     visit(document.documentElement);
     return {tags, ids};
 }"""
+
+# Computed styles a replay must reproduce, element by element, for the page to look as
+# it did: with pseudonymised classes and ids the stylesheets must still match. Sizes
+# that follow the (masked) text are left out.
+STYLE_PROPERTIES = [
+    "display", "color", "backgroundColor", "fontWeight", "fontSize", "fontStyle",
+    "textAlign", "borderTopWidth", "borderTopStyle", "borderTopColor", "paddingTop",
+    "paddingLeft", "marginTop", "position", "visibility", "opacity",
+]  # fmt: skip
+
+# (blocked, properties) -> every element of the light DOM in document order, as the
+# recorder records it (no script or noscript, nothing inside a blocked element).
+LIVE_STYLES = """([blocked, properties]) => {
+    const out = [];
+    for (const el of document.querySelectorAll('*')) {
+        if (el.closest('script, noscript')) continue;
+        if (el.parentElement && el.parentElement.closest(blocked)) continue;
+        const style = getComputedStyle(el);
+        out.push({tag: el.localName.toLowerCase(), blocked: el.matches(blocked),
+                  style: properties.map((p) => style[p])});
+    }
+    return out;
+}"""
+
+# The same for a replayed document: only the elements the replayer built from events.
+REPLAY_STYLES = """(doc, mirror, properties) => [...doc.querySelectorAll('*')]
+    .filter((el) => mirror.getId(el) > 0)
+    .map((el) => {
+        const style = doc.defaultView.getComputedStyle(el);
+        return {tag: el.localName.toLowerCase(), style: properties.map((p) => style[p])};
+    })"""
+
+
+def style_mismatches(live: list[dict[str, Any]], replay: list[dict[str, Any]]) -> list[str]:
+    """Where the replay's computed styles differ from the live page's (blocked elements,
+    which become placeholders, are not compared)."""
+    if len(live) != len(replay):
+        return [f"{len(live)} live elements, {len(replay)} replayed"]
+    out = []
+    for i, (a, b) in enumerate(zip(live, replay, strict=True)):
+        if a["blocked"]:
+            continue
+        if a["tag"] != b["tag"]:
+            out.append(f"#{i}: <{a['tag']}> replayed as <{b['tag']}>")
+            continue
+        for name, x, y in zip(STYLE_PROPERTIES, a["style"], b["style"], strict=True):
+            if x != y:
+                out.append(f"#{i} <{a['tag']}> {name}: {x} live, {y} replayed")
+    return out

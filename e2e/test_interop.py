@@ -6,7 +6,9 @@ list, visit form filled in and saved), exports the stored session, and rebuilds 
 `new rrweb.Replayer(events)` in Chromium. The rebuilt page must show the unmasked labels
 and hold the same elements, tag for tag, as the live page did at the end of the visit
 (minus what the recorder drops: script, noscript, and the insides of blocked elements);
-and the replayer must not warn about the events (unknown node ids, bad mutations).
+and the replayer must not warn about the events (unknown node ids, bad mutations). With
+class names and ids pseudonymised, every rebuilt element must still have the computed
+styles it had live (screenshots of both are kept in e2e/artifacts/).
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from playwright.sync_api import ConsoleMessage, Page
 from collector.demo_app import data
 from collector.testing import RunningDemo, export_events
 from e2e.conftest import ARTIFACTS
-from e2e.dom import BLOCKED, LIVE_ELEMENTS
+from e2e.dom import (
+    BLOCKED,
+    LIVE_ELEMENTS,
+    LIVE_STYLES,
+    REPLAY_STYLES,
+    STYLE_PROPERTIES,
+    style_mismatches,
+)
 from e2e.static_site import serving
 
 RRWEB_UMD = Path(__file__).parents[1] / "sdk-js/node_modules/rrweb/dist/rrweb.umd.min.cjs"
@@ -34,7 +43,8 @@ LABELS += ["Notes", "Medication", "Save visit", "Visits this session"]
 # Rebuild the recording, jump to its end, and describe the rebuilt document: the tags
 # of the elements the replayer built from events (its mirror knows them; anything it
 # injects for itself does not count), and the text a support engineer would read.
-REPLAY = """async (events) => {
+REPLAY = (
+    """async ([events, properties]) => {
     const warnings = [];
     const logger = {log: () => {}, warn: (...args) => warnings.push(args.map(String).join(' '))};
     const replayer = new rrweb.Replayer(events, {
@@ -52,13 +62,18 @@ REPLAY = """async (events) => {
         if (el.shadowRoot) shadowTags.push(...[...el.shadowRoot.querySelectorAll('*')]
             .map((child) => child.localName));
     }
+    const styles = ("""
+    + REPLAY_STYLES
+    + """)(doc, mirror, properties);
     return {
+        styles,
         tags: [...built.map((el) => el.localName), ...shadowTags],
         injected: all.filter((el) => mirror.getId(el) <= 0).map((el) => el.localName),
         text: doc.body ? doc.body.innerText : '',
         warnings,
     };
 }"""
+)
 
 
 @pytest.fixture
@@ -89,6 +104,9 @@ def test_stored_session_replays_in_rrweb_with_labels_and_every_element(
 ) -> None:
     visit_the_app(page, demo)
     live = page.evaluate(LIVE_ELEMENTS, BLOCKED)
+    live_styles = page.evaluate(LIVE_STYLES, [BLOCKED, STYLE_PROPERTIES])
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "live-visit-form.png"), full_page=True)
     stored = export_events(demo.data_dir, demo.keyring)
     assert len({e["session_id"] for e in stored}) == 1
     events: list[dict[str, Any]] = [e["event"] for e in stored]
@@ -100,8 +118,8 @@ def test_stored_session_replays_in_rrweb_with_labels_and_every_element(
     page.goto(replay_page)
     page.add_script_tag(path=str(RRWEB_UMD))
     assert page.evaluate("() => typeof rrweb.Replayer") == "function"
-    rebuilt = page.evaluate(REPLAY, events)
-    ARTIFACTS.mkdir(exist_ok=True)  # what support staff would see at the end of the visit
+    rebuilt = page.evaluate(REPLAY, [events, STYLE_PROPERTIES])
+    # What support staff would see at the end of the visit, beside the live page above.
     page.screenshot(path=str(ARTIFACTS / "rrweb-replay-of-visit-form.png"), full_page=True)
 
     assert rebuilt["warnings"] == [], "rrweb's replayer warned about the events"
@@ -112,6 +130,9 @@ def test_stored_session_replays_in_rrweb_with_labels_and_every_element(
         "(missing, extra) elements in the rebuilt page"
     )
     assert console == []
+    # Classes and ids travel as pseudonyms, the stylesheets with them: every element
+    # still gets the styles it had (colours, fonts, borders, spacing, display).
+    assert style_mismatches(live_styles, rebuilt["styles"]) == []
 
 
 def _keep_loud(message: ConsoleMessage, into: list[str]) -> None:
