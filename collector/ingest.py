@@ -31,6 +31,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from collector.config import InstanceConfig, Settings
 from collector.crypto import DataKey, Keyring
 from collector.exceptions import Refusal
+from collector.exclusions import ExcludedRoutes
 from collector.instances import InstanceRegistry
 from collector.limits import TokenBucket
 from collector.origins import OriginPattern, origin_allowed
@@ -61,7 +62,6 @@ from collector.records import (
     seal,
     seal_batch,
 )
-from collector.routes import Routes
 from collector.store import SessionRecord, Store
 
 log = logging.getLogger("phi_replay.ingest")
@@ -187,7 +187,7 @@ class RouteState:
     an allowed one are dropped. A batch left with nothing becomes one `phi-replay.excluded`
     Custom event, so that its seq stays acknowledged and the session has no gap."""
 
-    def __init__(self, routes: Routes) -> None:
+    def __init__(self, routes: ExcludedRoutes) -> None:
         self.routes = routes
         self.inside = False
 
@@ -281,7 +281,9 @@ class Ingest:
         try:
             session, dek, instance = await self._handshake(websocket, origin)
             session_id = session.session_id
-            await self._receive_batches(websocket, session, dek, Routes(instance.exclude_routes))
+            await self._receive_batches(
+                websocket, session, dek, ExcludedRoutes(instance.exclude_routes)
+            )
         except Refusal as refusal:
             log.info("ingest refused session=%s code=%s", session_id or "-", refusal.code)
             await self._refuse(websocket, refusal)
@@ -373,7 +375,7 @@ class Ingest:
         return session, dek
 
     async def _receive_batches(
-        self, websocket: WebSocket, session: SessionRecord, dek: DataKey, excluded: Routes
+        self, websocket: WebSocket, session: SessionRecord, dek: DataKey, excluded: ExcludedRoutes
     ) -> None:
         bucket = TokenBucket(self.settings.batches_per_second, self.settings.batch_burst)
         route = RouteState(excluded)
@@ -408,7 +410,7 @@ class Ingest:
             batches = [(parse_batch(b), b["events"]) for b in message["batches"]]
             session, dek = await self._open_session(instance, hello)
             session_id = session.session_id
-            route = RouteState(Routes(instance.exclude_routes))
+            route = RouteState(ExcludedRoutes(instance.exclude_routes))
             for batch, events in batches:
                 kept = route.filter_events(events) if route.routes else events
                 await self.store.append(

@@ -23,7 +23,7 @@ def glob_to_regex(glob: str) -> re.Pattern[str]:
     return re.compile(f"^{source}/?$", re.IGNORECASE)
 
 
-class Routes:
+class ExcludedRoutes:
     def __init__(self, globs: Iterable[str]) -> None:
         self.globs = tuple(globs)
         self._patterns = [glob_to_regex(g) for g in self.globs]
