@@ -26,9 +26,20 @@ def schema_accepts(doc: Any) -> bool:
     return True
 
 
-@pytest.mark.parametrize(
-    "path", sorted(RULES_DIR.rglob("*.json")), ids=lambda p: str(p.relative_to(RULES_DIR))
+# Every rules file shipped; vocabulary.json and the shared test cases are not rules.
+RULES_FILES = sorted(
+    p
+    for p in RULES_DIR.rglob("*.json")
+    if p.name != "vocabulary.json" and p.parent != RULES_DIR / "tests"
 )
+
+
+def test_the_shipped_rules_files_are_found() -> None:
+    names = {str(p.relative_to(RULES_DIR)) for p in RULES_FILES}
+    assert {"default.json", "schema.json", "examples/clinical-app.json"} <= names
+
+
+@pytest.mark.parametrize("path", RULES_FILES, ids=lambda p: str(p.relative_to(RULES_DIR)))
 def test_shipped_rules_files_are_valid(path: Path) -> None:
     if path.name == "schema.json":
         jsonschema.Draft202012Validator.check_schema(SCHEMA)
