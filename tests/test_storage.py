@@ -64,7 +64,7 @@ def test_export_of_an_unknown_session_says_so(tmp_path: Path) -> None:
     assert "no session" in result.stderr
 
 
-def test_sessions_lists_id_instance_user_start_duration_and_events(tmp_path: Path) -> None:
+def test_sessions_lists_id_instance_user_start_duration_events_and_pages(tmp_path: Path) -> None:
     with running_collector(tmp_path / "var") as server:
         session = new_id("sess")
         ws, _ = start_session(server.ws_url, session)
@@ -84,12 +84,14 @@ def test_sessions_lists_id_instance_user_start_duration_and_events(tmp_path: Pat
         "(UTC)",
         "DURATION",
         "EVENTS",
+        "PAGES",
     ]
     assert session in table
     assert "0:01:02" in table
     assert rows[0]["session_id"] == session
     assert (rows[0]["instance"], rows[0]["user"], rows[0]["event_count"]) == ("dev", "test.user", 2)
     assert rows[0]["duration_ms"] == 62_500
+    assert rows[0]["pages"] == []  # no Meta event: no page (tests/test_page_index.py)
 
 
 EVENTS = [{"type": 5, "data": {"tag": "t", "payload": {}}, "timestamp": 1}]
