@@ -36,6 +36,7 @@ _EXTENSION = re.compile("([^\n\r\u2028\u2029]+)\\.([a-z0-9]{1,5})")
 _ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 # The recorder sends http(s) pages only; anything else keeps no origin.
 _WEB_SCHEMES = ("http", "https")
+MAX_PAGE_CHARS = 300  # per indexed path: the list shows where a session went, not every URL
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,6 @@ def template_href(href: object, routes: RouteTable) -> str:
     return f"{parts.scheme.lower()}://{host}{template_path(path, routes)}"
 
 
-def templated_pages(paths: Iterable[str], routes: RouteTable, limit: int) -> tuple[str, ...]:
-    """Paths as the index keeps them: templated, each at most `limit` characters, once."""
-    return tuple(dict.fromkeys(template_path(p, routes)[:limit] for p in paths))
+def templated_pages(paths: Iterable[str], routes: RouteTable) -> tuple[str, ...]:
+    """Paths as the index keeps them: templated, each at most MAX_PAGE_CHARS, once."""
+    return tuple(dict.fromkeys(template_path(p, routes)[:MAX_PAGE_CHARS] for p in paths))

@@ -42,9 +42,6 @@ class Compressed:
     paths: tuple[str, ...] = ()
 
 
-MAX_PAGE_CHARS = 300  # per indexed path: the list shows where a session went, not every URL
-
-
 def _compress(seq: int, plaintext: bytes, timestamps: list[int], hrefs: list[object]) -> Compressed:
     data = brotli.compress(plaintext, mode=brotli.MODE_TEXT, quality=BROTLI_QUALITY)
     paths = tuple(dict.fromkeys(p for p in map(path_of, hrefs) if p is not None))
@@ -74,7 +71,7 @@ def seal(
     (without them, by the vocabulary alone): the index never holds a path as received."""
     aad = record_aad(session.instance, session.session_id, batch.seq, dek.dek_id)
     sealed = dek.seal(batch.data, aad)
-    pages = templated_pages(batch.paths, routes, MAX_PAGE_CHARS)
+    pages = templated_pages(batch.paths, routes)
     return SealedBatch(batch.seq, batch.event_count, batch.first_ts, batch.last_ts, sealed, pages)
 
 

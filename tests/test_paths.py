@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from collector.assets import REPO_ROOT, url_vocabulary
 from collector.paths import (
     ID,
+    MAX_PAGE_CHARS,
     NO_ROUTES,
     compile_routes,
     path_of,
@@ -158,8 +159,8 @@ def test_a_page_url_keeps_origin_and_templated_path_only(href: object, expected:
 
 
 def test_indexed_pages_are_templated_bounded_and_unique() -> None:
-    pages = templated_pages(
-        [f"/patients/{CANARY}", "/patients/CANARY-JOHN-DOE", "/" + "x/" * 400], NO_ROUTES, 300
-    )
-    assert pages == ("/patients/:id", ("/:id" * 400)[:300])
+    paths = [f"/patients/{CANARY}", "/patients/CANARY-JOHN-DOE", "/" + "x/" * 400]
+    pages = templated_pages(paths, NO_ROUTES)
+    assert pages == ("/patients/:id", ("/:id" * 400)[:MAX_PAGE_CHARS])
+    assert MAX_PAGE_CHARS == 300
     assert CANARY not in "".join(pages)
