@@ -38,7 +38,13 @@ from collector.control import Control, sql_filter
 from collector.crypto import WrappedKey
 from collector.exceptions import CorruptRecord, PhiReplayError, UnknownSession
 from collector.paths import NO_ROUTES, templated_pages
-from collector.store import SealedBatch, SessionQuery, SessionRecord, SessionSummary
+from collector.store import (
+    MAX_PAGES_PER_SESSION,
+    SealedBatch,
+    SessionQuery,
+    SessionRecord,
+    SessionSummary,
+)
 
 SEGMENT_MAGIC = b"PHIRSEG1"
 HEADER = struct.Struct(">IIQ")  # body length, crc32(body), seq
@@ -91,7 +97,6 @@ _ORDER = {
     "instance": "instance",
     "environment": "environment",
 }
-MAX_PAGES_PER_SESSION = 100  # the list shows where a session went, not every URL
 # The index's PRAGMA user_version from which session_pages holds only paths the collector
 # templated itself (collector/paths.py); before it, paths were kept as the recorder sent them.
 PAGES_TEMPLATED = 1

@@ -37,6 +37,9 @@ class SessionRecord:
         return max(0, self.last_ts - self.first_ts)
 
 
+MAX_PAGES_PER_SESSION = 100  # the index shows where a session went, not every URL
+
+
 @dataclass(frozen=True)
 class SealedBatch:
     seq: int
