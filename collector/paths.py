@@ -114,7 +114,7 @@ def template_path(path: str, routes: RouteTable) -> str:
     raw = path.split("/")[1:]
     trailing = len(raw) > 1 and raw[-1] == ""
     # Inlined rather than a call per segment: a hostile 2 KB path of 1,000 one-letter
-    # segments took 520 µs with a call per segment, 110 µs like this (measured).
+    # segments took 520 µs with a call per segment, 118 µs like this (measured).
     decoded = [_decode(s) if "%" in s else s.lower() for s in (raw[:-1] if trailing else raw)]
     out = _match_route(decoded, routes)
     if out is None:
