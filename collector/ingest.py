@@ -191,7 +191,7 @@ class RouteState:
     (`routes`, the instance's): exclusion only ever drops data, so either is enough. The
     path as it arrived catches a glob on a segment outside the vocabulary
     (`/volunteer-portal/**`) from a recorder that sent it; the templated one, a glob
-    written on the template (`/patients/*/consent`)."""
+    written on the template (`/studies/:id/consent`)."""
 
     def __init__(self, excluded: ExcludedRoutes, routes: RouteTable) -> None:
         self.excluded = excluded

@@ -47,7 +47,7 @@ class SealedBatch:
     first_ts: int
     last_ts: int
     sealed: bytes  # nonce + AES-GCM ciphertext + tag of the brotli'd events
-    pages: tuple[str, ...] = ()  # templated paths of the batch's Meta events (the index)
+    pages: tuple[str, ...] = ()  # its Meta events' paths as the collector templated them
 
 
 @dataclass(frozen=True)
