@@ -29,3 +29,16 @@ def masking_rules(name: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ValueError(f"masking-rules/{name}: expected a JSON object")
     return doc
+
+
+def url_vocabulary() -> tuple[frozenset[str], frozenset[str]]:
+    """masking-rules/vocabulary.json: the path segments (`words`) and file extensions
+    (`extensions`) that pass a URL without being declared, shared with the recorder."""
+    doc = masking_rules("vocabulary.json")
+    lists: list[frozenset[str]] = []
+    for key in ("words", "extensions"):
+        value = doc.get(key)
+        if not isinstance(value, list) or not all(isinstance(w, str) and w for w in value):
+            raise ValueError(f"masking-rules/vocabulary.json: {key} must be a list of strings")
+        lists.append(frozenset(value))
+    return lists[0], lists[1]

@@ -29,9 +29,10 @@ from collector.control import (
 from collector.crypto import Keyring, WrappedKey, hash_password
 from collector.embedded import EmbeddedStore
 from collector.exceptions import PhiReplayError
-from collector.records import read_session
-from collector.rrweb import expand_event
-from collector.store import SessionRecord
+from collector.instances import InstanceRegistry
+from collector.paths import NO_ROUTES
+from collector.records import shown_session
+from collector.store import SessionQuery, SessionRecord, SessionSummary
 
 log = logging.getLogger("phi_replay")
 
@@ -102,14 +103,39 @@ def _duration(ms: int) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+EVERY_SESSION = 2**62  # a SessionQuery limit for "all of them": the CLI lists every one
+PAGES_SHOWN = 3  # pages per row of the table (`--json` has them all), as the console's list
+
+
+def _pages_cell(pages: tuple[str, ...]) -> str:
+    if not pages:
+        return "-"
+    more = len(pages) - PAGES_SHOWN
+    return " ".join(pages[:PAGES_SHOWN]) + (f" +{more}" if more > 0 else "")
+
+
+def _session_row(summary: SessionSummary) -> tuple[str, ...]:
+    s = summary.session
+    return (
+        s.session_id,
+        s.instance,
+        s.user or "-",
+        _iso(s.started_at),
+        _duration(s.duration_ms),
+        str(s.event_count),
+        _pages_cell(summary.pages),
+    )
+
+
 def cmd_sessions(args: argparse.Namespace) -> int:
     store, _ = _open_reader(args)
     try:
-        sessions = store.list_sessions()
+        summaries, _ = store.query_sessions(SessionQuery(limit=EVERY_SESSION))
     finally:
         store.close()
     if args.json:
-        for s in sessions:
+        for summary in summaries:
+            s = summary.session
             print(
                 json.dumps(
                     {
@@ -120,22 +146,14 @@ def cmd_sessions(args: argparse.Namespace) -> int:
                         "started_at": _iso(s.started_at),
                         "duration_ms": s.duration_ms,
                         "event_count": s.event_count,
+                        # Paths the collector templated itself (docs/storage.md).
+                        "pages": list(summary.pages),
                     }
                 )
             )
         return 0
-    header = ("SESSION", "INSTANCE", "USER", "STARTED (UTC)", "DURATION", "EVENTS")
-    rows = [
-        (
-            s.session_id,
-            s.instance,
-            s.user or "-",
-            _iso(s.started_at),
-            _duration(s.duration_ms),
-            str(s.event_count),
-        )
-        for s in sessions
-    ]
+    header = ("SESSION", "INSTANCE", "USER", "STARTED (UTC)", "DURATION", "EVENTS", "PAGES")
+    rows = [_session_row(summary) for summary in summaries]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -148,17 +166,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     store, settings = _open_reader(args)
     try:
         keyring = Keyring.load(settings.keyring_path)
+        registry = InstanceRegistry(store.control, settings)
         ids = [s.session_id for s in store.list_sessions()] if args.all else [args.session]
         out = sys.stdout
         for session_id in ids:
-            store.get_session(session_id)  # an unknown id is an error, not an audit record
+            # An unknown id is an error, not an audit record.
+            instance = registry.get(store.get_session(session_id).instance)
+            routes = instance.route_table() if instance is not None else NO_ROUTES
             store.control.audit(
                 AuditEntry(_operator(), "session.export", session_id, "cli", "ok", {"via": "cli"})
             )
-            for seq, event in read_session(store, keyring, session_id):
+            for seq, event in shown_session(store, keyring, session_id, routes):
                 out.write(
                     json.dumps(
-                        {"session_id": session_id, "seq": seq, "event": expand_event(event)},
+                        {"session_id": session_id, "seq": seq, "event": event},
                         ensure_ascii=False,
                         separators=(",", ":"),
                     )

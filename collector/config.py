@@ -10,6 +10,7 @@ A config file looks like this (every key optional except an instance's `name`):
     name = "trials"
     app_keys = ["trials-web-2f9c"]
     allowed_origins = ["https://trials.example.org"]
+    routes = ["/patients/:id/visits"]
 
 Errors name the key and the problem, e.g. `instances[0].allowed_origins[1]: expected an
 origin like https://host or http://host:*`.
@@ -35,6 +36,8 @@ from pydantic import (
 from collector.control import AUDIT_RETENTION_DAYS
 from collector.exceptions import ConfigError
 from collector.origins import OriginPattern
+from collector.paths import RouteTable, compile_routes
+from collector.rules import RouteTemplate
 
 DEFAULT_PORT = 8700
 DEFAULT_DATA_DIR = Path("./var")
@@ -42,6 +45,9 @@ DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one batch; a full snapshot is ~30
 DEV_INSTANCE = "dev"
 DEV_APP_KEY = "dev"
 DEV_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*")
+# The sample app's routes (collector/demo_app/app.py), so that `serve --dev` and the demo
+# index its page paths with their literals, as the sample app declares them to its recorder.
+DEV_ROUTES = ("/patients", "/patients/:patient_id", "/api/visits", "/volunteers/")
 DEFAULT_RETENTION_DAYS = 30  # recordings expire after 30 days unless an instance says otherwise
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -107,6 +113,10 @@ class InstanceConfig(BaseModel):
     mask: Annotated[tuple[Selector, ...], Field(max_length=MAX_RULES)] = ()
     block: Annotated[tuple[Selector, ...], Field(max_length=MAX_RULES)] = ()
     exclude_routes: Annotated[tuple[RouteGlob, ...], Field(max_length=MAX_RULES)] = ()
+    # The application's routes, for templating the page paths the collector indexes
+    # (collector/paths.py). Never sent to the recorder: a declared literal reveals a path
+    # segment, and the collector's configuration may only tighten the recorder's rules.
+    routes: Annotated[tuple[RouteTemplate, ...], Field(max_length=MAX_RULES)] = ()
 
     @field_validator("environments")
     @classmethod
@@ -134,9 +144,14 @@ class InstanceConfig(BaseModel):
         return None
 
     def remote_rules(self) -> dict[str, list[str]]:
-        """The rules the recorder is sent in `welcome`: only keys that add something."""
+        """The rules the recorder is sent in `welcome`: only keys that add something (so
+        never `routes`, which would reveal)."""
         rules = {"mask": self.mask, "block": self.block, "exclude_routes": self.exclude_routes}
         return {key: list(values) for key, values in rules.items() if values}
+
+    def route_table(self) -> RouteTable:
+        """`routes`, compiled (once per distinct list) for collector.paths.template_path."""
+        return compile_routes(self.routes)
 
     @field_validator("allowed_origins")
     @classmethod
@@ -195,7 +210,9 @@ def retention_cutoffs(instances: Iterable[InstanceConfig], now: float) -> dict[s
 
 
 def dev_instance() -> InstanceConfig:
-    return InstanceConfig(name=DEV_INSTANCE, app_keys=(DEV_APP_KEY,), allowed_origins=DEV_ORIGINS)
+    return InstanceConfig(
+        name=DEV_INSTANCE, app_keys=(DEV_APP_KEY,), allowed_origins=DEV_ORIGINS, routes=DEV_ROUTES
+    )
 
 
 def describe_error(error: ValidationError) -> str:

@@ -37,7 +37,14 @@ from typing import Any, TypeVar
 from collector.control import Control, sql_filter
 from collector.crypto import WrappedKey
 from collector.exceptions import CorruptRecord, PhiReplayError, UnknownSession
-from collector.store import SealedBatch, SessionQuery, SessionRecord, SessionSummary
+from collector.paths import NO_ROUTES, templated_pages
+from collector.store import (
+    MAX_PAGES_PER_SESSION,
+    SealedBatch,
+    SessionQuery,
+    SessionRecord,
+    SessionSummary,
+)
 
 SEGMENT_MAGIC = b"PHIRSEG1"
 HEADER = struct.Struct(">IIQ")  # body length, crc32(body), seq
@@ -90,7 +97,9 @@ _ORDER = {
     "instance": "instance",
     "environment": "environment",
 }
-MAX_PAGES_PER_SESSION = 100  # the list shows where a session went, not every URL
+# The index's PRAGMA user_version from which session_pages holds only paths the collector
+# templated itself (collector/paths.py); before it, paths were kept as the recorder sent them.
+PAGES_TEMPLATED = 1
 
 _SESSION_COLUMNS = (
     "session_id, instance, user, environment, tab_id, started_at, dek_id, kek_id,"
@@ -257,6 +266,7 @@ class EmbeddedStore:
         if writer:
             self._remove_orphans()
             self._cut_unindexed_tails()
+            self._template_old_pages()
 
     # -- layout ----------------------------------------------------------------------
 
@@ -290,6 +300,32 @@ class EmbeddedStore:
                 with path.open("r+b") as f:
                     f.truncate(end)
                     os.fsync(f.fileno())
+
+    def _template_old_pages(self) -> None:
+        """Once per index: template the paths indexed before the collector templated them,
+        by the vocabulary alone (no instance declared routes then), and leave no copy of
+        the old ones in the file or its WAL."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version >= PAGES_TEMPLATED:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = self._db.execute("SELECT session_id, path FROM session_pages").fetchall()
+            fresh = {
+                (sid, page) for sid, path in rows for page in templated_pages([path], NO_ROUTES)
+            }
+            if fresh != set(rows):
+                self._db.execute("DELETE FROM session_pages")  # secure_delete: overwritten
+                self._db.executemany(
+                    "INSERT INTO session_pages (session_id, path) VALUES (?, ?)", sorted(fresh)
+                )
+            self._db.execute(f"PRAGMA user_version = {PAGES_TEMPLATED}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        if rows:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- the writer thread -------------------------------------------------------------
 

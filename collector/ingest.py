@@ -31,9 +31,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from collector.config import InstanceConfig, Settings
 from collector.crypto import DataKey, Keyring
 from collector.exceptions import Refusal
+from collector.exclusions import ExcludedRoutes
 from collector.instances import InstanceRegistry
 from collector.limits import TokenBucket
 from collector.origins import OriginPattern, origin_allowed
+from collector.paths import RouteTable, path_of, template_path
 from collector.protocol import (
     CLOSE_DISABLED,
     CLOSE_INTERNAL,
@@ -57,11 +59,9 @@ from collector.records import (
     Compressed,
     compress_batch,
     compress_frame,
-    page_of,
     seal,
     seal_batch,
 )
-from collector.routes import Routes
 from collector.store import SessionRecord, Store
 
 log = logging.getLogger("phi_replay.ingest")
@@ -185,27 +185,39 @@ class RouteState:
     the collector drops whatever arrives from one anyway. A session's route is the path of
     its latest Meta event; events from a Meta on an excluded path up to the next Meta on
     an allowed one are dropped. A batch left with nothing becomes one `phi-replay.excluded`
-    Custom event, so that its seq stays acknowledged and the session has no gap."""
+    Custom event, so that its seq stays acknowledged and the session has no gap.
 
-    def __init__(self, routes: Routes) -> None:
+    A path is excluded when it matches as it arrived or as the collector templates it
+    (`routes`, the instance's): exclusion only ever drops data, so either is enough. The
+    path as it arrived catches a glob on a segment outside the vocabulary
+    (`/volunteer-portal/**`) from a recorder that sent it; the templated one, a glob
+    written on the template (`/studies/:id/consent`)."""
+
+    def __init__(self, excluded: ExcludedRoutes, routes: RouteTable) -> None:
+        self.excluded = excluded
         self.routes = routes
         self.inside = False
+
+    def _excluded(self, path: str) -> bool:
+        return self.excluded.excluded(path) or self.excluded.excluded(
+            template_path(path, self.routes)
+        )
 
     def affects(self, compressed: Compressed) -> bool:
         """Whether the batch must be parsed again and looked at event by event: only while
         on an excluded route or when one of its Meta paths is excluded. Outside, with every
         path allowed, nothing is dropped and the route stays allowed, so a snapshot batch
         is not parsed twice."""
-        if not self.routes:
+        if not self.excluded:
             return False
-        return self.inside or any(self.routes.excluded(page) for page in compressed.pages)
+        return self.inside or any(self._excluded(path) for path in compressed.paths)
 
     def filter_events(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kept = []
         for event in events:
             if event.get("type") == META:
-                path = page_of(event.get("data", {}).get("href"))
-                self.inside = path is not None and self.routes.excluded(path)
+                path = path_of(event.get("data", {}).get("href"))
+                self.inside = path is not None and self._excluded(path)
             if not self.inside:
                 kept.append(event)
         if kept or not events:
@@ -281,7 +293,7 @@ class Ingest:
         try:
             session, dek, instance = await self._handshake(websocket, origin)
             session_id = session.session_id
-            await self._receive_batches(websocket, session, dek, Routes(instance.exclude_routes))
+            await self._receive_batches(websocket, session, dek, instance)
         except Refusal as refusal:
             log.info("ingest refused session=%s code=%s", session_id or "-", refusal.code)
             await self._refuse(websocket, refusal)
@@ -373,10 +385,11 @@ class Ingest:
         return session, dek
 
     async def _receive_batches(
-        self, websocket: WebSocket, session: SessionRecord, dek: DataKey, excluded: Routes
+        self, websocket: WebSocket, session: SessionRecord, dek: DataKey, instance: InstanceConfig
     ) -> None:
         bucket = TokenBucket(self.settings.batches_per_second, self.settings.batch_burst)
-        route = RouteState(excluded)
+        routes = instance.route_table()
+        route = RouteState(ExcludedRoutes(instance.exclude_routes), routes)
         while True:
             frame = text_of(await self._receive(websocket))
             if not bucket.take():
@@ -389,7 +402,7 @@ class Ingest:
             compressed = await self._validate(frame)
             if route.affects(compressed):
                 compressed = route.filter(frame, compressed)
-            sealed = seal(session, dek, compressed)
+            sealed = seal(session, dek, compressed, routes=routes)
             await self.store.append(session.session_id, sealed)
             await websocket.send_json({"type": "ack", "seq": sealed.seq})
 
@@ -408,12 +421,12 @@ class Ingest:
             batches = [(parse_batch(b), b["events"]) for b in message["batches"]]
             session, dek = await self._open_session(instance, hello)
             session_id = session.session_id
-            route = RouteState(Routes(instance.exclude_routes))
+            routes = instance.route_table()
+            route = RouteState(ExcludedRoutes(instance.exclude_routes), routes)
             for batch, events in batches:
-                kept = route.filter_events(events) if route.routes else events
-                await self.store.append(
-                    session.session_id, seal_batch(session, dek, batch.seq, kept)
-                )
+                kept = route.filter_events(events) if route.excluded else events
+                sealed = seal_batch(session, dek, batch.seq, kept, routes=routes)
+                await self.store.append(session.session_id, sealed)
         except Refusal as refusal:
             log.info("beacon refused session=%s code=%s", session_id or "-", refusal.code)
             return JSONResponse(error_message(refusal), status_code=HTTP_STATUS[refusal.code])

@@ -3,7 +3,7 @@
 A record's plaintext is the batch message as it arrived, `{"type":"batch","seq":N,
 "events":[...]}`: ingest seals the validated frame text without parsing it into objects
 and serialising them again (docs/storage.md). Sits between ingest and the `Store`:
-backends only ever see sealed bytes.
+backends only ever see sealed bytes, and page paths the collector templated itself.
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import brotli
 
 from collector.crypto import DataKey, Keyring, record_aad
 from collector.events import MetaEvent
 from collector.exceptions import CorruptRecord
+from collector.paths import NO_ROUTES, RouteTable, path_of, template_href, templated_pages
 from collector.protocol import parse_batch_frame
-from collector.store import SealedBatch, SessionRecord, Store
+from collector.rrweb import expand_event
+from collector.store import MAX_PAGES_PER_SESSION, SealedBatch, SessionRecord, Store
 
 META = 4  # rrweb's Meta event: the page's URL
 BROTLI_QUALITY = 2  # measured: ~3x faster than 5, output ~12% larger (~11x on snapshots)
@@ -36,24 +37,15 @@ class Compressed:
     first_ts: int
     last_ts: int
     data: bytes
-    pages: tuple[str, ...] = ()
-
-
-MAX_PAGE_CHARS = 300
-
-
-def page_of(href: object) -> str | None:
-    """The path of a Meta event's URL (the recorder sent it templated: `/patients/:id`)."""
-    if not isinstance(href, str):
-        return None
-    path = urlsplit(href).path or "/"
-    return path[:MAX_PAGE_CHARS]
+    # The paths of its Meta events' URLs as they arrived, for excluded routes: the worker
+    # does not know the instance, so they are templated only in `seal`, before the index.
+    paths: tuple[str, ...] = ()
 
 
 def _compress(seq: int, plaintext: bytes, timestamps: list[int], hrefs: list[object]) -> Compressed:
     data = brotli.compress(plaintext, mode=brotli.MODE_TEXT, quality=BROTLI_QUALITY)
-    pages = tuple(dict.fromkeys(p for p in map(page_of, hrefs) if p))
-    return Compressed(seq, len(timestamps), min(timestamps), max(timestamps), data, pages)
+    paths = tuple(dict.fromkeys(p for p in map(path_of, hrefs) if p is not None))
+    return Compressed(seq, len(timestamps), min(timestamps), max(timestamps), data, paths)
 
 
 def compress_frame(frame: str) -> Compressed:
@@ -72,22 +64,33 @@ def compress_batch(seq: int, events: list[dict[str, Any]]) -> Compressed:
     return _compress(seq, plaintext, [int(e["timestamp"]) for e in events], hrefs)
 
 
-def seal(session: SessionRecord, dek: DataKey, batch: Compressed) -> SealedBatch:
+def seal(
+    session: SessionRecord, dek: DataKey, batch: Compressed, *, routes: RouteTable = NO_ROUTES
+) -> SealedBatch:
+    """The record for the store, with its pages templated by the instance's `routes`
+    (without them, by the vocabulary alone): the index never holds a path as received."""
     aad = record_aad(session.instance, session.session_id, batch.seq, dek.dek_id)
     sealed = dek.seal(batch.data, aad)
-    return SealedBatch(
-        batch.seq, batch.event_count, batch.first_ts, batch.last_ts, sealed, batch.pages
-    )
+    # No more than the index keeps: a hostile 2 KB path of escapes takes 1 ms to template.
+    pages = templated_pages(batch.paths[:MAX_PAGES_PER_SESSION], routes)
+    return SealedBatch(batch.seq, batch.event_count, batch.first_ts, batch.last_ts, sealed, pages)
 
 
-def seal_frame(session: SessionRecord, dek: DataKey, frame: str) -> SealedBatch:
-    return seal(session, dek, compress_frame(frame))
+def seal_frame(
+    session: SessionRecord, dek: DataKey, frame: str, *, routes: RouteTable = NO_ROUTES
+) -> SealedBatch:
+    return seal(session, dek, compress_frame(frame), routes=routes)
 
 
 def seal_batch(
-    session: SessionRecord, dek: DataKey, seq: int, events: list[dict[str, Any]]
+    session: SessionRecord,
+    dek: DataKey,
+    seq: int,
+    events: list[dict[str, Any]],
+    *,
+    routes: RouteTable = NO_ROUTES,
 ) -> SealedBatch:
-    return seal(session, dek, compress_batch(seq, events))
+    return seal(session, dek, compress_batch(seq, events), routes=routes)
 
 
 def open_batch(session: SessionRecord, dek: DataKey, batch: SealedBatch) -> list[dict[str, Any]]:
@@ -113,3 +116,21 @@ def read_session(
     for batch in store.read_batches(session_id):
         for event in open_batch(session, dek, batch):
             yield batch.seq, event
+
+
+def shown_event(event: dict[str, Any], routes: RouteTable) -> dict[str, Any]:
+    """A stored event as export and replay show it: in rrweb's shape, and a Meta event's
+    URL templated by the collector (`routes`: the session's instance's), whatever the
+    recorder sent."""
+    data = event.get("data")
+    if event.get("type") == META and isinstance(data, dict):
+        event = {**event, "data": {**data, "href": template_href(data.get("href"), routes)}}
+    return expand_event(event)
+
+
+def shown_session(
+    store: Store, keyring: Keyring, session_id: str, routes: RouteTable
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """`read_session`, each event as `shown_event` makes it."""
+    for seq, event in read_session(store, keyring, session_id):
+        yield seq, shown_event(event, routes)

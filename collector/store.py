@@ -37,6 +37,9 @@ class SessionRecord:
         return max(0, self.last_ts - self.first_ts)
 
 
+MAX_PAGES_PER_SESSION = 100  # the index shows where a session went, not every URL
+
+
 @dataclass(frozen=True)
 class SealedBatch:
     seq: int
@@ -44,7 +47,7 @@ class SealedBatch:
     first_ts: int
     last_ts: int
     sealed: bytes  # nonce + AES-GCM ciphertext + tag of the brotli'd events
-    pages: tuple[str, ...] = ()  # templated paths of the batch's Meta events (the index)
+    pages: tuple[str, ...] = ()  # its Meta events' paths as the collector templated them
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,8 @@ def events_for(session_id: str, seq: int) -> list[dict[str, Any]]:
     rng = random.Random(f"{session_id}:{seq}")  # noqa: S311 (reproducible test data)
     start = 1_795_000_000_000 + seq * 1_000
     events: list[dict[str, Any]] = []
-    if seq % 10 == 1:  # a page view now and then
-        events.append(meta(start, href=f"http://127.0.0.1:5999/patients/:id/visits/{seq}"))
+    if seq % 10 == 1:  # a page view now and then, templated as the collector shows it
+        events.append(meta(start, href="http://127.0.0.1:5999/patients/:id/visits"))
     for i in range(rng.randint(1, 6)):
         kind = rng.choice(["step", "panel", "action", "route"])
         events.append(custom(start + 1 + i, k=f"{kind}-{seq}-{i}", pad="x" * rng.randint(0, 300)))
@@ -502,7 +502,7 @@ def serve_with_fault(fault: str, argv: list[str]) -> int:
     if fault == "ack-early":
 
         async def acks_first(
-            self: Ingest, websocket: Any, session: Any, dek: Any, excluded: Any
+            self: Ingest, websocket: Any, session: Any, dek: Any, instance: Any
         ) -> None:
             async def write_later(batch: SealedBatch) -> None:
                 await asyncio.sleep(EARLY_ACK_DELAY)

@@ -42,6 +42,15 @@ def write(tmp_path: Path, text: str) -> Path:
         ("colour = 'blue'\n", "colour: Extra inputs are not permitted"),
         ("[[instances]\n", "not valid TOML"),
         (TWO_INSTANCES.replace("academy-key-1", "trials-key-1"), "an app key is used by more"),
+        (
+            "[[instances]]\nname = 'a'\nroutes = ['/wards/:ward', '/CANARY JANE/:id']\n",
+            "instances[0].routes[1]: Value error, expected a route like",
+        ),
+        ("[[instances]]\nname = 'a'\nroutes = '/wards/:ward'\n", "instances[0].routes:"),
+        (
+            "[[instances]]\nname = 'a'\nroutes = [" + "'/a'," * 501 + "]\n",
+            "instances[0].routes: Tuple should have at most 500 items",
+        ),
     ],
 )
 def test_a_bad_config_file_names_the_key_and_the_problem(
@@ -50,6 +59,16 @@ def test_a_bad_config_file_names_the_key_and_the_problem(
     with pytest.raises(ConfigError) as error:
         load_settings(write(tmp_path, text))
     assert expected in str(error.value)
+    assert "CANARY" not in str(error.value)
+
+
+def test_an_instance_declares_its_routes_in_the_config_file(tmp_path: Path) -> None:
+    text = TWO_INSTANCES + "routes = ['/courses/:course/modules/*', '/courses/']\n"
+    settings = load_settings(write(tmp_path, text))
+    academy = settings.instances[1]
+    assert academy.routes == ("/courses/:course/modules/*", "/courses/")
+    assert settings.instances[0].routes == ()
+    assert "routes" not in academy.remote_rules()
 
 
 def test_serve_refuses_a_bad_config_with_a_readable_message(tmp_path: Path) -> None:

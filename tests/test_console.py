@@ -430,6 +430,36 @@ def test_a_superadmin_disables_an_environment_and_pages_stop_recording(console: 
     assert "CHG-0042" in refused.text.split('data-role="opt-in"')[1]
 
 
+def test_a_superadmin_declares_routes_checked_and_audited_like_the_config_file(
+    console: Console,
+) -> None:
+    client = sign_in(console, "superadmin")
+    before = console.store.control.config_version()
+    form = edit_form(client, "other")
+    assert form["routes"] == ""
+    form["routes"] = "/wards/:ward/beds\n/CANARY JANE ROE/visits\n"
+    refused = client.post("/console/instances/other", data=form)
+    assert refused.status_code == 400
+    error = re.findall(r'data-role="error">([^<]*)', refused.text)
+    assert len(error) == 1
+    assert "routes[1]" in error[0]
+    assert "CANARY" not in error[0]
+    assert console.store.control.config_version() == before
+    form["routes"] = "/wards/:ward/beds\n\n  /studies/*/consent  \n"
+    saved = client.post("/console/instances/other", data=form, follow_redirects=False)
+    assert saved.status_code == 303
+    instance = InstanceConfig.model_validate(console.store.control.instance_docs()[1]["other"])
+    assert instance.routes == ("/wards/:ward/beds", "/studies/*/consent")
+    assert edit_form(client, "other")["routes"] == "/wards/:ward/beds\n/studies/*/consent"
+    records, _ = console.store.control.audit_records(
+        AuditQuery(action="config.change", target="other", actor="superadmin")
+    )
+    changes = {(r.outcome, r.details.get("fields")) for r in records}
+    assert {("ok", "routes"), ("invalid", None)} <= changes
+    # Routes only shape the collector's own index: the recorder is never sent them.
+    assert "routes" not in instance.remote_rules()
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_only_a_superadmin_manages_users(console: Console, role: str) -> None:
     client = sign_in(console, role)

@@ -7,7 +7,10 @@ import urllib.request
 from pathlib import Path
 
 import httpx2 as httpx
+from starlette.routing import Route
 
+from collector.config import DEV_ROUTES, dev_instance
+from collector.demo_app.app import create_sample_app
 from collector.testing import running_demo
 
 
@@ -53,3 +56,15 @@ def test_the_demo_prints_console_logins_that_sign_in(tmp_path: Path) -> None:
             re.findall(r"^\s+(support|superadmin)\s+password (\S+)$", demo.log.read_text(), re.M)
         )
         assert again["support"] != logins["support"]
+
+
+def test_the_dev_instance_declares_the_sample_apps_routes() -> None:
+    app = create_sample_app("http://127.0.0.1:8700", {})
+    templates = {
+        re.sub(r"\{(\w+)(:\w+)?\}", r":\1", route.path)
+        for route in app.routes
+        if isinstance(route, Route) and route.path != "/"  # "/" has no segment to declare
+    }
+    assert templates == set(DEV_ROUTES)
+    assert dev_instance().routes == DEV_ROUTES
+    assert "routes" not in dev_instance().remote_rules()

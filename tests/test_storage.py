@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ import pytest
 from collector.crypto import DataKey, Keyring, record_aad
 from collector.embedded import EmbeddedStore
 from collector.exceptions import CorruptRecord, KeyringError, PhiReplayError, UnknownSession
+from collector.paths import compile_routes
 from collector.records import open_batch, read_session, seal_batch, seal_frame
-from collector.store import SealedBatch, SessionRecord
+from collector.store import SealedBatch, SessionQuery, SessionRecord
 from collector.testing import cli, export_events, running_collector
 from tests.factories import sealed_session
 from tests.wsclient import batch, custom, meta, new_id, receive, start_session
@@ -64,7 +66,7 @@ def test_export_of_an_unknown_session_says_so(tmp_path: Path) -> None:
     assert "no session" in result.stderr
 
 
-def test_sessions_lists_id_instance_user_start_duration_and_events(tmp_path: Path) -> None:
+def test_sessions_lists_id_instance_user_start_duration_events_and_pages(tmp_path: Path) -> None:
     with running_collector(tmp_path / "var") as server:
         session = new_id("sess")
         ws, _ = start_session(server.ws_url, session)
@@ -84,12 +86,14 @@ def test_sessions_lists_id_instance_user_start_duration_and_events(tmp_path: Pat
         "(UTC)",
         "DURATION",
         "EVENTS",
+        "PAGES",
     ]
     assert session in table
     assert "0:01:02" in table
     assert rows[0]["session_id"] == session
     assert (rows[0]["instance"], rows[0]["user"], rows[0]["event_count"]) == ("dev", "test.user", 2)
     assert rows[0]["duration_ms"] == 62_500
+    assert rows[0]["pages"] == []  # no Meta event: no page (tests/test_page_index.py)
 
 
 EVENTS = [{"type": 5, "data": {"tag": "t", "payload": {}}, "timestamp": 1}]
@@ -263,3 +267,48 @@ async def test_segments_past_the_open_files_budget_are_closed_and_reopened(
     for session, _ in sessions:
         assert [seq for seq, _ in read_session(store, keyring, session.session_id)] == [1, 2]
     await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_paths_indexed_before_the_collector_templated_them_are_templated_once(
+    tmp_path: Path,
+) -> None:
+    _, dek, session, _ = await _one_stored_batch(tmp_path)
+    index = tmp_path / "var" / "index.sqlite3"
+    old = sqlite3.connect(index)  # as an older collector left it: paths as received
+    old.execute("PRAGMA user_version = 0")
+    old.executemany(
+        "INSERT INTO session_pages (session_id, path) VALUES (?, ?)",
+        [
+            (session.session_id, f"/patients/{CANARY}/visits"),
+            (session.session_id, "/patients/CANARY-JOHN-DOE/visits"),
+            (session.session_id, "/static/app.css"),
+        ],
+    )
+    old.commit()
+    old.close()
+
+    store = EmbeddedStore(tmp_path / "var")
+    try:
+        (summary,), _ = store.query_sessions(SessionQuery())
+        assert summary.pages == ("/patients/:id/visits", "/static/app.css")
+        # Once: paths indexed from now on, with an instance's literals, are left alone.
+        wards = seal_batch(
+            session,
+            dek,
+            2,
+            [meta(2, "http://127.0.0.1:5999/wards/w1/beds")],
+            routes=compile_routes(("/wards/:ward/beds",)),
+        )
+        assert await store.append(session.session_id, wards)
+    finally:
+        await store.aclose()
+    for name in ("index.sqlite3", "index.sqlite3-wal"):
+        path = tmp_path / "var" / name
+        assert not path.exists() or b"CANARY" not in path.read_bytes(), name
+    store = EmbeddedStore(tmp_path / "var", writer=False)
+    try:
+        (summary,), _ = store.query_sessions(SessionQuery())
+        assert "/wards/:id/beds" in summary.pages
+    finally:
+        store.close()

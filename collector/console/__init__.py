@@ -60,8 +60,8 @@ from collector.control import ROLES, USERNAME, AuditEntry, AuditQuery, Role, Use
 from collector.crypto import Keyring, hash_password
 from collector.exceptions import ConfigError, PhiReplayError, UnknownSession
 from collector.instances import InstanceRegistry
-from collector.records import read_session
-from collector.rrweb import expand_event
+from collector.paths import NO_ROUTES
+from collector.records import shown_session
 from collector.store import SORT_KEYS, SessionQuery, SessionRecord, Store
 
 HERE = Path(__file__).resolve().parent
@@ -361,8 +361,10 @@ class Console:
         )
 
     def _events(self, session: SessionRecord) -> Iterator[dict[str, Any]]:
-        for _, event in read_session(self.store, self.keyring, session.session_id):
-            yield expand_event(event)
+        instance = self.registry.get(session.instance)
+        routes = instance.route_table() if instance is not None else NO_ROUTES
+        for _, event in shown_session(self.store, self.keyring, session.session_id, routes):
+            yield event
 
     def session_events(self, request: Request) -> Response:
         found = self._session_for(request, api=True)

@@ -51,6 +51,7 @@ def form_of(instance: InstanceConfig) -> dict[str, Any]:
         "mask": "\n".join(instance.mask),
         "block": "\n".join(instance.block),
         "exclude_routes": "\n".join(instance.exclude_routes),
+        "routes": "\n".join(instance.routes),
         "retention_days": instance.retention_days,
         "customer_access": instance.customer_access,
     }
@@ -96,6 +97,7 @@ def form_from_post(current: InstanceConfig, form: dict[str, str]) -> dict[str, A
         "mask": form.get("mask", ""),
         "block": form.get("block", ""),
         "exclude_routes": form.get("exclude_routes", ""),
+        "routes": form.get("routes", ""),
         "retention_days": form.get("retention_days", ""),
         "customer_access": form.get("customer_access") == "1",
     }
@@ -111,6 +113,7 @@ def instance_from_form(
         mask=lines(form.get("mask", "")),
         block=lines(form.get("block", "")),
         exclude_routes=lines(form.get("exclude_routes", "")),
+        routes=lines(form.get("routes", "")),
         customer_access=form.get("customer_access") == "1",
     )
     retention = form.get("retention_days", "").strip()

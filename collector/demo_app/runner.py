@@ -8,7 +8,7 @@ from pathlib import Path
 
 from collector.assets import masking_rules
 from collector.cli import DEV_WARNING
-from collector.config import DEV_INSTANCE, load_settings
+from collector.config import DEV_INSTANCE, DEV_ROUTES, load_settings
 from collector.control import AuditEntry, Control, Role, User, generate_password
 from collector.crypto import hash_password
 from collector.demo_app.app import create_sample_app
@@ -38,7 +38,10 @@ def run_demo(*, host: str, port: int, data_dir: Path, keyring: Path | None) -> i
     settings = load_settings(None, data_dir=data_dir, keyring=keyring).with_dev_instance()
     collector = open_collector(settings)
     collector_url = f"http://{host}:{port}"
-    sample = create_sample_app(collector_url, masking_rules("examples/clinical-app.json"))
+    # The sample app declares its routes to its recorder, as the --dev instance does to
+    # the collector (DEV_ROUTES), so both template its URLs alike.
+    rules = {**masking_rules("examples/clinical-app.json"), "routes": list(DEV_ROUTES)}
+    sample = create_sample_app(collector_url, rules)
     logins = demo_logins(collector.state.store.control)
     width = max(len(name) for name, _ in logins)
     login_lines = "\n".join(

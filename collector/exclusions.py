@@ -1,8 +1,9 @@
 """Excluded-route globs, matched as the recorder matches them (sdk-js/src/rules.ts).
 
 `*` matches within one path segment, `**` across segments; `/a/**` also matches `/a`.
-Matching ignores case and a trailing slash. The collector matches the templated path of
-each Meta event's URL, which is what the recorder sends.
+Matching ignores case and a trailing slash. Ingest matches the path of each Meta event's
+URL both as it arrived and as the collector templates it (collector/ingest.py,
+RouteState).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def glob_to_regex(glob: str) -> re.Pattern[str]:
     return re.compile(f"^{source}/?$", re.IGNORECASE)
 
 
-class Routes:
+class ExcludedRoutes:
     def __init__(self, globs: Iterable[str]) -> None:
         self.globs = tuple(globs)
         self._patterns = [glob_to_regex(g) for g in self.globs]
