@@ -26,9 +26,27 @@ describe('masking-rules files', () => {
     const schema = load('schema.json') as { properties: object; additionalProperties: boolean };
     assert.equal(schema.additionalProperties, false);
     const keys = Object.keys(schema.properties).sort();
-    assert.deepEqual(keys, ['block', 'exclude_routes', 'mask', 'unmask']);
+    assert.deepEqual(keys, ['block', 'exclude_routes', 'mask', 'routes', 'ui_text', 'unmask']);
     assert.doesNotThrow(() => compileRules(Object.fromEntries(keys.map((k) => [k, []])), page.doc));
     assert.throws(() => compileRules({ $schema: 'x' }, page.doc), /unknown key/);
+    page.close();
+  });
+
+  it("the schema's route pattern accepts exactly the route templates the recorder accepts", () => {
+    const page = makePage('<p>x</p>');
+    const schema = load('schema.json') as { properties: { routes: { items: { pattern: string } } } };
+    const pattern = new RegExp(schema.properties.routes.items.pattern);
+    const candidates = ['/patients/:id/visits', '/', '/a/*/b', '/a/', '/a//b', 'patients', '/a b', '/a?x', '/a#x',
+      '/:', '/:1x', '/pat%69ents', '/a/**', '/ä', '/a.b~c_d-e', '/a/:id/', '/*x'];
+    const accepted = (route: string): boolean => {
+      try {
+        compileRules({ routes: [route] }, page.doc);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    assert.deepEqual(candidates.filter((c) => pattern.test(c) !== accepted(c)), []);
     page.close();
   });
 });
