@@ -11,6 +11,8 @@ from starlette.routing import Route
 
 from collector.config import DEV_ROUTES, dev_instance
 from collector.demo_app.app import create_sample_app
+from collector.demo_app.runner import SAMPLE_RULES
+from collector.rules import load_rules
 from collector.testing import running_demo
 
 
@@ -67,4 +69,5 @@ def test_the_dev_instance_declares_the_sample_apps_routes() -> None:
     }
     assert templates == set(DEV_ROUTES)
     assert dev_instance().routes == DEV_ROUTES
+    assert load_rules(SAMPLE_RULES).routes == DEV_ROUTES, "its recorder declares them too"
     assert "routes" not in dev_instance().remote_rules()

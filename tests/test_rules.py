@@ -30,7 +30,9 @@ def schema_accepts(doc: Any) -> bool:
 RULES_FILES = sorted(
     p
     for p in RULES_DIR.rglob("*.json")
-    if p.name != "vocabulary.json" and p.parent != RULES_DIR / "tests"
+    if p.name != "vocabulary.json"
+    and p.parent != RULES_DIR / "tests"
+    and not p.name.endswith(".ui-text.json")  # a catalogue that a rules file names
 )
 
 
@@ -46,7 +48,7 @@ def test_shipped_rules_files_are_valid(path: Path) -> None:
         return
     doc = json.loads(path.read_text())
     assert schema_accepts(doc)
-    parse_rules(doc)
+    load_rules(path)
 
 
 @pytest.mark.parametrize(

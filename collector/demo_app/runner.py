@@ -6,14 +6,16 @@ import asyncio
 import sys
 from pathlib import Path
 
-from collector.assets import masking_rules
+from collector.assets import REPO_ROOT
 from collector.cli import DEV_WARNING
-from collector.config import DEV_INSTANCE, DEV_ROUTES, load_settings
+from collector.config import DEV_INSTANCE, load_settings
 from collector.control import AuditEntry, Control, Role, User, generate_password
 from collector.crypto import hash_password
 from collector.demo_app.app import create_sample_app
+from collector.rules import load_rules
 from collector.server import hypercorn_config, open_collector, serve_apps
 
+SAMPLE_RULES = REPO_ROOT / "masking-rules" / "examples" / "sample-app.json"
 DEMO_USERS: tuple[tuple[str, Role], ...] = (("support", "support"), ("superadmin", "superadmin"))
 
 
@@ -38,9 +40,10 @@ def run_demo(*, host: str, port: int, data_dir: Path, keyring: Path | None) -> i
     settings = load_settings(None, data_dir=data_dir, keyring=keyring).with_dev_instance()
     collector = open_collector(settings)
     collector_url = f"http://{host}:{port}"
-    # The sample app declares its routes to its recorder, as the --dev instance does to
-    # the collector (DEV_ROUTES), so both template its URLs alike.
-    rules = {**masking_rules("examples/clinical-app.json"), "routes": list(DEV_ROUTES)}
+    # The sample app's rules: readable through its interface strings (ui_text, from its
+    # catalogue file) rather than unmask regions; it declares its routes to its recorder,
+    # as the --dev instance does to the collector (DEV_ROUTES), so both template alike.
+    rules = load_rules(SAMPLE_RULES).model_dump(mode="json")
     sample = create_sample_app(collector_url, rules)
     logins = demo_logins(collector.state.store.control)
     width = max(len(name) for name, _ in logins)
