@@ -1,8 +1,371 @@
-// CSS as it may leave the page: needed to replay the layout, stripped of what could
-// carry data.
+// CSS as it may leave the page. One CSS Syntax Level 3 tokenizer and serializer
+// (https://www.w3.org/TR/css-syntax-3/ §3.3, §4, §9), to be shared with the player's
+// inert pass; below it, for now, the ad-hoc scanner it replaces.
 
 import { clip } from './text';
 import { sanitizeUrl } from './url';
+
+/** Token types of CSS Syntax §4. Openers are one less than their closers. */
+export const enum CssToken {
+  EOF, Whitespace, Ident, Function, AtKeyword, Hash, String, BadString, Url, BadUrl, Delim,
+  Number, Percentage, Dimension, CDO, CDC,
+  Colon, Semicolon, Comma, LBracket, RBracket, LParen, RParen, LBrace, RBrace,
+}
+
+/**
+ * The serialization table (§9): each token has a column bit, and a row mask of the
+ * columns that may not directly follow it (an empty comment goes between). Bang and Gt,
+ * and the row of `!` after `<`, are ours: the table misses that `<` `!` `--` would read
+ * back as CDO, and an ident `--` then `>` as CDC.
+ */
+const enum Col {
+  Ident = 1, Function = 2, Url = 4, Minus = 8, Number = 16, Percentage = 32, Dimension = 64,
+  CDC = 128, Paren = 256, Star = 512, PercentSign = 1024, Bang = 2048, Gt = 4096,
+  /** The row of at-keyword, hash, dimension, `#` and `-`. */
+  NameRow = Ident | Function | Url | Minus | Number | Percentage | Dimension | CDC,
+  NumberRow = (NameRow & ~Minus) | PercentSign,
+  /** `.` and `+` */
+  SignRow = Number | Percentage | Dimension,
+}
+const COL = [0, 0, Col.Ident, Col.Function, 0, 0, 0, 0, Col.Url, Col.Url, 0, Col.Number, Col.Percentage, Col.Dimension, 0, Col.CDC, 0, 0, 0, 0, 0, Col.Paren];
+const ROW = [0, 0, Col.NameRow | Col.Paren, 0, Col.NameRow, Col.NameRow, 0, 0, 0, 0, 0, Col.NumberRow, 0, Col.NameRow];
+const DELIM_COL: Record<string, number> = { '-': Col.Minus, '*': Col.Star, '%': Col.PercentSign, '!': Col.Bang, '>': Col.Gt };
+const DELIM_ROW: Record<string, number> = {
+  '#': Col.NameRow, '-': Col.NameRow, '@': Col.Ident | Col.Function | Col.Url | Col.Minus | Col.CDC,
+  '.': Col.SignRow, '+': Col.SignRow, '/': Col.Star, '<': Col.Bang, '<!': Col.Ident | Col.Function | Col.CDC,
+};
+/** What a token is written as around its escaped value: PRE[type] value POST[type]. */
+const PRE = ['', '', '', '', '@', '#', '"', '"', 'url(', 'url(()', '', '', '', '', '<!--', '-->', ':', ';', ',', '[', ']', '(', ')', '{', '}'];
+const POST = ['', '', '', '(', '', '', '"', '\n', ')', '', '', '', '%'];
+/** The token type of a punctuation character, by its code: `:` `;` `,` `[` `]` `(` `)` `{` `}`. */
+const PUNCTUATION: Record<number, CssToken> = {
+  58: CssToken.Colon, 59: CssToken.Semicolon, 44: CssToken.Comma, 91: CssToken.LBracket, 93: CssToken.RBracket,
+  40: CssToken.LParen, 41: CssToken.RParen, 123: CssToken.LBrace, 125: CssToken.RBrace,
+};
+
+// What must be escaped on output (CSSOM's "serialize an identifier" / "a string"): in an
+// identifier, a leading digit (after an optional `-`) and anything but a name code point;
+// in an unrestricted hash, anything but a name code point; in a string, `"` `\` and
+// controls; in a url token, also quotes, parentheses and spaces.
+const IDENT_ESCAPES = /^-?\d|[^-\w\u0080-\uffff]/g;
+const NAME_ESCAPES = /[^-\w\u0080-\uffff]/g;
+const STRING_ESCAPES = /["\\\0-\x1f\x7f]/g;
+const URL_ESCAPES = /["'()\\\0- \x7f]/g;
+/** A unit that would read as an exponent (`e3`, `e-3`): its `e` is escaped. */
+const EXPONENT_UNIT = /^e-?\d/i;
+/** An escape (§4.3.7), to decode; a `\` at the end stands for U+FFFD, an escaped newline (in a string) for nothing. */
+const ESCAPE = /\\(?:([\da-fA-F]{1,6})[ \t\n]?|([^]?))/g;
+
+/** §3.3: CR LF, CR and FF become LF; NULL and lone surrogates U+FFFD (the slower `u` pattern only when there are surrogates). */
+const PREPROCESS = /\r\n?|[\f\0]/g;
+const SURROGATE = /[\ud800-\udfff]/;
+const LONE_SURROGATE = /[\ud800-\udfff]/gu;
+
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+const isNameStart = (c: number): boolean => ((c | 32) >= 97 && (c | 32) <= 122) || c === 95 || c >= 128;
+const isName = (c: number): boolean => isNameStart(c) || isDigit(c) || c === 45;
+const isSpace = (c: number): boolean => c === 32 || c === 10 || c === 9;
+const rowOf = (t: CssToken, v: string): number => (t === CssToken.Delim ? DELIM_ROW[v] : ROW[t] | (t === CssToken.Ident && v === '--' ? Col.Gt : 0)) | 0;
+const colOf = (t: CssToken, v: string): number => (t === CssToken.Delim ? DELIM_COL[v] : COL[t]) | 0;
+
+/** `value` with what `escapes` matches escaped. */
+function escapeBy(value: string, escapes: RegExp): string {
+  if (value === '-' && escapes === IDENT_ESCAPES) return '\\-';
+  return value.replace(escapes, (m) => {
+    const c = m.charCodeAt(m.length - 1);
+    return (m.length > 1 ? '-\\' : '\\') + (c <= 32 || c === 127 || isDigit(c) ? c.toString(16) + ' ' : m);
+  });
+}
+
+/**
+ * A cursor over the tokens of one piece of CSS, and the CSS written back from them.
+ * `next()` reads one token into `type`/`value`/`num`/`id` (no token objects; comments
+ * skipped); `copy()` writes it back and `put()` writes a token of one's own, so that
+ * reading the output again gives the same tokens (runs of whitespace as one). A token
+ * with no escape in it is copied as the slice of the source it is (contiguous ones as
+ * one slice, whitespace as written); one with escapes, and every `put`, is written from
+ * its value, escaped afresh (whitespace as one space); `/**\/` goes between two tokens
+ * that would otherwise merge (§9).
+ *
+ *     const s = cssStream('a{b:\\75rl(x)}');
+ *     s.next(); // Ident 'a'; then LBrace, Ident 'b', Colon, Url 'x', RBrace, EOF
+ */
+export interface CssStream {
+  type: CssToken;
+  /** Escapes decoded: the name of an ident, function, at-keyword or hash; a string's or url's contents; a delim; a dimension's unit. */
+  value: string;
+  /** A number, percentage or dimension's number as written (`+.5e-2`). */
+  num: string;
+  /** A hash token's "id" type flag: its value would read as an identifier. */
+  id: boolean;
+  /** Where the current token starts, for `seek`. */
+  start: number;
+  /** Reads the next token; at the end, EOF again and again. */
+  next(): CssToken;
+  /** Reads the token at `pos` (an earlier `start`) again. */
+  seek(pos: number): CssToken;
+  /** Moves past the current token, and past the block it opens (a function, `(`, `[` or `{`) with what is in it. */
+  drop(): void;
+  /** Drops tokens up to the `closer` of the block the cursor is in, and the closer. */
+  skip(closer: CssToken): void;
+  copy(): void;
+  put(type: CssToken, value?: string, num?: string, id?: boolean): void;
+  /** Remembers what is written so far (one mark at a time), for `undo`. */
+  mark(): void;
+  /** Takes back what was written since `mark`. */
+  undo(): void;
+  text(): string;
+}
+
+export function cssStream(css: string): CssStream {
+  const preprocessed = css.replace(PREPROCESS, (m) => (m === '\0' ? '\ufffd' : '\n'));
+  const src = SURROGATE.test(preprocessed) ? preprocessed.replace(LONE_SURROGATE, '\ufffd') : preprocessed;
+  // Sticky patterns for how far a token reaches from a given position (§4.3).
+  const NAME = /(?:[-\w\u0080-\uffff]|\\(?:[\da-fA-F]{1,6}[ \t\n]?|[^\n]|$))*/y;
+  const NUMBER = /[+-]?(\d*\.)?\d+(e[+-]?\d+)?/iy;
+  const DOUBLE_QUOTED = /(?:[^"\\\n]|\\(?:[\da-fA-F]{1,6}[ \t\n]?|[^]))*/y;
+  const SINGLE_QUOTED = /(?:[^'\\\n]|\\(?:[\da-fA-F]{1,6}[ \t\n]?|[^]))*/y;
+  const URL_CHARS = /(?:[^"'()\\ \t\n\0-\x08\x0b\x0e-\x1f\x7f]|\\(?:[\da-fA-F]{1,6}[ \t\n]?|[^\n]|$))*/y;
+  const BAD_URL = /(?:[^)\\]|\\[^\n]?)*\)?/y;
+  const out: string[] = [];
+  let pos = 0;
+  /** The current token had an escape: it is written from its value. */
+  let escaped = false;
+  /** The source slice written last and not yet pushed to `out` (none when runEnd < 0). */
+  let runStart = 0;
+  let runEnd = -1;
+  /** The last token written, for what may follow it. */
+  let lastType = CssToken.EOF;
+  let lastValue = '';
+  /** What `mark` saw: out's length, the pending run, the last token. */
+  let markedLength = 0;
+  let markedRun = 0;
+  let markedEnd = -1;
+  let markedType = CssToken.EOF;
+  let markedValue = '';
+
+  const code = (i: number): number => src.charCodeAt(i);
+  const escapeAt = (i: number): boolean => code(i) === 92 && code(i + 1) !== 10;
+  const startsIdent = (i: number): boolean =>
+    code(i) === 45 ? isNameStart(code(++i)) || code(i) === 45 || escapeAt(i) : isNameStart(code(i)) || escapeAt(i);
+  /** Where `pattern` (sticky) matching from `i` ends, or -1. */
+  const reach = (pattern: RegExp, i: number): number => {
+    pattern.lastIndex = i;
+    return pattern.test(src) ? pattern.lastIndex : -1;
+  };
+  /** `src` from `from` to `pos`, escapes decoded. */
+  const decoded = (from: number): string => {
+    const raw = src.slice(from, pos);
+    if (raw.indexOf('\\') < 0) return raw;
+    escaped = true;
+    return raw.replace(ESCAPE, (_, hex: string | undefined, char: string) => {
+      const n = hex ? parseInt(hex, 16) : 0;
+      return hex ? (n === 0 || (n >= 0xd800 && n <= 0xdfff) || n > 0x10ffff ? '\ufffd' : String.fromCodePoint(n)) : char === '\n' ? '' : char || '\ufffd';
+    });
+  };
+  /** An ident sequence from `pos`, into `value`. */
+  const name = (): void => {
+    const from = pos;
+    let i = pos;
+    while (isName(src.charCodeAt(i))) i++;
+    pos = src.charCodeAt(i) === 92 ? reach(NAME, i) : i;
+    s.value = decoded(from);
+  };
+
+  const read = (c: number): CssToken => {
+    const i = pos++;
+    if (isSpace(c)) {
+      let j = pos;
+      while (isSpace(src.charCodeAt(j))) j++;
+      pos = j;
+      return CssToken.Whitespace;
+    }
+    if (c === 34 || c === 39) {
+      pos = reach(c === 34 ? DOUBLE_QUOTED : SINGLE_QUOTED, pos);
+      s.value = decoded(i + 1);
+      if (code(pos) === 10) return CssToken.BadString;
+      if (pos < src.length) pos++; // the closing quote, or a `\` at the end (which stands for nothing)
+      return CssToken.String;
+    }
+    if ((isDigit(c) || c === 43 || c === 45 || c === 46) && (pos = reach(NUMBER, i)) > 0) {
+      s.num = src.slice(i, pos);
+      if (startsIdent(pos)) {
+        name();
+        return CssToken.Dimension;
+      }
+      if (code(pos) !== 37) return CssToken.Number;
+      pos++;
+      return CssToken.Percentage;
+    }
+    pos = i + 1;
+    if (c === 45 && src.startsWith('->', pos)) {
+      pos += 2;
+      return CssToken.CDC;
+    }
+    if (startsIdent(i)) {
+      pos = i;
+      name();
+      if (code(pos) !== 40) return CssToken.Ident;
+      const from = ++pos;
+      if (!/^url$/i.test(s.value)) return CssToken.Function;
+      while (isSpace(code(pos))) pos++;
+      c = code(pos);
+      if (c === 34 || c === 39) {
+        pos = Math.max(from, pos - 1); // `url(` then at most one whitespace, then the string
+        return CssToken.Function;
+      }
+      // §4.3.6: a url token, through its `)`, or a bad url.
+      const start = pos;
+      pos = reach(URL_CHARS, pos);
+      s.value = decoded(start);
+      let end = pos;
+      while (isSpace(code(end))) end++;
+      c = code(end);
+      if (c === 41 || c !== c) {
+        pos = end + 1;
+        return CssToken.Url;
+      }
+      s.value = '';
+      pos = reach(BAD_URL, end);
+      return CssToken.BadUrl;
+    }
+    const punctuation = PUNCTUATION[c];
+    if (punctuation) return punctuation;
+    if (c === 35 && (isName(code(pos)) || escapeAt(pos))) {
+      s.id = startsIdent(pos);
+      name();
+      return CssToken.Hash;
+    }
+    if (c === 64 && startsIdent(pos)) {
+      name();
+      return CssToken.AtKeyword;
+    }
+    if (c === 60 && src.startsWith('!--', pos)) {
+      pos += 3;
+      return CssToken.CDO;
+    }
+    if (c !== c) {
+      pos = i;
+      return CssToken.EOF;
+    }
+    s.value = src[i];
+    return CssToken.Delim;
+  };
+
+  const next = (): CssToken => {
+    let c: number;
+    while ((c = code(pos)) === 47 && code(pos + 1) === 42) {
+      const end = src.indexOf('*/', pos + 2);
+      pos = end < 0 ? src.length : end + 2;
+    }
+    s.start = pos;
+    s.value = s.num = '';
+    escaped = false;
+    return (s.type = read(c));
+  };
+
+  /** Notes the last token written; a `!` after a `<` as `<!`. */
+  const wrote = (t: CssToken, v: string): void => {
+    lastValue = t === CssToken.Delim && v === '!' && lastValue === '<' && lastType === t ? '<!' : v;
+    lastType = t;
+  };
+
+  const flush = (): void => {
+    if (runEnd >= 0) out.push(src.slice(runStart, runEnd));
+    runEnd = -1;
+  };
+
+  const put = (type: CssToken, value = '', num = '', id = true): void => {
+    flush();
+    if (
+      type === CssToken.Whitespace &&
+      (lastType === CssToken.Whitespace || lastType === CssToken.BadString || (lastType === CssToken.Delim && lastValue === '\\'))
+    ) {
+      return; // the output already ends in whitespace
+    }
+    if (rowOf(lastType, lastValue) & colOf(type, value)) out.push('/**/');
+    out.push(
+      type === CssToken.Whitespace
+        ? ' '
+        : PRE[type] +
+            num +
+            (type === CssToken.Delim
+              ? value + (value === '\\' ? '\n' : '') // §9: a `\` delim is written with the newline that made it one
+              : type === CssToken.Dimension && EXPONENT_UNIT.test(value)
+                ? '\\' + value.charCodeAt(0).toString(16) + ' ' + escapeBy(value.slice(1), NAME_ESCAPES)
+                : escapeBy(
+                    value,
+                    type === CssToken.String || type === CssToken.BadString ? STRING_ESCAPES
+                    : type === CssToken.Url ? URL_ESCAPES
+                    : type === CssToken.Hash && !id ? NAME_ESCAPES
+                    : IDENT_ESCAPES,
+                  )) +
+            (POST[type] || ''),
+    );
+    wrote(type, value);
+  };
+
+  const s: CssStream = {
+    type: CssToken.EOF,
+    value: '',
+    num: '',
+    id: false,
+    start: 0,
+    next,
+    seek(at) {
+      pos = at;
+      return next();
+    },
+    drop() {
+      const t = s.type;
+      next();
+      if (t === CssToken.Function) s.skip(CssToken.RParen);
+      else if (t === CssToken.LBracket || t === CssToken.LParen || t === CssToken.LBrace) s.skip(t + 1);
+    },
+    skip(closer) {
+      while (s.type !== closer && s.type) s.drop();
+      next();
+    },
+    copy() {
+      const t = s.type;
+      const v = s.value;
+      if (!t) return;
+      // Written from the value: what an escape was in, what is cut short by the end
+      // (an unclosed string or url), and what the source does not show whole.
+      if (escaped || pos >= src.length || t === CssToken.BadString || v === '\\' || (s.start !== runEnd && t === CssToken.Whitespace)) {
+        put(t, v, s.num, s.id);
+        return;
+      }
+      if (s.start !== runEnd) {
+        flush();
+        if (rowOf(lastType, lastValue) & colOf(t, v)) out.push('/**/');
+        runStart = s.start;
+      }
+      runEnd = pos;
+      wrote(t, v);
+    },
+    put,
+    mark() {
+      markedLength = out.length;
+      markedRun = runStart;
+      markedEnd = runEnd;
+      markedType = lastType;
+      markedValue = lastValue;
+    },
+    undo() {
+      out.length = markedLength;
+      runStart = markedRun;
+      runEnd = markedEnd;
+      lastType = markedType;
+      lastValue = markedValue;
+    },
+    text: () => (flush(), out.join('')),
+  };
+  return s;
+}
+
+// ---------------------------------------------------------------------------------
+// The ad-hoc scanner the policy still uses.
 
 function readString(css: string, start: number): [raw: string, next: number] {
   const quote = css[start];

@@ -1,0 +1,213 @@
+// The CSS tokenizer and serializer against CSS Syntax Level 3 (§3.3, §4, §9).
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type CssStream, CssToken, cssStream } from '../src/mask';
+
+const NAMES = [
+  'EOF', 'whitespace', 'ident', 'function', 'at-keyword', 'hash', 'string', 'bad-string', 'url', 'bad-url', 'delim',
+  'number', 'percentage', 'dimension', 'CDO', 'CDC', ':', ';', ',', '[', ']', '(', ')', '{', '}',
+];
+
+/** The current token as a line: its type and what it carries. */
+function describeToken(s: CssStream): string {
+  const name = NAMES[s.type];
+  switch (s.type) {
+    case CssToken.Hash:
+      return `hash ${JSON.stringify(s.value)} ${s.id ? 'id' : 'unrestricted'}`;
+    case CssToken.Number:
+    case CssToken.Percentage:
+      return `${name} ${s.num}`;
+    case CssToken.Dimension:
+      return `dimension ${s.num} ${JSON.stringify(s.value)}`;
+    case CssToken.Ident:
+    case CssToken.Function:
+    case CssToken.AtKeyword:
+    case CssToken.String:
+    case CssToken.Url:
+    case CssToken.Delim:
+      return `${name} ${JSON.stringify(s.value)}`;
+    default:
+      return name;
+  }
+}
+
+function lex(css: string): string[] {
+  const s = cssStream(css);
+  const out: string[] = [];
+  for (let t = s.next(); t !== CssToken.EOF; t = s.next()) out.push(describeToken(s));
+  return out;
+}
+
+/** lex() with runs of whitespace as one, which is what the serializer promises. */
+function lexMerged(css: string): string[] {
+  return lex(css).filter((line, i, all) => !(line === 'whitespace' && all[i - 1] === 'whitespace'));
+}
+
+/** Every token written back: copied (source slices where it can) or put (from its value). */
+function reserialize(css: string, how: 'copy' | 'put'): string {
+  const s = cssStream(css);
+  for (let t = s.next(); t !== CssToken.EOF; t = s.next()) {
+    if (how === 'copy') s.copy();
+    else s.put(s.type, s.value, s.num, s.id);
+  }
+  return s.text();
+}
+
+describe('CSS tokenizer (CSS Syntax §4)', () => {
+  it('reads every token type', () => {
+    assert.deepEqual(lex('a b( @c #d #1 "e" \'f\' url(g) 1 2% 3px <!-- --> : ; , [ ] ( ) { } ~'), [
+      'ident "a"', 'whitespace', 'function "b"', 'whitespace', 'at-keyword "c"', 'whitespace', 'hash "d" id', 'whitespace',
+      'hash "1" unrestricted', 'whitespace', 'string "e"', 'whitespace', 'string "f"', 'whitespace', 'url "g"', 'whitespace',
+      'number 1', 'whitespace', 'percentage 2', 'whitespace', 'dimension 3 "px"', 'whitespace', 'CDO', 'whitespace', 'CDC',
+      'whitespace', ':', 'whitespace', ';', 'whitespace', ',', 'whitespace', '[', 'whitespace', ']', 'whitespace', '(',
+      'whitespace', ')', 'whitespace', '{', 'whitespace', '}', 'whitespace', 'delim "~"',
+    ]);
+    assert.deepEqual(lex('"a\nb'), ['bad-string', 'whitespace', 'ident "b"']);
+    assert.deepEqual(lex('url(a b) c'), ['bad-url', 'whitespace', 'ident "c"']);
+  });
+
+  it('consumes comments, including one left open at the end', () => {
+    assert.deepEqual(lex('a/* x */b/**/c/* open'), ['ident "a"', 'ident "b"', 'ident "c"']);
+    assert.deepEqual(lex('a /* */ b'), ['ident "a"', 'whitespace', 'whitespace', 'ident "b"']);
+    assert.deepEqual(lex('"/* not a comment */"'), ['string "/* not a comment */"']);
+  });
+
+  it('preprocesses: CR LF, CR and FF are newlines; NULL and lone surrogates are U+FFFD', () => {
+    assert.deepEqual(lex('"a\r\nb"'), ['bad-string', 'whitespace', 'ident "b"', 'string ""']);
+    assert.deepEqual(lex('a\rb\fc'), ['ident "a"', 'whitespace', 'ident "b"', 'whitespace', 'ident "c"']);
+    assert.deepEqual(lex('a\0b \ud800 \udc00x'), ['ident "a\ufffdb"', 'whitespace', 'ident "\ufffd"', 'whitespace', 'ident "\ufffdx"']);
+    assert.deepEqual(lex('\ud83d\ude00'), ['ident "\ud83d\ude00"'], 'a surrogate pair is one code point, kept');
+  });
+
+  it('decodes escapes: hex with one trailing whitespace, zero, surrogates and out of range as U+FFFD', () => {
+    assert.deepEqual(lex('\\41 B \\41  B \\000041B \\0000411'), ['ident "AB"', 'whitespace', 'ident "A"', 'whitespace', 'ident "B"', 'whitespace', 'ident "AB"', 'whitespace', 'ident "A1"']);
+    assert.deepEqual(lex('\\41\tx \\41\nx'), ['ident "Ax"', 'whitespace', 'ident "Ax"']);
+    for (const zero of ['\\0', '\\000000', '\\d800', '\\dfff', '\\110000', '\\ffffff']) assert.deepEqual(lex(zero), ['ident "\ufffd"'], zero);
+    assert.deepEqual(lex('\\10ffff'), ['ident "\u{10ffff}"']);
+    assert.deepEqual(lex('\\1f600 x'), ['ident "\u{1f600}x"'], 'an astral code point');
+    assert.deepEqual(lex('\\. a\\:b \\"'), ['ident "."', 'whitespace', 'ident "a:b"', 'whitespace', 'ident "\\""']);
+    assert.deepEqual(lex('"a\\"b\\\\c\\\nd\\62"'), ['string "a\\"b\\\\cdb"'], 'in a string: escaped quote, backslash, newline (nothing), hex');
+    assert.deepEqual(lex("'\\41\nB'"), ['string "AB"'], 'the whitespace ending a hex escape may be a newline, even in a string');
+  });
+
+  it('decodes escapes in function and at-keyword names, hash values, units and url contents', () => {
+    assert.deepEqual(lex('\\66 oo( @\\6d edia #\\31 23 1\\70 x url(a\\29 b)'), [
+      'function "foo"', 'whitespace', 'at-keyword "media"', 'whitespace', 'hash "123" id', 'whitespace',
+      'dimension 1 "px"', 'whitespace', 'url "a)b"',
+    ]);
+  });
+
+  it('handles EOF inside escapes, strings, urls and comments', () => {
+    assert.deepEqual(lex('a\\'), ['ident "a\ufffd"'], 'an ident: U+FFFD');
+    assert.deepEqual(lex('\\'), ['ident "\ufffd"']);
+    assert.deepEqual(lex('"a\\'), ['string "a"'], 'a string: nothing');
+    assert.deepEqual(lex("'abc"), ['string "abc"']);
+    assert.deepEqual(lex('url(a\\'), ['url "a\ufffd"']);
+    assert.deepEqual(lex('url(  abc  '), ['url "abc"']);
+    assert.deepEqual(lex('url(a b'), ['bad-url']);
+    assert.deepEqual(lex('a\\\nb'), ['ident "a"', 'delim "\\\\"', 'whitespace', 'ident "b"'], 'an escaped newline is no escape outside strings');
+  });
+
+  it('recognises url( however it is written, and url( with a string as a function', () => {
+    for (const css of ['url(x)', 'URL(x)', 'uRl(x)', '\\75rl(x)', 'u\\72l(x)', 'u\\rl(x)', '\\55 \\52 \\4c (x)', 'url(  x  )']) {
+      assert.deepEqual(lex(css), ['url "x"'], css);
+    }
+    assert.deepEqual(lex('url("x")'), ['function "url"', 'string "x"', ')']);
+    assert.deepEqual(lex('\\75rl(  "x")'), ['function "url"', 'whitespace', 'string "x"', ')']);
+    assert.deepEqual(lex('url(/*x*/)'), ['url "/*x*/"'], 'no comments inside a url token');
+    assert.deepEqual(lex('url(a\\ ) url(\\ \t) url( a\\20  )'), ['url "a "', 'whitespace', 'url " "', 'whitespace', 'url "a "'], 'an escaped space is contents, not the whitespace before `)`');
+  });
+
+  it('recovers from a bad url at its closing parenthesis, escaped ones not counting', () => {
+    assert.deepEqual(lex('url(a"b) c'), ['bad-url', 'whitespace', 'ident "c"']);
+    assert.deepEqual(lex("url(a'b) c"), ['bad-url', 'whitespace', 'ident "c"']);
+    assert.deepEqual(lex('url(a(b) c'), ['bad-url', 'whitespace', 'ident "c"']);
+    assert.deepEqual(lex('url(a\\\nb) c'), ['bad-url', 'whitespace', 'ident "c"']);
+    assert.deepEqual(lex('url(a b\\) c) d'), ['bad-url', 'whitespace', 'ident "d"']);
+    assert.deepEqual(lex('url(a\u0001) b'), ['bad-url', 'whitespace', 'ident "b"']);
+  });
+
+  it('reads numbers: signs, decimals, exponents, percentages and dimensions', () => {
+    assert.deepEqual(lex('1 +1 -1 .5 +.5 -.5 1.5 1e3 1E3 1e+3 1e-3 +.5e-2px 1e 1e-x 1.px 5% 2n+1'), [
+      'number 1', 'whitespace', 'number +1', 'whitespace', 'number -1', 'whitespace', 'number .5', 'whitespace',
+      'number +.5', 'whitespace', 'number -.5', 'whitespace', 'number 1.5', 'whitespace', 'number 1e3', 'whitespace',
+      'number 1E3', 'whitespace', 'number 1e+3', 'whitespace', 'number 1e-3', 'whitespace', 'dimension +.5e-2 "px"',
+      'whitespace', 'dimension 1 "e"', 'whitespace', 'dimension 1 "e-x"', 'whitespace', 'number 1', 'delim "."',
+      'ident "px"', 'whitespace', 'percentage 5', 'whitespace', 'dimension 2 "n"', 'number +1',
+    ]);
+    assert.deepEqual(lex('+ - . +a -a'), ['delim "+"', 'whitespace', 'delim "-"', 'whitespace', 'delim "."', 'whitespace', 'delim "+"', 'ident "a"', 'whitespace', 'ident "-a"']);
+  });
+
+  it('sets the hash id flag when the value would start an identifier', () => {
+    assert.deepEqual(lex('#a #-a #--a #\\31  #1 #-1 #- #'), [
+      'hash "a" id', 'whitespace', 'hash "-a" id', 'whitespace', 'hash "--a" id', 'whitespace', 'hash "1" id', 'whitespace',
+      'hash "1" unrestricted', 'whitespace', 'hash "-1" unrestricted', 'whitespace', 'hash "-" unrestricted', 'whitespace', 'delim "#"',
+    ]);
+  });
+
+  it('reads custom properties, CDO and CDC', () => {
+    assert.deepEqual(lex('--x --0 -- --> <!-- <!- ->'), [
+      'ident "--x"', 'whitespace', 'ident "--0"', 'whitespace', 'ident "--"', 'whitespace', 'CDC', 'whitespace', 'CDO',
+      'whitespace', 'delim "<"', 'delim "!"', 'delim "-"', 'whitespace', 'delim "-"', 'delim ">"',
+    ]);
+  });
+});
+
+// Inputs chosen to break a serializer: escapes of every kind, tokens that merge once
+// the comment between them is gone, what EOF cuts short.
+const CORPUS = [
+  'a{color:red}', '.a .b>#c~d+e{}', '@media (min-width:1px){a{b:c}}', 'a/**/b', 'a/**/(b)', 'a/**/-b', '1/**/px', '1/**/%',
+  '#a/**/b', '@a/**/b', '#/**/a', '-/**/a', '-/**/1', '@/**/a', './**/5', '+/**/5', '//**/*', '</**/!--', '<!/**/--',
+  '--/**/>', '-/**/->', '-/**/-/**/>', 'a/**/url(b)', 'a/**/-->', '1/**/2', '1/**/.5', '1/**/e3', '\\31 a', '\\2d 1',
+  '\\-', '\\-\\-', 'a\\ b', '\\\\', '"\\"\\\\\\a "', "'\"'", 'url(\\29 )', 'url(\\ )', 'url( a\\20 b )', '#\\31 23', '#123',
+  '#-\\31', '1\\65 3', '1\\65 -3', '1\\45 3', '1\\65 x', '1e\\33', '"unterminated', 'url(unterminated', 'url(a b', '"bad\nstring',
+  'a\\\nb', 'x\\', '"\\', 'u\\rl(x)', '\\75rl(x)', 'U\\52L( "x" )', 'a\u0001b', '"\u0001"', '\\1 ', '\\7f x', 'a\tb\n\nc',
+  '@\\40 x', '\\@x', 'a(\\)', '[a=b]', '[a|="b" i]', 'a:not(.b,#c)', 'a{--x:{y}}', '\ud800', '\\\ud83d\ude00', '\u00e9\u4e2d',
+  '!important', '@import "a" screen;', 'a:nth-child(2n+1)', '-1a', '--1', '-\\31', '.\\31', '5\\%', 'u\\72l(', '\\0',
+];
+
+/** A small deterministic generator, for random token soup. */
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x80000000;
+  };
+}
+const ALPHABET = ['a', 'e', 'E', 'u', 'r', 'l', 'url(', '-', '_', '0', '1', '9', '.', '+', '%', '#', '@', '\\', '/', '*', '(', ')', '[', ']', '{', '}', '"', "'", ':', ';', ',', '<', '!', '>', ' ', '\n', '\t', '\r', '\f', '\0', '/**/', '\u00e9', '\ud83d\ude00', '\ud800', '\u0001', '\\41 ', 'f'];
+function soup(random: () => number, length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i++) out += ALPHABET[Math.floor(random() * ALPHABET.length)];
+  return out;
+}
+
+describe('CSS serializer (CSS Syntax §9)', () => {
+  it('writes back what reads as the same tokens, copied or re-escaped from the values', () => {
+    const random = rng(7);
+    const inputs = [...CORPUS, ...Array.from({ length: 4000 }, () => soup(random, 1 + Math.floor(random() * 24)))];
+    for (const css of inputs) {
+      const tokens = lexMerged(css);
+      for (const how of ['copy', 'put'] as const) {
+        const out = reserialize(css, how);
+        assert.deepEqual(lexMerged(out), tokens, `${how} ${JSON.stringify(css)} -> ${JSON.stringify(out)}`);
+      }
+    }
+  });
+
+  it('puts an empty comment only where two tokens would merge', () => {
+    assert.equal(reserialize('a/**/b a/**/(b) a/**/,b 1/**/px 1/**/em- ./**/5 ./**/a #/**/a', 'copy'), 'a/**/b a/**/(b) a,b 1/**/px 1/**/em- ./**/5 .a #/**/a');
+    assert.equal(reserialize('</**/!-- --/**/> a/**/{', 'copy'), '</**/!-- --/**/> a{');
+  });
+
+  it('writes escaped tokens afresh, with what is left escaped only where CSS needs it', () => {
+    assert.equal(reserialize('\\75rl(x) \\.a \\31 23 #\\61  \\"', 'copy'), 'url(x) \\.a \\31 23 #a \\"');
+    assert.equal(reserialize('"a\\62 c" "\\\n" \'it\\\'s\' \'a"b\' x', 'copy'), '"abc" "" "it\'s" \'a"b\' x');
+    assert.equal(reserialize('\'a"b\'', 'put'), '"a\\"b"');
+    assert.equal(reserialize('1\\65 3 1\\45 3', 'copy'), '1\\65 3 1\\45 3', 'a unit that reads as an exponent');
+  });
+
+  it('collapses whitespace runs and keeps a delim backslash with its newline', () => {
+    assert.equal(reserialize('a \n\t b', 'put'), 'a b');
+    assert.equal(reserialize('a\\\n b', 'put'), 'a\\\nb');
+  });
+});
