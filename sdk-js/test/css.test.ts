@@ -1,8 +1,17 @@
-// The CSS tokenizer and serializer against CSS Syntax Level 3 (§3.3, §4, §9).
+// The CSS tokenizer and serializer against CSS Syntax Level 3 (§3.3, §4, §9), and the
+// recorder's CSS policy with canaries in every place a string or name can hide.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type CssStream, CssToken, cssStream } from '../src/mask';
+import {
+  type CssHooks,
+  type CssStream,
+  CssToken,
+  cssStream,
+  sanitizeDeclarations,
+  sanitizeStylesheet,
+  sanitizeValue,
+} from '../src/mask';
 
 const NAMES = [
   'EOF', 'whitespace', 'ident', 'function', 'at-keyword', 'hash', 'string', 'bad-string', 'url', 'bad-url', 'delim',
@@ -209,5 +218,172 @@ describe('CSS serializer (CSS Syntax §9)', () => {
   it('collapses whitespace runs and keeps a delim backslash with its newline', () => {
     assert.equal(reserialize('a \n\t b', 'put'), 'a b');
     assert.equal(reserialize('a\\\n b', 'put'), 'a\\\nb');
+  });
+});
+
+/** Hooks that make every mapping visible: names become p0, p1, ...; URLs lose their query. */
+function fakeHooks(): CssHooks & { seen: { urls: string[]; attributes: string[] } } {
+  const names = new Map<string, string>();
+  const seen = { urls: [] as string[], attributes: [] as string[] };
+  const ident = (token: string): string => {
+    if (!names.has(token)) names.set(token, `p${names.size}`);
+    return names.get(token) as string;
+  };
+  return {
+    seen,
+    ident,
+    url(raw) {
+      seen.urls.push(raw);
+      if (raw.charAt(0) === '#') return '#' + ident(raw.slice(1));
+      return raw.startsWith('data:') ? undefined : 'https://clinic.example.org/' + raw.split(/[?#]/)[0].replace(/^\//, '');
+    },
+    attribute(name, op, value) {
+      seen.attributes.push(`${name} ${op} ${value}`);
+      if (name === 'type') return value; // a value from the application's own vocabulary
+      if (name === 'for' || name === 'id') return ident(value);
+      return undefined;
+    },
+  };
+}
+
+const sheet = (css: string): string => sanitizeStylesheet(css, fakeHooks());
+
+describe('the recorder CSS policy: what must not leave', () => {
+  const leaks: [string, string][] = [
+    ['attribute selector, quoted', 'tr[data-patient="CANARY-CSS-ATTR-01"]{color:red}'],
+    ['attribute selector, single-quoted', "tr[data-patient='CANARY-CSS-ATTR-02']{}"],
+    ['attribute selector, unquoted', '[data-x=CANARY-CSS-ATTR-03]{}'],
+    ['attribute selector, with flag and operators', '[data-x^="CANARY-CSS-ATTR-04" i],[data-x|=CANARY-CSS-ATTR-05 s],[a$="CANARY-CSS-ATTR-06"]{}'],
+    ['attribute selector, escaped name and value', '[data-\\70 atient="\\43 ANARY-CSS-ATTR-07"]{}'],
+    ['attribute selector, namespaced', '[*|title="CANARY-CSS-ATTR-08"],[svg|title="CANARY-CSS-ATTR-09"]{}'],
+    ['attribute selector, extra words', '[title=x CANARY-CSS-ATTR-10]{}'],
+    ['attribute selector, number value', '[data-mrn=12345678]{}'],
+    ['attribute selector in :is()', ':is([title="CANARY-CSS-IS"]) a{}'],
+    ['attribute selector in :not() :where() :has()', 'a:not([x="CANARY-CSS-NOT"]):where([x="CANARY-CSS-WHERE"]):has(> [x="CANARY-CSS-HAS"]){}'],
+    ['attribute selector in :nth-child(of S)', 'li:nth-child(2n+1 of [x="CANARY-CSS-NTH"]){}'],
+    ['@supports selector()', '@supports selector([x="CANARY-CSS-SUPPORTS"]){a{}}'],
+    ['@scope', '@scope ([x="CANARY-CSS-SCOPE"]) to ([y="CANARY-CSS-SCOPE2"]){a{}}'],
+    ['a nested rule in a block', '.a{color:red;&[title="CANARY-CSS-NEST-1"]{color:blue}div[title="CANARY-CSS-NEST-2"]{}}'],
+    ['a nested rule that starts like a declaration', '.a{a:hover[title="CANARY-CSS-NEST-3"]{color:blue}}'],
+    ['a rule in @media', '@media screen{a[title="CANARY-CSS-MEDIA"]{}}'],
+    ['content', '.a::before{content:"CANARY-CSS-CONTENT"}'],
+    ['quotes', 'q{quotes:"CANARY-CSS-QUOTES" "\\201D"}'],
+    ['list-style-type', 'ol{list-style-type:"CANARY-CSS-LIST"}'],
+    ['counter strings', 'li::marker{content:counter(n) "CANARY-CSS-CTR"; content:counters(n,"CANARY-CSS-CTRS")}'],
+    ['custom property strings', '.a{--who:"CANARY-CSS-VAR";--nested:{"CANARY-CSS-VAR2"};--deep:x("CANARY-CSS-VAR3")}'],
+    ['@import string', '@import "/theme.css?CANARY-CSS-IMPORT";'],
+    ['@import url and its conditions', '@import url(/theme.css?CANARY-CSS-IMPORT2) supports(font-family:"CANARY-CSS-IMPORT3") screen;'],
+    ['image-set()', '.a{background:image-set("x.png?CANARY-CSS-IMGSET" 1x, url(y.png?CANARY-CSS-IMGSET2) 2x)}'],
+    ['-webkit-image-set()', '.a{background:-webkit-image-set("x.png?CANARY-CSS-WKSET" 1x)}'],
+    ['src()', '.a{background:src("x.png?CANARY-CSS-SRC")}'],
+    ['url() query and fragment', '.a{background:url(/x.png?u=CANARY-CSS-URL#CANARY-CSS-FRAG)}'],
+    ['escaped \\75rl(', '.a{background:\\75rl(/x?ssn=CANARY-CSS-ESC-1)}'],
+    ['escaped u\\rl(', '.a{background:u\\rl(/x?ssn=CANARY-CSS-ESC-2)}'],
+    ['escaped u\\72l( with a string', '.a{background:u\\72l("/x?ssn=CANARY-CSS-ESC-3")}'],
+    ['a data: url', '.a{background:url("data:image/png;base64,CANARY-CSS-DATA")}'],
+    ['a comment', '/* CANARY-CSS-COMMENT */a{b:c/* CANARY-CSS-COMMENT2 */}'],
+    ['@namespace', '@namespace x "CANARY-CSS-NS";'],
+    ['a bad string', 'a{content:"CANARY-CSS-BAD\n}'],
+    ['a bad url', 'a{background:url(x?CANARY-CSS-BADURL y)}'],
+    ['font-feature-settings that is no tag', 'a{font-feature-settings:"CANARY-CSS-FFS" 1}'],
+    ['a grid area string that is no list of names', 'a{grid-template-areas:"a CANARY-CSS.GRID"}'],
+    [':lang() string', ':lang("CANARY-CSS-LANG"){}'],
+    ['@keyframes name string', '@keyframes "CANARY-CSS-KF"{from{}}'],
+    ['@container style()', '@container style(--x:"CANARY-CSS-CQ"){a{}}'],
+    ['@font-face format()', '@font-face{src:url(/f.woff?CANARY-CSS-FONT) format("CANARY-CSS-FMT")}'],
+    ['@page margin box', '@page :first{@top-center{content:"CANARY-CSS-PAGE"}}'],
+    ['@property syntax', '@property --x{syntax:"CANARY-CSS-PROP";inherits:false}'],
+    ['@counter-style', '@counter-style c{symbols:"CANARY-CSS-CS"}'],
+    ['a string in a selector', 'a"CANARY-CSS-SEL"{}'],
+    ['a stray string at the top level', '"CANARY-CSS-TOP";a{}'],
+    ['CDO/CDC around', '<!-- a{content:"CANARY-CSS-CDO"} -->'],
+  ];
+  for (const [where, css] of leaks) {
+    it(`removes it from ${where}`, () => {
+      const out = sheet(css);
+      assert.ok(!/CANARY|12345678/.test(out), out);
+      assert.deepEqual(lexMerged(out).length > 0, true);
+    });
+  }
+
+  it('removes canaries from a style attribute and from single values', () => {
+    const hooks = fakeHooks();
+    const out = sanitizeDeclarations('color:red;background:url("x?CANARY-CSS-STYLE");content:"CANARY-CSS-STYLE2"', hooks);
+    assert.equal(out, 'color:red;background:url("https://clinic.example.org/x");content:""');
+    assert.equal(sanitizeValue('"CANARY-CSS-VALUE" url(/x?CANARY-CSS-VALUE2)', hooks), '"" url("https://clinic.example.org/x")');
+    assert.equal(sanitizeValue('url(#grad)', hooks), 'url("#p0")');
+    assert.equal(sanitizeValue('#abc #CANARY', hooks), '#abc #p1', 'a hex colour stays, another hash is a name');
+  });
+
+  it('decides on decoded text, so escapes hide nothing', () => {
+    const hooks = fakeHooks();
+    sanitizeStylesheet('[d\\61ta-x="\\43 ANARY"]{} .\\31 23{} #\\41{} a{b:\\75 rl(\\2f x)}', hooks);
+    assert.deepEqual(hooks.seen.attributes, ['data-x = CANARY']);
+    assert.deepEqual(hooks.seen.urls, ['/x']);
+    assert.equal(sanitizeStylesheet('.\\31 23{}#\\41{}', hooks), '.p0{}#p1{}');
+  });
+});
+
+describe('the recorder CSS policy: what keeps working', () => {
+  it('keeps font-family and font strings, and OpenType tags', () => {
+    const css = 'a{font-family:"Helvetica Neue",Arial,sans-serif;font:12px/1.5 "Open Sans";font-feature-settings:"liga" 1,"ss01";font-variation-settings:"wght" 400}';
+    assert.equal(sheet(css), css);
+  });
+
+  it('keeps colours, keywords, numbers, functions and !important', () => {
+    const css = 'a{color:#fff;background:#AABBCC linear-gradient(to right,#1234 0%,#12345678 100%);margin:0 auto!important;width:calc(100% - 2*1em);transform:rotate(45deg)}';
+    assert.equal(sheet(css), css);
+  });
+
+  it('maps class names, ids and part names through hooks.ident, leaving type selectors and pseudo-classes', () => {
+    assert.equal(sheet('.a .b #c, div.a > p:hover::before, x-y::part(thumb label){}'), '.p0 .p1 #p2, div.p0 > p:hover::before, x-y::part(p3 p4){}');
+    assert.equal(sheet(':is(.a, .b) :not(#c) li:nth-child(2n+1 of .row):lang(en):dir(rtl){}'), ':is(.p0, .p1) :not(#p2) li:nth-child(2n+1 of .p3):lang(en):dir(rtl){}');
+  });
+
+  it('maps attribute selector values through hooks.attribute', () => {
+    const hooks = fakeHooks();
+    assert.equal(
+      sanitizeStylesheet('label[for=email],input[type="checkbox" i],[ID~="x"],a[href^="https"],[disabled]{}', hooks),
+      'label[for="p0"],input[type="checkbox" i],[ID~="p1"],a[href^=""],[disabled]{}',
+    );
+    assert.deepEqual(hooks.seen.attributes, ['for = email', 'type = checkbox', 'id ~= x', 'href ^= https']);
+  });
+
+  it('maps grid area and line names consistently between the template and the items', () => {
+    const css =
+      '.g{grid-template-areas:"head head" "nav main" ". main";grid-template-columns:[full-start] minmax(1em,1fr) [main-start] repeat(auto-fill,[col] 2fr) [main-end full-end]}' +
+      '.h{grid-area:head}.m{grid-row:main-start/main-end;grid-column:span 2/auto}.n{grid-area:nav;grid-auto-flow:row dense}';
+    assert.equal(
+      sheet(css),
+      '.p0{grid-template-areas:"p1 p1" "p2 p3" ". p3";grid-template-columns:[p4-start] minmax(1em,1fr) [p3-start] repeat(auto-fill,[p5] 2fr) [p3-end p4-end]}' +
+        '.p6{grid-area:p1}.p7{grid-row:p3-start/p3-end;grid-column:span 2/auto}.p8{grid-area:p2;grid-auto-flow:row dense}',
+    );
+  });
+
+  it('keeps the shape of nested rules, at-rules and declarations', () => {
+    assert.equal(
+      sheet('.card{color:red;&:hover{color:blue}.title{font-weight:bold}a:focus{outline:none}}'),
+      '.p0{color:red;&:hover{color:blue}.p1{font-weight:bold}a:focus{outline:none}}',
+    );
+    assert.equal(sheet('a:hover{color:red}'), 'a:hover{color:red}');
+    assert.equal(
+      sheet('@media (max-width:600px){.a{color:red}}@supports (display:grid){.b{display:grid}}@layer base{p{margin:0}}'),
+      '@media (max-width:600px){.p0{color:red}}@supports (display:grid){.p1{display:grid}}@layer base{p{margin:0}}',
+    );
+    assert.equal(sheet('@keyframes spin{from{transform:rotate(0)}50%{opacity:.5}}'), '@keyframes spin{from{transform:rotate(0)}50%{opacity:.5}}');
+    assert.equal(sheet('@font-face{font-family:"Inter";src:url(/f/inter.woff2)}'), '@font-face{font-family:"Inter";src:url("https://clinic.example.org/f/inter.woff2")}');
+  });
+
+  it('writes URLs through hooks.url as url("…"), dropped ones as url("")', () => {
+    const hooks = fakeHooks();
+    assert.equal(
+      sanitizeStylesheet('a{background:url(/img/a.png?x=1),url("data:image/png;base64,AA"),url(#clip)}@import "/t.css";', hooks),
+      'a{background:url("https://clinic.example.org/img/a.png"),url(""),url("#p0")}@import url("https://clinic.example.org/t.css");',
+    );
+    assert.deepEqual(hooks.seen.urls, ['/img/a.png?x=1', 'data:image/png;base64,AA', '#clip', '/t.css']);
+  });
+
+  it('drops comments, CDO/CDC and whitespace between statements', () => {
+    assert.equal(sheet('<!--\n/* a */\n.a  {\n  color :  red ;\n}\n-->\n'), '.p0 {color :  red ;}');
   });
 });

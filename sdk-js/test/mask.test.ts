@@ -87,9 +87,23 @@ describe('sanitizeCss', () => {
     assert.match(out, /@import url\("https:\/\/clinic\.example\.org\/theme\.css"\)/);
   });
 
-  it('keeps ordinary strings that styling needs', () => {
+  it('keeps the strings fonts need, and no attribute selector value (the default hooks keep none)', () => {
     const css = `input[type="checkbox"]{font-family:"Helvetica Neue";align-content:center}`;
-    assert.equal(sanitizeCss(css, BASE), css);
+    assert.equal(sanitizeCss(css, BASE), `input[type=""]{font-family:"Helvetica Neue";align-content:center}`);
+  });
+
+  it('reads escapes before deciding: an escaped url( and attribute selectors written at run time', () => {
+    const css = `tr[data-patient="${CANARY}"]{color:red} .a{background:\\75rl(/x?ssn=${CANARY})} .b{background:u\\rl("/y?${CANARY}")}`;
+    const out = sanitizeCss(css, BASE);
+    assert.ok(!out.includes('CANARY'), out);
+    assert.equal(
+      out,
+      'tr[data-patient=""]{color:red}.a{background:url("https://clinic.example.org/x")}.b{background:url("https://clinic.example.org/y")}',
+    );
+  });
+
+  it('keeps in-page #fragment references, which the default hooks pass as they are', () => {
+    assert.equal(sanitizeCss('a{mask:url(#m);filter:url("#f")}', BASE), 'a{mask:url("#m");filter:url("#f")}');
   });
 });
 

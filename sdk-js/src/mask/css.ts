@@ -1,6 +1,8 @@
 // CSS as it may leave the page. One CSS Syntax Level 3 tokenizer and serializer
-// (https://www.w3.org/TR/css-syntax-3/ §3.3, §4, §9), to be shared with the player's
-// inert pass; below it, for now, the ad-hoc scanner it replaces.
+// (https://www.w3.org/TR/css-syntax-3/ §3.3, §4, §9), shared with the player's inert
+// pass, and on top of it the recorder's default-deny policy: escapes are decoded before
+// any decision, strings are removed unless a short allow-list needs them, selectors go
+// through the pseudonym map, URLs through the URL rule.
 
 import { clip } from './text';
 import { sanitizeUrl } from './url';
@@ -365,76 +367,246 @@ export function cssStream(css: string): CssStream {
 }
 
 // ---------------------------------------------------------------------------------
-// The ad-hoc scanner the policy still uses.
+// The recorder's policy.
 
-function readString(css: string, start: number): [raw: string, next: number] {
-  const quote = css[start];
-  let i = start + 1;
-  while (i < css.length) {
-    const c = css[i];
-    if (c === '\\') i += 2;
-    else if (c === quote) return [css.slice(start + 1, i), i + 1];
-    else if (c === '\n') break;
-    else i++;
-  }
-  return [css.slice(start + 1, Math.min(i, css.length)), Math.min(i, css.length)];
+export interface CssHooks {
+  /** A URL (already unescaped, as written in url()/string) as it may leave: returns the replacement URL text, or undefined to drop it (emit url("")). `#frag` in-page references are passed here too. */
+  url(raw: string): string | undefined;
+  /** The per-session pseudonym of an identifier the page chose (class name, id, grid area/line name, part name). Same input, same output. */
+  ident(token: string): string;
+  /** An attribute selector's value as it may leave: `name` lower-cased attribute name, `op` one of = ~= |= ^= $= *=, `value` unescaped. undefined: emit "" (which for ^= $= *= matches nothing). */
+  attribute(name: string, op: string, value: string): string | undefined;
+}
+
+/** What a run of tokens is, for what its idents, hashes and strings may become. */
+const enum Mode {
+  Selector = 1, // a selector or an at-rule prelude: `.class` and `#id` mapped, attribute selectors
+  UrlStrings = 2, // strings are URLs (@import, image-set())
+  Names = 4, // every ident is a name the page chose (::part())
+  Grid = 8, // a grid property's value: idents are area and line names
+}
+
+const GRID_KEYWORD = /^(auto(-flow|-fill|-fit)?|span|dense|row|column|none|subgrid|masonry|(min|max)-content|inherit|initial|unset|revert(-layer)?)$/i;
+const HEX_COLOUR = /^([\da-f]{3,4}|[\da-f]{6}|[\da-f]{8})$/i;
+
+/** A sheet's text (<style> text, CSSOM cssText) as it may leave. */
+export function sanitizeStylesheet(css: string, hooks: CssHooks): string {
+  const s = cssStream(css);
+  s.next();
+  statements(s, hooks, false);
+  return s.text();
 }
 
 /**
- * Keep CSS (it is needed to replay the layout) but drop what could carry data:
- * comments, strings in `content:` and custom properties, and URL queries/fragments.
+ * A style="" attribute as it may leave. Read like the contents of a rule's block (a
+ * statement that reaches `{` before `;` is a nested rule, which a style attribute
+ * ignores), so the same as a sheet.
  */
-export function sanitizeCss(css: string, base: string): string {
-  const url = (raw: string): string => `url("${sanitizeUrl(raw, base) ?? ''}")`;
-  // Characters where something may need rewriting; everything between is copied as is.
-  const special = /[/"'uU;{}]/g;
-  let out = '';
-  // The current declaration or prelude so far, to know what a string belongs to.
-  let decl = '';
-  const emit = (text: string): void => {
-    out += text;
-    decl += text;
-  };
-  let i = 0;
-  while (i < css.length) {
-    special.lastIndex = i;
-    const at = special.exec(css)?.index ?? css.length;
-    emit(css.slice(i, at));
-    i = at;
-    if (i >= css.length) break;
-    const c = css[i];
-    if (c === '/' && css[i + 1] === '*') {
-      const end = css.indexOf('*/', i + 2);
-      i = end < 0 ? css.length : end + 2;
-    } else if (c === '"' || c === "'") {
-      const [raw, next] = readString(css, i);
-      if (/^\s*@import\b/i.test(decl) || /image-set\([^)]*$/i.test(decl)) emit(url(raw));
-      else if (/^\s*(content|--[\w-]*)\s*:/i.test(decl)) emit('""');
-      else emit(css.slice(i, next));
-      i = next;
-    } else if (/^url\(/i.test(css.slice(i, i + 4)) && !/[\w-]/.test(css[i - 1] ?? '')) {
-      let j = i + 4;
-      while (/\s/.test(css[j] ?? '')) j++;
-      let raw: string;
-      if (css[j] === '"' || css[j] === "'") {
-        [raw, j] = readString(css, j);
-      } else {
-        const close = css.indexOf(')', j);
-        const end = close < 0 ? css.length : close;
-        raw = css.slice(j, end);
-        j = end;
-      }
-      while (/\s/.test(css[j] ?? '')) j++;
-      if (css[j] === ')') j++;
-      emit(url(raw));
-      i = j;
+export function sanitizeDeclarations(css: string, hooks: CssHooks): string {
+  return sanitizeStylesheet(css, hooks);
+}
+
+/** One value (SVG fill="url(#g)", a media="" query list) as it may leave. */
+export function sanitizeValue(css: string, hooks: CssHooks): string {
+  const s = cssStream(css);
+  s.next();
+  tokens(s, hooks, 0, '', CssToken.EOF);
+  return s.text();
+}
+
+/**
+ * Statements up to the `}` closing the block (left unconsumed), or the end. Each is
+ * what CSS Nesting makes of it: an at-rule; a declaration (`name:` reaching `;` or `}`
+ * first); or a rule, its prelude a selector. Whitespace and CDO/CDC between statements,
+ * and a stray `}` at the top level, are dropped.
+ */
+function statements(s: CssStream, h: CssHooks, nested: boolean): void {
+  for (let t = s.type; t && !(nested && t === CssToken.RBrace); t = s.type) {
+    if (t === CssToken.Whitespace || t === CssToken.Semicolon || t === CssToken.RBrace || t === CssToken.CDO || t === CssToken.CDC) {
+      s.next();
+      continue;
+    }
+    if (t === CssToken.AtKeyword) {
+      const name = s.value.toLowerCase();
+      s.copy();
+      s.next();
+      t = tokens(s, h, Mode.Selector | (name === 'import' ? Mode.UrlStrings : 0), '', CssToken.Semicolon);
     } else {
-      out += c;
-      decl = c === ';' || c === '{' || c === '}' ? '' : decl + c;
-      i++;
+      t = CssToken.EOF; // not known yet
+      if (s.type === CssToken.Ident) {
+        const start = s.start;
+        const property = s.value;
+        s.mark();
+        s.copy();
+        let u = s.next();
+        if (u === CssToken.Whitespace) {
+          s.copy();
+          u = s.next();
+        }
+        if (u === CssToken.Colon) {
+          s.copy();
+          s.next();
+          t = tokens(s, h, (property.charCodeAt(0) | 32) === 103 && /^grid/i.test(property) ? Mode.Grid : 0, property, CssToken.Semicolon);
+          if (t === CssToken.LBrace) {
+            // It reached `{`: a nested rule (`a:hover {`) after all.
+            s.undo();
+            s.seek(start);
+            t = CssToken.EOF;
+          }
+        }
+      }
+      if (!t) t = tokens(s, h, Mode.Selector, '', CssToken.Semicolon);
+    }
+    if (t === CssToken.LBrace || t === CssToken.Semicolon) {
+      s.copy();
+      s.next();
+      if (t === CssToken.LBrace) {
+        statements(s, h, true);
+        s.copy(); // its `}`, unless at the end
+        s.next();
+      }
     }
   }
-  return out;
+}
+
+/**
+ * Copies tokens under the policy up to `closer` (consumed) or, for `closer` Semicolon, up
+ * to a `;`, `{` or `}` (not consumed); returns the token it stopped at. `property` is the
+ * declaration's, for the strings it keeps.
+ */
+function tokens(s: CssStream, h: CssHooks, mode: number, property: string, closer: CssToken): CssToken {
+  for (let dot = false; ; ) {
+    const t = s.type;
+    const v = s.value;
+    if (!t || (closer === CssToken.Semicolon ? t === closer || t === CssToken.LBrace || t === CssToken.RBrace : t === closer)) {
+      if (t && closer !== CssToken.Semicolon) {
+        s.copy();
+        s.next();
+      }
+      return t;
+    }
+    if (t === CssToken.Function) {
+      const name = v.toLowerCase();
+      if (name === 'url' || name === 'src') {
+        // The URL is the first argument, a string; anything after it (modifiers) goes.
+        if (s.next() === CssToken.Whitespace) s.next();
+        const raw = s.type === CssToken.String ? s.value : undefined;
+        s.skip(CssToken.RParen);
+        putUrl(s, h, raw);
+      } else {
+        s.copy();
+        s.next();
+        const inner = name === 'part' ? Mode.Names : name === 'repeat' ? mode & Mode.Grid : /^(-webkit-)?image-set$/.test(name) ? Mode.UrlStrings : 0;
+        tokens(s, h, (mode & Mode.Selector) | inner, property, CssToken.RParen);
+      }
+      dot = false;
+      continue;
+    }
+    if (t === CssToken.LBracket || t === CssToken.LParen || t === CssToken.LBrace) {
+      s.copy();
+      s.next();
+      // In a value, `[` holds grid line names.
+      if (t === CssToken.LBracket && mode & Mode.Selector) attribute(s, h);
+      else tokens(s, h, mode & ~Mode.UrlStrings, property, t + 1);
+      dot = false;
+      continue;
+    }
+    if (t === CssToken.Ident) {
+      s.put(
+        t,
+        mode & Mode.Names || (dot && mode & Mode.Selector)
+          ? h.ident(v)
+          : mode & Mode.Grid && !GRID_KEYWORD.test(v) && !v.startsWith('--')
+            ? v.replace(/^(.+?)(-start|-end)?$/, (_, stem: string, edge = '') => h.ident(stem) + edge) // `main-start` is a line of area `main`
+            : v,
+      );
+    } else if (t === CssToken.Hash && (mode & Mode.Selector || !HEX_COLOUR.test(v))) {
+      s.put(t, h.ident(v));
+    } else if (t === CssToken.BadString || t === CssToken.String) {
+      if (t === CssToken.String && mode & Mode.UrlStrings) putUrl(s, h, v);
+      else s.put(CssToken.String, t === CssToken.BadString || mode & Mode.Selector ? '' : kept(property.toLowerCase(), v, h));
+    } else if (t === CssToken.Url || t === CssToken.BadUrl) {
+      putUrl(s, h, t === CssToken.Url ? v : undefined);
+    } else if (t !== CssToken.CDO && t !== CssToken.CDC) {
+      s.copy();
+    }
+    dot = (t === CssToken.Delim && v === '.') || (dot && t === CssToken.Whitespace);
+    s.next();
+  }
+}
+
+/** `url("<hooks.url(raw)>")`, or `url("")` when there is no URL or it may not leave. */
+function putUrl(s: CssStream, h: CssHooks, raw: string | undefined): void {
+  s.put(CssToken.Function, 'url');
+  s.put(CssToken.String, (raw !== undefined && h.url(raw)) || '');
+  s.put(CssToken.RParen);
+}
+
+/** A string in a declaration's value as it may leave: only what fonts and grids need. */
+function kept(property: string, value: string, h: CssHooks): string {
+  if (property === 'font-family' || property === 'font') return value;
+  if (/^font-(feature|variation)-settings$/.test(property)) return /^[ -~]{4}$/.test(value) ? value : ''; // an OpenType tag
+  if (!/^grid(-template(-areas)?)?$/.test(property)) return '';
+  // grid-template-areas: each word a run of `.` or an area name, else the string goes.
+  const words = value.match(/[^ \t\n]+/g) || [];
+  for (let i = 0; i < words.length; i++) {
+    if (/^[-\w\u0080-\uffff]+$/.test(words[i])) words[i] = h.ident(words[i]);
+    else if (!/^\.+$/.test(words[i])) return '';
+  }
+  return words.join(' ');
+}
+
+/**
+ * An attribute selector after its `[`, through its `]`: `[ns|name op value flag]`, the
+ * value through hooks.attribute. Whatever else stands there becomes `""`.
+ */
+function attribute(s: CssStream, h: CssHooks): void {
+  let name = '';
+  let op: string | undefined; // undefined before the operator; '' for one that is not
+  let valued = false;
+  let previous = ''; // the delim before, for `~=` and the like
+  for (let t = s.type; t && t !== CssToken.RBracket; t = s.type) {
+    const v = s.value;
+    if (op === undefined) {
+      if (t === CssToken.Ident) name = v.toLowerCase();
+      else if (v === '=' && t === CssToken.Delim) op = '~|^$*'.indexOf(previous) < 0 ? '' : previous + '=';
+    }
+    if (op !== undefined && !valued && (t === CssToken.Ident || t === CssToken.String)) {
+      s.put(CssToken.String, (op && h.attribute(name, op, v)) || '');
+      valued = true;
+    } else if (
+      t === CssToken.Whitespace || t === CssToken.Delim || t === CssToken.Colon || t === CssToken.Semicolon || t === CssToken.Comma ||
+      (t === CssToken.Ident && (op === undefined || (valued && /^[is]$/i.test(v))))
+    ) {
+      s.copy();
+    } else {
+      s.drop();
+      s.put(CssToken.String);
+      previous = '';
+      continue;
+    }
+    previous = t === CssToken.Delim ? v : '';
+    s.next();
+  }
+  s.copy();
+  s.next();
+}
+
+// ---------------------------------------------------------------------------------
+// The wrappers policy.ts uses today: URLs through sanitizeUrl, names unchanged, no
+// attribute selector value kept.
+
+function defaultHooks(base: string): CssHooks {
+  return {
+    url: (raw) => (raw.trim().charAt(0) === '#' ? raw : sanitizeUrl(raw, base)),
+    ident: (token) => token,
+    attribute: () => undefined,
+  };
+}
+
+/** A sheet or a style attribute as it may leave, with the default hooks. */
+export function sanitizeCss(css: string, base: string): string {
+  return sanitizeStylesheet(css, defaultHooks(base));
 }
 
 /**
@@ -455,4 +627,3 @@ export function sheetCss(sheet: CSSStyleSheet | null, origin: string, base: stri
   for (let i = 0; i < rules.length; i++) css += rules[i].cssText + '\n';
   return css ? clip(sanitizeCss(css, href ?? base)) : undefined;
 }
-

@@ -8,4 +8,4 @@ export type { ElementInfo, FieldValue, Masker } from './policy';
 export { customPayload, FIELD_PLACEHOLDER, isCustomTag, maskText } from './text';
 export type { CustomPayload } from './text';
 export { sanitizeUrl } from './url';
-export { type CssStream, cssStream, CssToken, sanitizeCss } from './css';
+export { type CssHooks, type CssStream, cssStream, CssToken, sanitizeCss, sanitizeDeclarations, sanitizeStylesheet, sanitizeValue } from './css';
