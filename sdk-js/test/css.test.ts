@@ -1,5 +1,6 @@
-// The CSS tokenizer and serializer against CSS Syntax Level 3 (§3.3, §4, §9), and the
-// recorder's CSS policy with canaries in every place a string or name can hide.
+// The CSS tokenizer and serializer against CSS Syntax Level 3 (§3.3, §4, §9), the
+// recorder's CSS policy with canaries in every place a string or name can hide, and
+// the player's inert pass on the same tokenizer.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -12,6 +13,7 @@ import {
   sanitizeStylesheet,
   sanitizeValue,
 } from '../src/mask';
+import { inertCss } from '../src/player/inert';
 
 const NAMES = [
   'EOF', 'whitespace', 'ident', 'function', 'at-keyword', 'hash', 'string', 'bad-string', 'url', 'bad-url', 'delim',
@@ -385,5 +387,41 @@ describe('the recorder CSS policy: what keeps working', () => {
 
   it('drops comments, CDO/CDC and whitespace between statements', () => {
     assert.equal(sheet('<!--\n/* a */\n.a  {\n  color :  red ;\n}\n-->\n'), '.p0 {color :  red ;}');
+  });
+});
+
+describe('the player inert pass on the same tokenizer', () => {
+  it('makes url() and the functions that fetch none, however escaped', () => {
+    for (const css of ['url(/x.png)', '\\75rl(/x)', 'u\\72l("/x")', 'URL(x)', 'url(/*x*/)', 'url(x y)', 'url("\\a0 #x")', 'image-set("a.png" 1x)', 'src("x")', 'cross-fade(url(a), url(b))']) {
+      assert.equal(inertCss(`a{b:${css} red}`), 'a{b:none red}', css);
+    }
+    assert.equal(inertCss('a{b:-webkit-cross-fade(url(a),url(b),50%)}'), 'a{b:-webkit-cross-fade(none,none,50%)}');
+  });
+
+  it('keeps data: urls and in-page #fragments', () => {
+    const css = 'a{mask:url(#m);filter:url( "#f" );b:url(data:image/png;base64,AA);c:image-set(url(data:x) 1x);d:element(#e);e:image("#i")}';
+    assert.equal(inertCss(css), css);
+    assert.equal(inertCss('a{b:image-set("data:x" 1x)}'), 'a{b:none}', 'data: only inside url()');
+  });
+
+  it('removes @import rules, and keeps a @namespace url, which fetches nothing', () => {
+    assert.equal(inertCss('@import url(/a.css) screen;@import "b.css";a{b:c}'), 'a{b:c}');
+    assert.equal(inertCss('@media x{@import "a.css";a{b:c}}'), '@media x{a{b:c}}');
+    assert.equal(inertCss('@namespace svg url(http://www.w3.org/2000/svg);svg|a{}'), '@namespace svg url(http://www.w3.org/2000/svg);svg|a{}');
+  });
+
+  it('leaves no url but in-page ones, and is stable on its own output', () => {
+    const random = rng(11);
+    for (const css of [...CORPUS, ...Array.from({ length: 2000 }, () => soup(random, 1 + Math.floor(random() * 24)))]) {
+      const out = inertCss(css);
+      const s = cssStream(out);
+      for (let t = s.next(), inUrl = false; t !== CssToken.EOF; t = s.next()) {
+        assert.notEqual(t, CssToken.BadUrl, out);
+        if (t === CssToken.Url || (inUrl && t === CssToken.String)) assert.match(s.value, /^[\0- ]*(#|data:)/i, out);
+        if (t !== CssToken.Whitespace) inUrl = t === CssToken.Function && /^url$/i.test(s.value);
+      }
+      assert.deepEqual(lexMerged(inertCss(out)), lexMerged(out), JSON.stringify(css));
+    }
+    assert.equal(inertCss('a /* c */ { b: c }'), 'a { b: c }');
   });
 });
