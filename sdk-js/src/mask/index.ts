@@ -9,6 +9,6 @@ export { customPayload, FIELD_PLACEHOLDER, isCustomTag, maskText, uiTextKey } fr
 export type { CustomPayload } from './text';
 export { sanitizeUrl, sanitizeSrcset, compileRoutes, templatePath } from './url';
 export type { RouteTable } from './url';
-export { sanitizeStylesheet } from './css';
-export type { CssHooks } from './css';
+export { cssStream, CssToken, sanitizeDeclarations, sanitizeStylesheet, sanitizeValue } from './css';
+export type { CssHooks, CssStream } from './css';
 export { looksLikePhi, PHI_FORMATS } from './detector';

@@ -6,6 +6,8 @@
 // would be fetched is removed here; `data:` images and `#fragment` references, which
 // stay in the page, are kept. Events are treated as untrusted input of any shape.
 
+import { type CssStream, CssToken, cssStream } from '../mask';
+
 type Json = Record<string, unknown>;
 
 const enum EventType {
@@ -53,8 +55,8 @@ const ANCHORS = new Set(['a', 'area']);
 /** SVG animations can set a `href` while playing (SMIL runs without script). */
 const SVG_ANIMATIONS = new Set(['set', 'animate', 'animatemotion', 'animatetransform', 'discard']);
 
-/** CSS functions whose arguments are URLs to fetch. */
-const URL_FUNCTIONS = new Set(['url', 'src', 'image', 'image-set', '-webkit-image-set']);
+/** CSS functions besides url() whose arguments name resources to fetch. */
+const FETCHING_FUNCTIONS = new Set(['src', 'image', 'image-set', '-webkit-image-set', 'cross-fade', 'element']);
 
 /** Per-recording state: which node ids are elements of which tag, and style text. */
 interface Scope {
@@ -211,173 +213,88 @@ function keepsUrl(name: string, value: unknown, tag: string | undefined): boolea
 }
 
 /**
- * CSS without anything the browser would fetch: `@import` rules are removed and URL
- * functions (`url()`, `image-set()`, ...) become `none`, except `url(data:...)` and
- * `url(#id)`. It follows CSS tokenisation (comments, strings, escapes), so an escaped
- * `u\72l(` is found too; where it is unsure it removes more, never less.
+ * CSS without anything the browser would fetch: `@import` rules are removed, and url()
+ * and the functions that fetch (`image-set()`, `src()`, ...) become `none`, except
+ * `url(data:...)` and in-page `#fragment` references. It is read with the recorder's
+ * CSS tokenizer (escapes decoded, so `u\72l(` is a url too) and written back from the
+ * tokens, so no escaped form survives that the browser would read as a fetch.
  */
 export function inertCss(css: string): string {
-  let out = '';
+  const s = cssStream(css);
+  s.next();
+  inertTokens(s, CssToken.EOF);
+  return s.text();
+}
+
+/** Copies tokens through `closer` (which ends the block the cursor is in), inert. */
+function inertTokens(s: CssStream, closer: CssToken): void {
+  for (let t = s.type; t !== CssToken.EOF; t = s.type) {
+    if (t === closer) {
+      s.copy();
+      s.next();
+      return;
+    }
+    const name = s.value.toLowerCase();
+    if (t === CssToken.AtKeyword && name === 'import') {
+      dropStatement(s);
+    } else if (t === CssToken.AtKeyword && name === 'namespace') {
+      // A namespace's url() names it; nothing is fetched.
+      s.copy();
+      for (let u = s.next(); u && u !== CssToken.Semicolon && u !== CssToken.LBrace && u !== CssToken.RBrace; u = s.next()) s.copy();
+    } else if (t === CssToken.Url || t === CssToken.BadUrl || (t === CssToken.Function && (name === 'url' || FETCHING_FUNCTIONS.has(name)))) {
+      const start = s.start;
+      const inPage = t === CssToken.Url ? isInPage(s.value, true) : t === CssToken.Function && (s.next(), fetchesNothing(s, CssToken.RParen, name === 'url'));
+      s.seek(start);
+      if (inPage) {
+        s.copy();
+        s.next();
+        if (t === CssToken.Function) inertTokens(s, CssToken.RParen);
+      } else {
+        s.drop();
+        s.put(CssToken.Ident, 'none');
+      }
+    } else if (t === CssToken.Function || t === CssToken.LParen || t === CssToken.LBracket || t === CssToken.LBrace) {
+      s.copy();
+      s.next();
+      inertTokens(s, t === CssToken.Function ? CssToken.RParen : t + 1);
+    } else {
+      s.copy();
+      s.next();
+    }
+  }
+}
+
+/**
+ * Whether the rest of the block (through `closer`, which it consumes) names only in-page
+ * resources: every URL a `#fragment`, or (`data`: inside url()) a `data:` URL.
+ */
+function fetchesNothing(s: CssStream, closer: CssToken, data: boolean): boolean {
+  let inPage = true;
+  for (let t = s.type; t !== closer && t !== CssToken.EOF; t = s.type) {
+    if (t === CssToken.String || t === CssToken.Url) inPage = isInPage(s.value, data || t === CssToken.Url) && inPage;
+    else if (t === CssToken.BadUrl || t === CssToken.BadString) inPage = false;
+    s.next();
+    if (t === CssToken.Function || t === CssToken.LParen || t === CssToken.LBracket || t === CssToken.LBrace) {
+      const url = t === CssToken.Function && /^url$/i.test(s.value);
+      inPage = fetchesNothing(s, t === CssToken.Function ? CssToken.RParen : t + 1, url) && inPage;
+    }
+  }
+  s.next();
+  return inPage;
+}
+
+/** Drops an at-rule through its `;` or its block; a `}` closing the block it is in stays. */
+function dropStatement(s: CssStream): void {
+  for (let t = s.type; t !== CssToken.EOF && t !== CssToken.RBrace; t = s.type) {
+    s.drop();
+    if (t === CssToken.Semicolon || t === CssToken.LBrace) return;
+  }
+}
+
+/** A URL that stays in the page: `#fragment`, or with `data`, a `data:` URL. */
+function isInPage(raw: string, data: boolean): boolean {
+  // What the URL parser strips first: leading C0 controls and spaces (not JS's trim()).
   let i = 0;
-  while (i < css.length) {
-    const c = css[i];
-    if (c === '/' && css[i + 1] === '*') {
-      const end = css.indexOf('*/', i + 2);
-      const stop = end < 0 ? css.length : end + 2;
-      out += css.slice(i, stop);
-      i = stop;
-    } else if (c === '"' || c === "'") {
-      const stop = stringEnd(css, i);
-      out += css.slice(i, stop);
-      i = stop;
-    } else if (c === '@') {
-      const [name, stop] = readName(css, i + 1);
-      if (name === 'import') {
-        i = statementEnd(css, stop);
-      } else {
-        out += css.slice(i, stop);
-        i = stop;
-      }
-    } else if (startsName(css, i)) {
-      const [name, stop] = readName(css, i);
-      if (css[stop] === '(' && URL_FUNCTIONS.has(name)) {
-        const close = blockEnd(css, stop);
-        out += name === 'url' && isLocal(css.slice(stop + 1, close - 1)) ? css.slice(i, close) : 'none';
-        i = close;
-      } else {
-        out += css.slice(i, stop);
-        i = stop;
-      }
-    } else {
-      out += c;
-      i++;
-    }
-  }
-  return out;
-}
-
-/** The argument of `url(...)` names a data: URL or a fragment of the same document. */
-function isLocal(argument: string): boolean {
-  let value = argument.trim();
-  if (value.charAt(0) === '"' || value.charAt(0) === "'") {
-    const end = stringEnd(value, 0);
-    if (value.slice(end).trim() !== '') return false;
-    value = unescape(value.slice(1, value.charAt(end - 1) === value.charAt(0) ? end - 1 : end));
-  } else {
-    value = unescape(value);
-  }
-  value = value.trim().toLowerCase();
-  return value.indexOf('data:') === 0 || value.charAt(0) === '#';
-}
-
-function isNameChar(c: string | undefined): boolean {
-  return c !== undefined && (/[A-Za-z0-9_-]/.test(c) || c.charCodeAt(0) >= 0x80);
-}
-
-function isValidEscape(css: string, i: number): boolean {
-  const next = css[i + 1];
-  return css[i] === '\\' && next !== undefined && next !== '\n' && next !== '\r' && next !== '\f';
-}
-
-function startsName(css: string, i: number): boolean {
-  return isNameChar(css[i]) || isValidEscape(css, i);
-}
-
-/** A name (identifier or function name) from `i`, unescaped and lower-cased. */
-function readName(css: string, i: number): [string, number] {
-  let name = '';
-  while (i < css.length) {
-    if (isNameChar(css[i])) {
-      name += css[i++];
-    } else if (isValidEscape(css, i)) {
-      const [char, next] = readEscape(css, i);
-      name += char;
-      i = next;
-    } else {
-      break;
-    }
-  }
-  return [name.toLowerCase(), i];
-}
-
-/** The escape at `css[i]` (a backslash): the character it stands for, and where it ends. */
-function readEscape(css: string, i: number): [string, number] {
-  const hex = /^[0-9a-fA-F]{1,6}/.exec(css.slice(i + 1, i + 7));
-  if (!hex) return [css[i + 1] ?? '', i + 2];
-  let next = i + 1 + hex[0].length;
-  if (css[next] === '\r' && css[next + 1] === '\n') next += 2;
-  else if (/[ \t\n\r\f]/.test(css[next] ?? '')) next += 1;
-  const code = parseInt(hex[0], 16);
-  const valid = code > 0 && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff);
-  return [valid ? String.fromCodePoint(code) : '\ufffd', next];
-}
-
-function unescape(text: string): string {
-  let out = '';
-  for (let i = 0; i < text.length; ) {
-    if (text[i] === '\\' && i + 1 < text.length) {
-      const [char, next] = readEscape(text, i);
-      out += char;
-      i = next;
-    } else {
-      out += text[i++];
-    }
-  }
-  return out;
-}
-
-/** Where the string starting at `css[i]` (a quote) ends: after its closing quote, or at a newline. */
-function stringEnd(css: string, i: number): number {
-  const quote = css[i];
-  let j = i + 1;
-  while (j < css.length) {
-    const c = css[j];
-    if (c === quote) return j + 1;
-    if (c === '\n' || c === '\r' || c === '\f') return j;
-    j += c === '\\' ? 2 : 1;
-  }
-  return css.length;
-}
-
-/** Just after the `)` matching the `(` at `css[open]`, skipping strings and comments. */
-function blockEnd(css: string, open: number): number {
-  let depth = 0;
-  let j = open;
-  while (j < css.length) {
-    const c = css[j];
-    if (c === '"' || c === "'") {
-      j = stringEnd(css, j);
-      continue;
-    }
-    if (c === '/' && css[j + 1] === '*') {
-      const end = css.indexOf('*/', j + 2);
-      j = end < 0 ? css.length : end + 2;
-      continue;
-    }
-    if (c === '\\') j++;
-    else if (c === '(') depth++;
-    else if (c === ')' && --depth === 0) return j + 1;
-    j++;
-  }
-  return css.length;
-}
-
-/** Just after the `;` ending the at-rule statement that continues at `i`. */
-function statementEnd(css: string, i: number): number {
-  let j = i;
-  while (j < css.length) {
-    const c = css[j];
-    if (c === ';') return j + 1;
-    if (c === '(') {
-      j = blockEnd(css, j);
-      continue;
-    }
-    if (c === '"' || c === "'") {
-      j = stringEnd(css, j);
-      continue;
-    }
-    if (c === '\\') j++;
-    j++;
-  }
-  return css.length;
+  while (i < raw.length && raw.charCodeAt(i) <= 32) i++;
+  return raw.charAt(i) === '#' || (data && raw.slice(i, i + 5).toLowerCase() === 'data:');
 }
