@@ -166,8 +166,8 @@ def test_console_page_replays_the_visit_masked_script_free_and_offline(
     app_origin = recorded.app.url
     stored = json.dumps(recorded.events)
     # The recording names resources a replay would fetch: the test below is not vacuous.
-    assert f'url(\\"{app_origin}/static/paper.svg\\")' in stored
-    assert f"localhost:{recorded.app.port}/static/remote.css" in stored
+    assert f'url(\\"{app_origin}/static/:id.svg\\")' in stored
+    assert f"localhost:{recorded.app.port}/static/:id.css" in stored
 
     watch = Watch.attach(page)
     open_replay(page, console)
