@@ -6,11 +6,13 @@ replayer rebuilds). Both compare the tags counted here with the recorded ones.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from collector.assets import masking_rules
 
 CLINICAL_RULES = masking_rules("examples/clinical-app.json")
+RRWEB_UMD = Path(__file__).parents[1] / "sdk-js/node_modules/rrweb/dist/rrweb.umd.min.cjs"
 # What the recorder blocks whatever the rules say (masking-rules/README.md), plus markup.
 ALWAYS_BLOCKED = "img, video, audio, canvas, iframe, frame, object, embed, svg image"
 BLOCKED = ", ".join([ALWAYS_BLOCKED, "[data-replay-block]", *CLINICAL_RULES.get("block", [])])
@@ -76,6 +78,8 @@ def style_mismatches(live: list[dict[str, Any]], replay: list[dict[str, Any]]) -
     for i, (a, b) in enumerate(zip(live, replay, strict=True)):
         if a["blocked"]:
             continue
+        if (a["tag"], b["tag"]) == ("link", "style"):
+            continue  # rrweb rebuilds an inlined stylesheet link as a <style>
         if a["tag"] != b["tag"]:
             out.append(f"#{i}: <{a['tag']}> replayed as <{b['tag']}>")
             continue
@@ -83,3 +87,39 @@ def style_mismatches(live: list[dict[str, Any]], replay: list[dict[str, Any]]) -
             if x != y:
                 out.append(f"#{i} <{a['tag']}> {name}: {x} live, {y} replayed")
     return out
+
+
+# Rebuild the recording, jump to its end, and describe the rebuilt document: the tags
+# of the elements the replayer built from events (its mirror knows them; anything it
+# injects for itself does not count), and the text a support engineer would read.
+REPLAY = (
+    """async ([events, properties]) => {
+    const warnings = [];
+    const logger = {log: () => {}, warn: (...args) => warnings.push(args.map(String).join(' '))};
+    const replayer = new rrweb.Replayer(events, {
+        root: document.getElementById('player'), showWarning: true, logger,
+    });
+    // +1: the replayer applies at once only events strictly before the pause point.
+    replayer.pause(events[events.length - 1].timestamp - events[0].timestamp + 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const doc = replayer.iframe.contentDocument;
+    const mirror = replayer.getMirror();
+    const all = [...doc.querySelectorAll('*')];
+    const built = all.filter((el) => mirror.getId(el) > 0);
+    const shadowTags = [];
+    for (const el of built) {
+        if (el.shadowRoot) shadowTags.push(...[...el.shadowRoot.querySelectorAll('*')]
+            .map((child) => child.localName));
+    }
+    const styles = ("""
+    + REPLAY_STYLES
+    + """)(doc, mirror, properties);
+    return {
+        styles,
+        tags: [...built.map((el) => el.localName), ...shadowTags],
+        injected: all.filter((el) => mirror.getId(el) <= 0).map((el) => el.localName),
+        text: doc.body ? doc.body.innerText : '',
+        warnings,
+    };
+}"""
+)

@@ -28,52 +28,17 @@ from e2e.dom import (
     BLOCKED,
     LIVE_ELEMENTS,
     LIVE_STYLES,
-    REPLAY_STYLES,
+    REPLAY,
+    RRWEB_UMD,
     STYLE_PROPERTIES,
     style_mismatches,
 )
 from e2e.static_site import serving
 
-RRWEB_UMD = Path(__file__).parents[1] / "sdk-js/node_modules/rrweb/dist/rrweb.umd.min.cjs"
 PAGE_DIR = Path(__file__).parent / "leak_page"
 # Unmasked text on the visit form (nav, h1, h2, label, th, button).
 LABELS = ["Trial Site Portal", "Patients", "Visit form", "Social Security number", "Diagnosis"]
 LABELS += ["Notes", "Medication", "Save visit", "Visits this session"]
-
-# Rebuild the recording, jump to its end, and describe the rebuilt document: the tags
-# of the elements the replayer built from events (its mirror knows them; anything it
-# injects for itself does not count), and the text a support engineer would read.
-REPLAY = (
-    """async ([events, properties]) => {
-    const warnings = [];
-    const logger = {log: () => {}, warn: (...args) => warnings.push(args.map(String).join(' '))};
-    const replayer = new rrweb.Replayer(events, {
-        root: document.getElementById('player'), showWarning: true, logger,
-    });
-    // +1: the replayer applies at once only events strictly before the pause point.
-    replayer.pause(events[events.length - 1].timestamp - events[0].timestamp + 1);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const doc = replayer.iframe.contentDocument;
-    const mirror = replayer.getMirror();
-    const all = [...doc.querySelectorAll('*')];
-    const built = all.filter((el) => mirror.getId(el) > 0);
-    const shadowTags = [];
-    for (const el of built) {
-        if (el.shadowRoot) shadowTags.push(...[...el.shadowRoot.querySelectorAll('*')]
-            .map((child) => child.localName));
-    }
-    const styles = ("""
-    + REPLAY_STYLES
-    + """)(doc, mirror, properties);
-    return {
-        styles,
-        tags: [...built.map((el) => el.localName), ...shadowTags],
-        injected: all.filter((el) => mirror.getId(el) <= 0).map((el) => el.localName),
-        text: doc.body ? doc.body.innerText : '',
-        warnings,
-    };
-}"""
-)
 
 
 @pytest.fixture

@@ -33,7 +33,17 @@ from playwright.sync_api import Error as PlaywrightError
 
 from collector.testing import RunningServer, export_events, running_collector
 from e2e.browser import FrameLog, send_on_purpose
-from e2e.dom import BLOCKED, CLINICAL_RULES, LIVE_ELEMENTS
+from e2e.conftest import ARTIFACTS
+from e2e.dom import (
+    BLOCKED,
+    CLINICAL_RULES,
+    LIVE_ELEMENTS,
+    LIVE_STYLES,
+    REPLAY,
+    RRWEB_UMD,
+    STYLE_PROPERTIES,
+    style_mismatches,
+)
 from e2e.leak_vectors import (
     DIRECT_VECTORS,
     TRANSIENT,
@@ -197,6 +207,7 @@ class Recording:
     truth: str
     live_tags: list[str]
     live_ids: list[str]
+    live_styles: list[dict[str, Any]]
     # What each live element id became on the wire: the page's own look-up.
     pseudonyms: dict[str, str]
     excluded_windows: list[tuple[int, int]]
@@ -360,6 +371,9 @@ def recording(browser: Browser, collector: RunningServer, site: str) -> Recordin
         truth = page.evaluate(PAGE_TRUTH)
         live = page.evaluate(LIVE_ELEMENTS, BLOCKED)
         pseudonyms = page.evaluate(PSEUDONYMS, live["ids"])
+        live_styles = page.evaluate(LIVE_STYLES, [BLOCKED, STYLE_PROPERTIES])
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "leak-page-live.png"), full_page=True)
     finally:
         context.close()
     return Recording(
@@ -369,6 +383,7 @@ def recording(browser: Browser, collector: RunningServer, site: str) -> Recordin
         truth=truth,
         live_tags=live["tags"],
         live_ids=live["ids"],
+        live_styles=live_styles,
         pseudonyms=pseudonyms,
         excluded_windows=windows,
         index=index_bytes(collector.data_dir),
@@ -530,6 +545,24 @@ def test_interaction_is_recorded(recording: Recording, source: int, name: str) -
 def test_clicks_are_recorded(recording: Recording) -> None:
     clicks = [e for e in recording.incremental(2) if e["data"]["type"] == 2]
     assert len(clicks) >= 5
+
+
+def test_the_replay_looks_like_the_page(browser: Browser, recording: Recording) -> None:
+    """rrweb's Replayer rebuilds the page with every element styled as it was live, although
+    every class and id in the markup and the stylesheets is a pseudonym."""
+    events = sorted(recording.events, key=lambda e: int(e["timestamp"]))
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(recording.site + "/assets/replay.html")
+        page.add_script_tag(path=str(RRWEB_UMD))
+        rebuilt = page.evaluate(REPLAY, [events, STYLE_PROPERTIES])
+        page.screenshot(path=str(ARTIFACTS / "leak-page-replay.png"), full_page=True)
+    finally:
+        context.close()
+    assert rebuilt["warnings"] == [], "rrweb's replayer warned about the events"
+    mismatches = style_mismatches(recording.live_styles, rebuilt["styles"])
+    assert mismatches == [], "\n".join(mismatches)
 
 
 def test_addevent_keeps_safe_keys_and_masks_the_rest(recording: Recording) -> None:

@@ -65,6 +65,8 @@ const CHILDLESS_ELEMENTS = new Set(['textarea', 'template']);
 // would try to load something during replay.
 const DIV_PLACEHOLDER = new Set(['iframe', 'frame', 'object', 'embed']);
 const FIELD_ELEMENTS = new Set(['input', 'textarea', 'select']);
+// Elements whose href is a link to follow, never a resource to fetch.
+const LINKS = new Set(['a', 'area']);
 
 // Input types whose value may be shown inside an unmask region. Anything not listed —
 // password, hidden, file, and any type we do not know — is always masked.
@@ -290,10 +292,15 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
     return { text: revealText(value), isChecked: checkable && input.checked === true, masked: false };
   };
 
-  /** A present attribute's value as it may leave (`lower`: its name lower-cased), or undefined. */
-  const attributeValue = (lower: string, value: string): string | undefined => {
+  /**
+   * A present attribute's value as it may leave (`lower`: its name lower-cased), or
+   * undefined. A link whose URL may not leave keeps an empty `href`, so the replay still
+   * shows it as a link (it fetches nothing, and nothing in a replay follows links).
+   */
+  const attributeValue = (el: Element, lower: string, value: string): string | undefined => {
     const out = policy.value(lower, value);
-    return out === undefined ? undefined : clip(out);
+    if (out === undefined) return lower === 'href' && LINKS.has(name(el)) ? '' : undefined;
+    return clip(out);
   };
 
   const tagName = (el: Element): string => {
@@ -316,7 +323,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
       // getAttribute() lower-cases its argument on HTML elements: a name set with
       // capitals (setAttributeNS) is read from its own Attr instead.
       const raw = attr === lower ? el.getAttribute(attr) : (el.attributes[i]?.value ?? null);
-      const value = raw === null ? undefined : attributeValue(lower, raw);
+      const value = raw === null ? undefined : attributeValue(el, lower, raw);
       if (value !== undefined) out[attr] = value;
     }
     if (FIELD_ELEMENTS.has(tag)) {
@@ -438,7 +445,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
       const lower = attr.toLowerCase();
       if (!policy.kept(lower)) return undefined;
       const raw = el.getAttribute(attr);
-      return raw === null ? null : (attributeValue(lower, raw) ?? null);
+      return raw === null ? null : (attributeValue(el, lower, raw) ?? null);
     },
     text,
     changedText(node, cache) {
