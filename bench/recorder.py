@@ -1,9 +1,13 @@
 """Recorder benchmark: phi-replay's recorder against rrweb's record() in one Chromium.
 
-    .venv/bin/python -m bench.recorder [--runs 5] [--sizes 1000,10000,50000] [--json FILE]
+    .venv/bin/python -m bench.recorder [--runs 5] [--sizes 1000,10000,50000]
+                                       [--mixed-nodes 30000] [--json FILE]
 
 Each run loads a fresh page in a fresh browser context (cold caches, cold JIT), so the
-first snapshot really is the first call. See bench/README.md for how to read the table.
+first snapshot really is the first call, with our recorder, with rrweb's, or with none
+(the baseline). Two measurements come from the same runs: renderer main-thread task
+time read through CDP (the headline), and in-page performance.now() up to hand-over.
+See bench/README.md for how to read the tables.
 """
 
 from __future__ import annotations
@@ -11,20 +15,30 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser, sync_playwright
 
+from bench.cdp_tasks import TaskClock
 from bench.pages import clinical_page
+from bench.recorder_report import (
+    ALL_SIDES,
+    BASELINE,
+    Metric,
+    cdp_table,
+    in_page_table,
+    split_table,
+)
 from e2e.browser import CHROMIUM_ARGS, chromium_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,30 +47,54 @@ OURS_JS = ROOT / "sdk-js/dist/phi-replay.min.js"
 RRWEB_DIR = ROOT / "sdk-js/node_modules/rrweb"
 RRWEB_JS = RRWEB_DIR / "dist/rrweb.umd.min.cjs"
 
-# Targets from issue 3, as ratios ours/rrweb (lower is better).
+# Targets (ARCHITECTURE.md, issue 3), as ratios ours/rrweb (lower is better).
 TARGET_TIME = 0.3
-TARGET_BYTES = 0.6
-# ARCHITECTURE.md: the recorder entry is at most 15 KB gzip.
+TARGET_BYTES = 0.5
+# ARCHITECTURE.md: the recorder entry is at most 15 KB gzip (goal 12 KB).
 BUNDLE_BUDGET = 15 * 1024
+# The waiting at the end of every window, on every side (harness.js, run()): long
+# enough for the page to render its change.
+SETTLE_MS = 50
 # Generous per-page limit; a 50,000-node page loads and records in a few seconds.
 PAGE_TIMEOUT_MS = 60_000
 
-# The e2e flags, plus gc() so the harness can collect garbage before each timed section.
+# One-minute load average above which the run is flagged as shared: the benchmark
+# itself keeps about one core busy.
+BUSY_LOAD = 1.5
+
+# The e2e flags, plus gc() so the harness can collect garbage before each window.
 BROWSER_ARGS = [*CHROMIUM_ARGS, "--js-flags=--expose-gc"]
 
-SIDES = ("ours", "rrweb")
-Sample = dict[str, float]
+# The script each side's page loads, and the global that says it has loaded. The
+# baseline page loads a script too, so that its DOM is the same as the others'.
+SCRIPTS = {"ours": "/phi-replay.min.js", "rrweb": "/rrweb.js", BASELINE: "/baseline.js"}
+GLOBALS = {"ours": "PhiReplay", "rrweb": "rrweb", BASELINE: "benchBaseline"}
+BASELINE_JS = b"window.benchBaseline = true;\n"
+
+# Scenarios run, in this order, on one fresh page: the clinical pages of --sizes, and
+# the page of --mixed-nodes for the mixed burst (its snapshot is a row too).
+CLINICAL = ("snapshot", "append", "text")
+MIXED = ("snapshot", "mixed")
+
+# Row names of the CDP table, per scenario.
+CDP_ROWS = {
+    "snapshot": "first snapshot",
+    "append": "append 1,000 rows",
+    "text": "change 1,000 texts",
+    "mixed": "mixed burst",
+}
 
 
-@dataclass
-class Metric:
-    """One table row: a measured quantity on one page size, for both recorders."""
+@dataclass(frozen=True)
+class PageSpec:
+    """One kind of page run: its size, and which scenarios run on it."""
 
-    name: str
-    size: int
-    unit: str
-    target: float | None
-    values: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in SIDES})
+    nodes: int
+    scenarios: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{'mixed' if 'mixed' in self.scenarios else 'clinical'}-{self.nodes}"
 
 
 def serve(files: dict[str, tuple[bytes, str]]) -> ThreadingHTTPServer:
@@ -90,184 +128,235 @@ def running_server(files: dict[str, tuple[bytes, str]]) -> Iterator[str]:
         server.server_close()
 
 
-def one_run(browser: Browser, base: str, side: str, size: int) -> dict[str, Any]:
-    """Load a fresh page, take the first full snapshot, then the two mutation bursts."""
+def one_run(
+    browser: Browser, base: str, side: str, spec: PageSpec, settle_ms: int = SETTLE_MS
+) -> dict[str, Any]:
+    """Load a fresh page and run its scenarios, each inside a CDP task-time window."""
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     try:
         context.add_init_script(path=str(HARNESS))
         context.set_default_timeout(PAGE_TIMEOUT_MS)
         page = context.new_page()
-        page.goto(f"{base}/{side}-{size}.html", wait_until="load")
-        page.wait_for_function(f"() => !!window.{'PhiReplay' if side == 'ours' else 'rrweb'}")
+        page.goto(f"{base}/{side}-{spec.nodes}.html", wait_until="load")
+        page.wait_for_function(f"() => !!window.{GLOBALS[side]}")
+        clock = TaskClock(page)
         page.wait_for_timeout(300)  # let page-load work (layout, GC) finish before timing
-        nodes = page.evaluate("() => __bench.countNodes()")
-        if side == "ours":
-            snap = page.evaluate("(ep) => __bench.oursSnapshot(ep)", base)
-        else:
-            snap = page.evaluate("() => __bench.rrwebSnapshot()")
-        append = page.evaluate("(s) => __bench.burst(s, 'append')", side)
-        text = page.evaluate("(s) => __bench.burst(s, 'text')", side)
-        return {"nodes": nodes, "snapshot": snap, "append": append, "text": text}
+        out: dict[str, Any] = {"nodes": page.evaluate("() => __bench.countNodes()")}
+        for kind in spec.scenarios:
+            page.evaluate("(kind) => __bench.prepare(kind)", kind)
+            page.evaluate("() => __bench.collectGarbage()")
+            before = clock.read()
+            run = [side, kind, base, settle_ms]
+            page.evaluate("([s, k, ep, ms]) => __bench.run(s, k, ep, ms)", run)
+            cdp = clock.since(before)
+            out[kind] = {**page.evaluate("() => __bench.result()"), "cdp": cdp}
+        return out
     finally:
         context.close()
 
 
-def median_range(values: list[float], fmt: Callable[[float], str]) -> str:
-    if not values:
-        return "-"
-    return f"{fmt(statistics.median(values))} ({fmt(min(values))}-{fmt(max(values))})"
+def rotation(run: int) -> tuple[str, ...]:
+    """Which side goes first turns with the run, so none always gets a warmer machine."""
+    k = run % len(ALL_SIDES)
+    return ALL_SIDES[k:] + ALL_SIDES[:k]
 
 
-def fmt_ms(v: float) -> str:
-    return f"{v:.1f}" if v < 100 else f"{v:.0f}"
+class Results:
+    """The rows of both tables, filled one run at a time."""
 
+    def __init__(self) -> None:
+        self.cdp: dict[tuple[str, str], Metric] = {}
+        self.in_page: dict[tuple[str, str], Metric] = {}
+        self.leaks: set[str] = set()
+        self.late: set[str] = set()
 
-def fmt_task(v: float) -> str:
-    return "<50" if v == 0 else f"{v:.0f}"
+    def add(self, spec: PageSpec, label: str, side: str, r: dict[str, Any], last: bool) -> None:
+        Table = dict[tuple[str, str], Metric]
 
+        def put(table: Table, name: str, unit: str, target: float | None) -> Metric:
+            return table.setdefault((name, spec.key), Metric(name, label, unit, target))
 
-def fmt_kb(v: float) -> str:
-    return f"{v / 1024:.1f}"
-
-
-def render(metrics: list[Metric], nodes: dict[int, int]) -> str:
-    header = ("metric", "page", "ours", "rrweb", "ours/rrweb", "target", "")
-    rows: list[tuple[str, ...]] = []
-    for m in metrics:
-        fmt = fmt_kb if m.unit == "KB" else fmt_task if m.name.startswith("longest") else fmt_ms
-        ours, rr = (statistics.median(m.values[s]) for s in SIDES)
-        if m.name.startswith("longest") and ours == 0:
-            ratio_text = "-" if rr == 0 else f"<{50 / rr:.2f}"
-            ratio = 0.0
-        else:
-            ratio = ours / rr if rr else float("inf")
-            ratio_text = f"{ratio:.2f}"
-        verdict = "" if m.target is None else ("met" if ratio <= m.target else "NOT met")
-        rows.append(
-            (
-                f"{m.name} ({m.unit})",
-                f"{nodes[m.size]:,} nodes",
-                median_range(m.values["ours"], fmt),
-                median_range(m.values["rrweb"], fmt),
-                ratio_text,
-                "-" if m.target is None else f"<= {m.target}x",
-                verdict,
+        for kind in spec.scenarios:
+            part = r[kind]
+            row = put(self.cdp, CDP_ROWS[kind], "ms", TARGET_TIME)
+            row.values[side].append(part["cdp"]["TaskDuration"])
+            row.split[side].append(part["cdp"])
+            if part["leaked"]:
+                self.leaks.add(f"{side} {kind} on the {label} page")
+            if part["extra_tasks"]:
+                self.late.add(f"{side} {kind} on the {label} page ({part['extra_tasks']} tasks)")
+        if side == BASELINE:
+            return
+        snap = r["snapshot"]
+        put(self.in_page, "snapshot time", "ms", TARGET_TIME).values[side].append(snap["ms"])
+        bursts = [k for k in spec.scenarios if k != "snapshot"]
+        for kind in bursts:
+            put(self.in_page, f"mutation time, {kind}", "ms", TARGET_TIME).values[side].append(
+                r[kind]["ms"]
             )
-        )
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        put(self.in_page, "snapshot bytes", "KB", TARGET_BYTES).values[side].append(snap["bytes"])
+        name = "mutation bytes, mixed" if "mixed" in bursts else "mutation bytes"
+        mutation_bytes = sum(r[k]["bytes"] for k in bursts)
+        put(self.in_page, name, "KB", TARGET_BYTES).values[side].append(mutation_bytes)
+        if last:
+            task = snap["longest_task_ms"]
+            put(self.in_page, "longest task, snapshot", "ms", None).values[side].append(task)
 
-    def line(cells: tuple[str, ...]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
-    return "\n".join([line(header), line(tuple("-" * w for w in widths)), *map(line, rows)])
+CDP_ORDER = list(CDP_ROWS.values())
+IN_PAGE_ORDER = ["snapshot time", "mutation time, append", "mutation time, text"]
+IN_PAGE_ORDER += ["mutation time, mixed", "snapshot bytes", "mutation bytes"]
+IN_PAGE_ORDER += ["mutation bytes, mixed", "longest task, snapshot"]
+BYTES_ROWS = ("snapshot bytes", "mutation bytes", "mutation bytes, mixed")
 
 
-LEGEND = """\
-Each cell: median (min-max) over {runs} fresh pages; ours/rrweb is the ratio of medians.
-rrweb {rrweb} record() with maskAllInputs: true, maskTextSelector: '*'; emit does
-JSON.stringify(event). phi-replay: PhiReplay.start() with default-deny rules against an
-in-page WebSocket stub (welcome in a microtask, acks in a later task, no network).
+LEGEND_CDP = """\
+CDP task time: Performance.getMetrics TaskDuration (renderer main thread, every task:
+script, GC, JSON, style, layout) read before and after each scenario's window, on a
+fresh page per run. ours and rrweb are costs: their task time minus the median task
+time of the same scenario on the same page with no recorder (baseline, which holds the
+page's own DOM work and the window's waiting). Cells: median (min-max) over {runs}
+runs; ours/rrweb: ratio of the median costs (min-max of run-by-run ratios).
+- first snapshot: start() / record() until the snapshot JSON is handed over.
+- append 1,000 rows (18,000 nodes, one DOM call); change 1,000 texts (each longer);
+  mixed burst: one task appends 1,500 rich rows ({added_nodes:,} nodes: ids, classes, a
+  link, nested badges, an input) and edits {edited_texts:,} texts of the page's table.
+- window: gc(), read, [a timer task: the action, then 2 task hops and {settle} ms on
+  every side, phi-replay's flush() from a microtask after the change], read.
+- ~: the recorder's cost is smaller than the baseline's own run-to-run spread (max-min),
+  so that row's ratio is mostly noise; more --runs, or the in-page table, tell more.
+bytes: UTF-8 JSON handed over (phi-replay: batch frames without the hello; rrweb:
+stringified events); mutation bytes = append + text. No compression on either side.
+"""
+
+LEGEND_IN_PAGE = """\
+In-page performance.now() (same runs): each cell median (min-max), ours/rrweb the ratio
+of medians. rrweb {rrweb} record() with maskAllInputs: true, maskTextSelector: '*';
+emit does JSON.stringify(event). phi-replay: PhiReplay.start() with default-deny rules
+against an in-page WebSocket stub (welcome in a microtask, acks in a later task).
 - snapshot time: cold first call → the serialised snapshot is handed over (phi-replay:
   start() → stub send() of the batch holding the FullSnapshot, handshake included;
   rrweb: record() → end of the emit that stringified the FullSnapshot).
-- mutation time: end of the DOM change → mutation JSON handed over. 'append' appends
-  1,000 patient rows at once; 'text' then edits one text node in each of them (1,000
-  edits, each text getting longer). The DOM change itself, the same work for both
-  recorders, is not counted ({dom}).
+- mutation time: end of the DOM change → the last mutation JSON handed over. The DOM
+  change itself, the same work for both recorders, is not counted ({dom}).
   rrweb serialises in its MutationObserver callback; phi-replay is flushed by a
   microtask queued right after the change (so right after its MutationObserver
-  callback) and the time is the stub's send() of the batch. Both sides then wait
-  alike; only the timestamps taken at hand-over count.
-- bytes: UTF-8 length of what is handed over (phi-replay: whole batch frames without
-  the hello; rrweb: each stringified event). No compression on either side.
+  callback) and the time is the stub's send() of the batch.
 - longest task: longest PerformanceObserver 'longtask' entry (≥ 50 ms) overlapping the
   snapshot; '<50' means no task reached 50 ms.
+What happens after hand-over (GC of the garbage made, layout forced, work deferred to
+later tasks) is not in these figures; it is in the CDP table above.
 """
+
+
+def build_files(specs: list[PageSpec], ours_js: bytes) -> dict[str, tuple[bytes, str]]:
+    js = "text/javascript; charset=utf-8"
+    files: dict[str, tuple[bytes, str]] = {
+        SCRIPTS["ours"]: (ours_js, js),
+        SCRIPTS["rrweb"]: (RRWEB_JS.read_bytes(), js),
+        SCRIPTS[BASELINE]: (BASELINE_JS, js),
+    }
+    for spec in specs:
+        for side, script in SCRIPTS.items():
+            html = clinical_page(spec.nodes, script).encode()
+            files[f"/{side}-{spec.nodes}.html"] = (html, "text/html; charset=utf-8")
+    return files
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--runs", type=int, default=5, help="fresh pages per size and recorder")
+    parser.add_argument("--runs", type=int, default=5, help="fresh pages per size and side")
     parser.add_argument("--sizes", default="1000,10000,50000", help="target DOM nodes per page")
+    parser.add_argument(
+        "--mixed-nodes", type=int, default=30_000, help="page for the mixed burst (0: skip it)"
+    )
+    parser.add_argument(
+        "--settle-ms",
+        type=int,
+        default=SETTLE_MS,
+        help="waiting at the end of each window, every side (longer: more deferred GC inside)",
+    )
     parser.add_argument("--json", type=Path, help="also write every sample to this file")
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
+    specs = [PageSpec(int(s), CLINICAL) for s in args.sizes.split(",") if s.strip()]
+    if args.mixed_nodes > 0:
+        specs.append(PageSpec(args.mixed_nodes, MIXED))
+    largest = max((s.nodes for s in specs if s.scenarios == CLINICAL), default=0)
 
     if not OURS_JS.is_file():
         print(f"{OURS_JS.relative_to(ROOT)} is missing: run `make setup`", file=sys.stderr)
         return 2
     ours_js = OURS_JS.read_bytes()
     rrweb_version = json.loads((RRWEB_DIR / "package.json").read_text())["version"]
-    js = "text/javascript; charset=utf-8"
-    files: dict[str, tuple[bytes, str]] = {
-        "/phi-replay.min.js": (ours_js, js),
-        "/rrweb.js": (RRWEB_JS.read_bytes(), js),
-    }
-    for size in sizes:
-        for side, script in (("ours", "/phi-replay.min.js"), ("rrweb", "/rrweb.js")):
-            html = clinical_page(size, script).encode()
-            files[f"/{side}-{size}.html"] = (html, "text/html; charset=utf-8")
+    files = build_files(specs, ours_js)
 
-    metrics: dict[tuple[str, int], Metric] = {}
-
-    def record(name: str, size: int, unit: str, target: float | None, side: str, v: float) -> None:
-        metric = metrics.setdefault((name, size), Metric(name, size, unit, target))
-        metric.values[side].append(v)
-
-    nodes: dict[int, int] = {}
-    leaks: set[str] = set()
+    results = Results()
     samples: list[dict[str, Any]] = []
     started = time.monotonic()
     with sync_playwright() as pw, running_server(files) as base:
         browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
         try:
-            print(f"Chromium {browser.version}, rrweb {rrweb_version}, {args.runs} runs per size")
-            for size in sizes:
+            print(
+                f"Chromium {browser.version}, rrweb {rrweb_version}, {args.runs} runs per page; "
+                f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+            )
+            for spec in specs:
+                label = ""
                 for run in range(args.runs):
-                    # Alternate which recorder goes first, so neither always gets a warmer machine.
-                    for side in SIDES if run % 2 == 0 else SIDES[::-1]:
-                        r = one_run(browser, base, side, size)
-                        nodes[size] = r["nodes"]
-                        samples.append({"size": size, "run": run, "side": side, **r})
-                        snap, append, text = r["snapshot"], r["append"], r["text"]
-                        for part in ("snapshot", "append", "text"):
-                            if r[part]["leaked"]:
-                                leaks.add(f"{side} {part} on the {size:,}-node page")
-                        record("snapshot time", size, "ms", TARGET_TIME, side, snap["ms"])
-                        record("mutation time, append", size, "ms", TARGET_TIME, side, append["ms"])
-                        record("mutation time, text", size, "ms", TARGET_TIME, side, text["ms"])
-                        record("snapshot bytes", size, "KB", TARGET_BYTES, side, snap["bytes"])
-                        mutation_bytes = append["bytes"] + text["bytes"]
-                        record("mutation bytes", size, "KB", TARGET_BYTES, side, mutation_bytes)
-                        if size == max(sizes):
-                            task = snap["longest_task_ms"]
-                            record("longest task, snapshot", size, "ms", None, side, task)
-                print(
-                    f"  {nodes[size]:,} nodes: done ({time.monotonic() - started:.0f} s)",
-                    flush=True,
-                )
+                    for side in rotation(run):
+                        r = one_run(browser, base, side, spec, args.settle_ms)
+                        label = f"{r['nodes']:,} nodes"
+                        last = spec.nodes == largest and spec.scenarios == CLINICAL
+                        results.add(spec, label, side, r, last)
+                        samples.append({"page": spec.key, "run": run, "side": side, **r})
+                elapsed = time.monotonic() - started
+                print(f"  {label} ({spec.key}): done ({elapsed:.0f} s)", flush=True)
         finally:
             browser.close()
 
-    order = ["snapshot time", "mutation time, append", "mutation time, text"]
-    order += ["snapshot bytes", "mutation bytes", "longest task, snapshot"]
-    table = sorted(metrics.values(), key=lambda m: (order.index(m.name), m.size))
+    def ordered(table: dict[tuple[str, str], Metric], order: list[str]) -> list[Metric]:
+        keys = [s.key for s in specs]
+        rows = sorted(table.items(), key=lambda kv: (order.index(kv[0][0]), keys.index(kv[0][1])))
+        return [row for _, row in rows]
+
+    gz = len(gzip.compress(ours_js, compresslevel=9))
+    times = ordered(results.cdp, CDP_ORDER)
+    in_page = ordered(results.in_page, IN_PAGE_ORDER)
+    sizes = [m for m in in_page if m.name in BYTES_ROWS]
+    mixed = next((s for s in samples if s["page"].startswith("mixed")), None)
     print()
-    print(render(table, nodes))
+    print("Renderer main-thread task time (CDP), cost over the no-recorder baseline")
+    print(cdp_table(times, sizes, gz))
+    print()
+    mixed_run = mixed["mixed"] if mixed else {"added_nodes": 0, "edited_texts": 0}
+    print(LEGEND_CDP.format(runs=args.runs, settle=args.settle_ms, **mixed_run))
+    print("Where the task time went: median cost over the baseline's median, ms")
+    print(split_table(times))
+    print()
+    print("In-page performance.now() to hand-over")
+    print(in_page_table(in_page))
     print()
     dom = ", ".join(
-        f"{kind} {statistics.median(s[kind]['dom_ms'] for s in samples):.1f} ms"
-        for kind in ("append", "text")
+        f"{kind} {statistics.median(s[kind]['dom_ms'] for s in samples if kind in s):.1f} ms"
+        for kind in ("append", "text", "mixed")
+        if any(kind in s for s in samples)
     )
-    print(LEGEND.format(runs=args.runs, rrweb=rrweb_version, dom=f"median: {dom}"))
-    gz = len(gzip.compress(ours_js, compresslevel=9))
+    print(LEGEND_IN_PAGE.format(rrweb=rrweb_version, dom=f"median: {dom}"))
     verdict = "met" if gz <= BUNDLE_BUDGET else "NOT met"
     print(
         f"Recorder bundle: sdk-js/dist/phi-replay.min.js {len(ours_js):,} bytes, "
         f"{gz:,} bytes gzip (budget {BUNDLE_BUDGET:,} bytes = 15 KB): {verdict}"
     )
-    for leak in sorted(leaks):
+    for leak in sorted(results.leaks):
         print(f"WARNING: unmasked synthetic text in the {leak} output")
+    for late in sorted(results.late):
+        print(f"WARNING: the window grew past the common waiting for {late}")
+    load = os.getloadavg()[0]
+    if load > BUSY_LOAD:
+        print(
+            f"WARNING: load average {load:.1f} at the end: other processes shared the CPU, "
+            "so times are noisier than usual"
+        )
     print(f"Total time: {time.monotonic() - started:.0f} s")
     if args.json:
         args.json.write_text(json.dumps(samples, indent=1))

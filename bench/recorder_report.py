@@ -1,0 +1,194 @@
+"""The recorder benchmark's tables: CDP task time (the headline), the cost split, and
+the in-page performance.now() figures. Only formatting; bench/recorder.py measures.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+SIDES = ("ours", "rrweb")
+# The third side of the CDP rows: the same page and scenario with no recorder.
+BASELINE = "baseline"
+ALL_SIDES = (*SIDES, BASELINE)
+
+
+@dataclass
+class Metric:
+    """One table row: a quantity on one page, per side, one value per run (in run order)."""
+
+    name: str
+    page: str
+    unit: str
+    target: float | None
+    values: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in ALL_SIDES})
+    # CDP rows only: every Performance.getMetrics difference of the window, per side and run.
+    split: dict[str, list[dict[str, float]]] = field(
+        default_factory=lambda: {s: [] for s in ALL_SIDES}
+    )
+
+
+def median_range(values: list[float], fmt: Callable[[float], str]) -> str:
+    if not values:
+        return "-"
+    return f"{fmt(statistics.median(values))} ({fmt(min(values))}-{fmt(max(values))})"
+
+
+def fmt_ms(v: float) -> str:
+    return f"{v:.1f}" if abs(v) < 100 else f"{v:.0f}"
+
+
+def fmt_task(v: float) -> str:
+    return "<50" if v == 0 else f"{v:.0f}"
+
+
+def fmt_kb(v: float) -> str:
+    return f"{v / 1024:.1f}"
+
+
+def fmt_ratio(v: float) -> str:
+    return f"{v:.2f}"
+
+
+def verdict(ratio: float, target: float | None) -> str:
+    return "" if target is None else ("met" if ratio <= target else "NOT met")
+
+
+def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([line(header), line(tuple("-" * w for w in widths)), *map(line, rows)])
+
+
+def costs(m: Metric) -> dict[str, list[float]]:
+    """Per run, a recorder's task time minus the baseline's median on the same row."""
+    base = statistics.median(m.values[BASELINE])
+    return {s: [v - base for v in m.values[s]] for s in SIDES}
+
+
+def ratios(ours: list[float], rrweb: list[float]) -> tuple[float, list[float]]:
+    """The ratio of the medians, and the per-run ratios (run i of each side, side by side)."""
+    med = statistics.median(rrweb)
+    ratio = statistics.median(ours) / med if med > 0 else float("inf")
+    per_run = [o / r for o, r in zip(ours, rrweb, strict=False) if r > 0]
+    return ratio, per_run
+
+
+def ratio_cell(ratio: float, per_run: list[float], noisy: bool = False) -> str:
+    spread = f" ({min(per_run):.2f}-{max(per_run):.2f})" if len(per_run) > 1 else ""
+    return f"{'~' if noisy else ''}{ratio:.2f}{spread}"
+
+
+def noisy(m: Metric, cost: dict[str, list[float]]) -> bool:
+    """A recorder's median cost is within the baseline's own run-to-run spread."""
+    spread = max(m.values[BASELINE]) - min(m.values[BASELINE])
+    return any(statistics.median(cost[s]) < spread for s in SIDES)
+
+
+def cdp_table(times: list[Metric], sizes: list[Metric], bundle_gzip: int) -> str:
+    """The headline: CDP TaskDuration cost rows, bytes rows and the bundle row."""
+    header = ("row", "page", "ours", "rrweb", "baseline", "ours/rrweb", "target", "")
+    rows: list[tuple[str, ...]] = []
+    for m in times:
+        cost = costs(m)
+        ratio, per_run = ratios(cost["ours"], cost["rrweb"])
+        rows.append(
+            (
+                f"{m.name} (ms)",
+                m.page,
+                median_range(cost["ours"], fmt_ms),
+                median_range(cost["rrweb"], fmt_ms),
+                median_range(m.values[BASELINE], fmt_ms),
+                ratio_cell(ratio, per_run, noisy(m, cost)),
+                f"<= {m.target}x",
+                verdict(ratio, m.target),
+            )
+        )
+    for m in sizes:
+        ratio, per_run = ratios(m.values["ours"], m.values["rrweb"])
+        rows.append(
+            (
+                f"{m.name} (KB)",
+                m.page,
+                median_range(m.values["ours"], fmt_kb),
+                median_range(m.values["rrweb"], fmt_kb),
+                "-",
+                ratio_cell(ratio, per_run),
+                f"<= {m.target}x",
+                verdict(ratio, m.target),
+            )
+        )
+    budget = "met" if bundle_gzip <= 15 * 1024 else "NOT met"
+    goal = "met" if bundle_gzip <= 12 * 1024 else "NOT met"
+    rows.append(
+        (
+            "bundle (KB gzip)",
+            "-",
+            fmt_kb(bundle_gzip),
+            "-",
+            "-",
+            "-",
+            "<= 15 KB (goal 12)",
+            f"{budget} (goal {goal})",
+        )
+    )
+    return table(header, rows)
+
+
+# The split of a window's cost (CDP metric names → column). TaskDuration and the two
+# layout metrics are wall time on the main thread; ThreadTime is the main thread's CPU
+# time, ProcessTime the whole renderer's (concurrent GC marking, compile and raster
+# threads too; 10 ms ticks). ScriptDuration is left out: it misses microtasks, where
+# both recorders do most of their work.
+SPLIT = (
+    ("task", ("TaskDuration",)),
+    ("main-thread CPU", ("ThreadTime",)),
+    ("layout+style", ("LayoutDuration", "RecalcStyleDuration")),
+    ("renderer CPU", ("ProcessTime",)),
+)
+
+
+def split_table(times: list[Metric]) -> str:
+    """Median of each CDP metric over the baseline's median: where the cost went."""
+    header = ("row", "page", "side", *(name for name, _ in SPLIT))
+    rows: list[tuple[str, ...]] = []
+
+    def med(m: Metric, side: str, names: tuple[str, ...]) -> float:
+        return statistics.median(sum(d[n] for n in names) for d in m.split[side])
+
+    for m in times:
+        for side in SIDES:
+            cells = [fmt_ms(med(m, side, n) - med(m, BASELINE, n)) for _, n in SPLIT]
+            rows.append((m.name, m.page, side, *cells))
+    return table(header, rows)
+
+
+def in_page_table(metrics: list[Metric]) -> str:
+    """The performance.now() table: ours and rrweb, ratio of medians, target."""
+    header = ("metric", "page", "ours", "rrweb", "ours/rrweb", "target", "")
+    rows: list[tuple[str, ...]] = []
+    for m in metrics:
+        fmt = fmt_kb if m.unit == "KB" else fmt_task if m.name.startswith("longest") else fmt_ms
+        ours, rr = (statistics.median(m.values[s]) for s in SIDES)
+        if m.name.startswith("longest") and ours == 0:
+            ratio_text = "-" if rr == 0 else f"<{50 / rr:.2f}"
+            ratio = 0.0
+        else:
+            ratio = ours / rr if rr else float("inf")
+            ratio_text = f"{ratio:.2f}"
+        rows.append(
+            (
+                f"{m.name} ({m.unit})",
+                m.page,
+                median_range(m.values["ours"], fmt),
+                median_range(m.values["rrweb"], fmt),
+                ratio_text,
+                "-" if m.target is None else f"<= {m.target}x",
+                verdict(ratio, m.target),
+            )
+        )
+    return table(header, rows)
