@@ -281,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     specs = [PageSpec(int(s), CLINICAL) for s in args.sizes.split(",") if s.strip()]
     if args.mixed_nodes > 0:
         specs.append(PageSpec(args.mixed_nodes, MIXED))
+    if not specs or args.runs < 1:
+        parser.error("nothing to run: give --sizes or --mixed-nodes, and --runs of 1 or more")
     largest = max((s.nodes for s in specs if s.scenarios == CLINICAL), default=0)
 
     if not OURS_JS.is_file():
