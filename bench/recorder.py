@@ -223,8 +223,9 @@ runs; ours/rrweb: ratio of the median costs (min-max of run-by-run ratios).
   link, nested badges, an input) and edits {edited_texts:,} texts of the page's table.
 - window: gc(), read, [a timer task: the action, then 2 task hops and {settle} ms on
   every side, phi-replay's flush() from a microtask after the change], read.
-- ~: the recorder's cost is smaller than the baseline's own run-to-run spread (max-min),
-  so that row's ratio is mostly noise; more --runs, or the in-page table, tell more.
+- ~: a cost (ours or rrweb) is smaller than the baseline's own run-to-run spread
+  (max-min), so that row's ratio is mostly noise; more --runs, or the in-page table,
+  tell more.
 bytes: UTF-8 JSON handed over (phi-replay: batch frames without the hello; rrweb:
 stringified events); mutation bytes = append + text. No compression on either side.
 """
@@ -238,7 +239,8 @@ against an in-page WebSocket stub (welcome in a microtask, acks in a later task)
   start() → stub send() of the batch holding the FullSnapshot, handshake included;
   rrweb: record() → end of the emit that stringified the FullSnapshot).
 - mutation time: end of the DOM change → the last mutation JSON handed over. The DOM
-  change itself, the same work for both recorders, is not counted ({dom}).
+  change itself, the same work for both recorders, is not counted
+  ({dom}).
   rrweb serialises in its MutationObserver callback; phi-replay is flushed by a
   microtask queued right after the change (so right after its MutationObserver
   callback) and the time is the stub's send() of the batch.
