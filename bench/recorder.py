@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     mixed_run = mixed["mixed"] if mixed else {"added_nodes": 0, "edited_texts": 0}
     print(LEGEND_CDP.format(runs=args.runs, settle=args.settle_ms, **mixed_run))
-    print("Where the task time went: median cost over the baseline's median, ms")
+    print("Where the task time went: median over the baseline's median, ms (~: within its spread)")
     print(split_table(times))
     print()
     print("In-page performance.now() to hand-over")
