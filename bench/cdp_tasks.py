@@ -10,10 +10,18 @@ the engine's own tasks, whichever API the work was hidden behind.
     before = clock.read()
     page.evaluate(...)
     spent = clock.since(before)   # {"TaskDuration": ms, "ScriptDuration": ms, ...}
+
+On Linux it also reads how long the renderers' main threads waited for a CPU
+(`run_delay` in /proc/<pid>/schedstat) as `RunQueueDelay`: task time is wall time,
+and a window in which another process held the CPU is slower for reasons that have
+nothing to do with the page.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import CDPSession, Page
@@ -33,6 +41,48 @@ KEPT = (
     "ProcessTime",
 )
 
+# A window is disturbed when its renderers' main threads waited for a CPU for more than
+# this share of its task time (and more than DISTURBED_MIN_MS). Undisturbed windows on
+# this 2-core machine wait up to about a tenth: the page's own compositor, raster and
+# GC threads compete for the two cores too.
+DISTURBED_SHARE = 0.25
+DISTURBED_MIN_MS = 20.0
+
+
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+def renderer_pids() -> list[int]:
+    """Chromium renderer processes started (through Playwright) by this process."""
+    me, found = os.getpid(), []
+    try:
+        entries = [int(e.name) for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:
+        return []  # not Linux: no run-queue figures
+    for pid in entries:
+        try:
+            if b"--type=renderer" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            up = pid
+            while up > 1 and up != me:
+                up = _parent(up)
+        except (OSError, ValueError):
+            continue
+        if up == me:
+            found.append(pid)
+    return found
+
+
+def run_queue_seconds(pids: list[int]) -> float:
+    """How long these processes' main threads have waited for a CPU, in all (seconds)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):  # the process has ended
+            total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[1])
+    return total / 1e9
+
 
 class TaskClock:
     """A CDP session on one page with the Performance domain enabled."""
@@ -40,11 +90,21 @@ class TaskClock:
     def __init__(self, page: Page) -> None:
         self.cdp: CDPSession = page.context.new_cdp_session(page)
         self.cdp.send("Performance.enable")
+        # Every renderer of ours: the page's is among them, the others are idle.
+        self.renderers = renderer_pids()
 
     def read(self) -> dict[str, float]:
         """The cumulative metrics now, in seconds."""
         reply: dict[str, Any] = self.cdp.send("Performance.getMetrics")
-        return {m["name"]: float(m["value"]) for m in reply["metrics"] if m["name"] in KEPT}
+        metrics = {m["name"]: float(m["value"]) for m in reply["metrics"] if m["name"] in KEPT}
+        metrics["RunQueueDelay"] = run_queue_seconds(self.renderers)
+        return metrics
+
+    def disturbed(self, spent: dict[str, float]) -> bool:
+        """A window (from since()) in which the renderers' main threads waited for a CPU
+        for more than DISTURBED_SHARE of its task time: another process took the CPU."""
+        wait = spent.get("RunQueueDelay", 0.0)
+        return wait > DISTURBED_MIN_MS and wait > DISTURBED_SHARE * spent["TaskDuration"]
 
     def since(self, before: dict[str, float]) -> dict[str, float]:
         """What each metric grew by since `before`, in ms."""

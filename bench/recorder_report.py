@@ -153,6 +153,8 @@ SPLIT: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("layout+style", LAYOUT, ()),
     ("main-thread CPU", ("ThreadTime",), ()),
     ("renderer CPU", ("ProcessTime",), ()),
+    # The renderers' main threads were ready to run but had no CPU (Linux schedstat).
+    ("waited for CPU", ("RunQueueDelay",), ()),
 )
 
 
@@ -162,7 +164,7 @@ def split_table(times: list[Metric]) -> str:
     rows: list[tuple[str, ...]] = []
 
     def value(d: dict[str, float], plus: tuple[str, ...], minus: tuple[str, ...]) -> float:
-        return sum(d[n] for n in plus) - sum(d[n] for n in minus)
+        return sum(d.get(n, 0.0) for n in plus) - sum(d.get(n, 0.0) for n in minus)
 
     for m in times:
         costs: dict[str, list[float]] = {s: [] for s in SIDES}
