@@ -41,10 +41,10 @@ KEPT = (
     "ProcessTime",
 )
 
-# A window is disturbed when its renderers' main threads waited for a CPU for more than
-# this share of its task time (and more than DISTURBED_MIN_MS). Undisturbed windows on
-# this 2-core machine wait up to about a tenth: the page's own compositor, raster and
-# GC threads compete for the two cores too.
+# A window is disturbed when its tasks were preempted for more than this share of their
+# time (and more than DISTURBED_MIN_MS). Undisturbed windows on this 2-core machine lose
+# up to about a tenth: the page's own compositor, raster and GC threads compete for the
+# two cores too.
 DISTURBED_SHARE = 0.25
 DISTURBED_MIN_MS = 20.0
 
@@ -101,10 +101,16 @@ class TaskClock:
         return metrics
 
     def disturbed(self, spent: dict[str, float]) -> bool:
-        """A window (from since()) in which the renderers' main threads waited for a CPU
-        for more than DISTURBED_SHARE of its task time: another process took the CPU."""
-        wait = spent.get("RunQueueDelay", 0.0)
-        return wait > DISTURBED_MIN_MS and wait > DISTURBED_SHARE * spent["TaskDuration"]
+        """Whether another process took the CPU during a window (a since() result): its
+        tasks ran off the CPU for more than DISTURBED_SHARE of their time while the
+        renderers' main threads sat in the run queue. Both bounds are needed: a task can
+        also be off the CPU blocked on the browser (a synchronous IPC, the page's own
+        cost), and the run queue also holds waits between tasks, which TaskDuration
+        does not count."""
+        preempted = min(
+            spent.get("RunQueueDelay", 0.0), spent["TaskDuration"] - spent["ThreadTime"]
+        )
+        return preempted > DISTURBED_MIN_MS and preempted > DISTURBED_SHARE * spent["TaskDuration"]
 
     def since(self, before: dict[str, float]) -> dict[str, float]:
         """What each metric grew by since `before`, in ms."""

@@ -381,14 +381,14 @@ def main(argv: list[str] | None = None) -> int:
     if results.repeated:
         print(
             f"{results.repeated} of {results.pages} pages were run again: another process took "
-            f"the CPU in one of their windows (the renderer waited for a CPU for more than "
-            f"{DISTURBED_SHARE:.0%} of the window's task time)"
+            f"the CPU in one of their windows (their tasks were preempted for more than "
+            f"{DISTURBED_SHARE:.0%} of their time)"
         )
     if results.disturbed:
         print(
             f"WARNING: {len(results.disturbed)} windows were still disturbed after the retry, "
-            f"so their rows are noisier: {', '.join(results.disturbed[:6])}"
-            + (", ..." if len(results.disturbed) > 6 else "")
+            f"so their rows are noisier: {', '.join(results.disturbed[:4])}"
+            + (", ..." if len(results.disturbed) > 4 else "")
         )
     for late in sorted(results.late):
         print(f"WARNING: the window grew past the common waiting for {late}")
