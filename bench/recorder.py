@@ -206,6 +206,7 @@ class Results:
             row = put(self.cdp, CDP_ROWS[kind], "ms", TARGET_TIME)
             row.values[side].append(part["cdp"]["TaskDuration"])
             row.split[side].append(part["cdp"])
+            row.clean[side].append(kind not in r["disturbed"])
             if part["leaked"]:
                 self.leaks.add(f"{side} {kind} on the {label} page")
             if part["extra_tasks"]:
@@ -250,7 +251,7 @@ runs; ours/rrweb: ratio of the median costs (min-max of run-by-run ratios).
   every side, phi-replay's flush() from a microtask after the change], read.
 - ~: a cost (ours or rrweb) is smaller than the baseline's own run-to-run spread
   (max-min), so that row's ratio is mostly noise; more --runs, or the in-page table,
-  tell more.
+  tell more. [4/5]: one run's window was disturbed by another process and left out.
 bytes: UTF-8 JSON handed over (phi-replay: batch frames without the hello; rrweb:
 stringified events); mutation bytes = append + text. No compression on either side.
 """
@@ -386,9 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if results.disturbed:
         print(
-            f"WARNING: {len(results.disturbed)} windows were still disturbed after the retry, "
-            f"so their rows are noisier: {', '.join(results.disturbed[:4])}"
-            + (", ..." if len(results.disturbed) > 4 else "")
+            f"{len(results.disturbed)} windows were still disturbed after the retry and are "
+            "left out of the CDP figures where at least half of a side's runs were clean "
+            "(cells then say [runs used/runs])"
         )
     for late in sorted(results.late):
         print(f"WARNING: the window grew past the common waiting for {late}")

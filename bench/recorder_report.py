@@ -27,6 +27,15 @@ class Metric:
     split: dict[str, list[dict[str, float]]] = field(
         default_factory=lambda: {s: [] for s in ALL_SIDES}
     )
+    # CDP rows only: False for a run whose window another process disturbed.
+    clean: dict[str, list[bool]] = field(default_factory=lambda: {s: [] for s in ALL_SIDES})
+
+    def kept(self, side: str) -> list[int]:
+        """The runs a side's figures use: the undisturbed ones when they are at least
+        half of all (and two or more), otherwise every run."""
+        runs = range(len(self.values[side]))
+        clean = [i for i in runs if i >= len(self.clean[side]) or self.clean[side][i]]
+        return clean if len(clean) >= max(2, len(runs) / 2) else list(runs)
 
 
 def median_range(values: list[float], fmt: Callable[[float], str]) -> str:
@@ -64,17 +73,17 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return "\n".join([line(header), line(tuple("-" * w for w in widths)), *map(line, rows)])
 
 
-def costs(m: Metric) -> dict[str, list[float]]:
-    """Per run, a recorder's task time minus the baseline's median on the same row."""
-    base = statistics.median(m.values[BASELINE])
-    return {s: [v - base for v in m.values[s]] for s in SIDES}
+def costs(m: Metric) -> dict[str, dict[int, float]]:
+    """Per kept run, a recorder's task time minus the baseline's median on the same row."""
+    base = statistics.median(m.values[BASELINE][i] for i in m.kept(BASELINE))
+    return {s: {i: m.values[s][i] - base for i in m.kept(s)} for s in SIDES}
 
 
-def ratios(ours: list[float], rrweb: list[float]) -> tuple[float, list[float]]:
+def ratios(ours: dict[int, float], rrweb: dict[int, float]) -> tuple[float, list[float]]:
     """The ratio of the medians, and the per-run ratios (run i of each side, side by side)."""
-    med = statistics.median(rrweb)
-    ratio = statistics.median(ours) / med if med > 0 else float("inf")
-    per_run = [o / r for o, r in zip(ours, rrweb, strict=False) if r > 0]
+    med = statistics.median(rrweb.values())
+    ratio = statistics.median(ours.values()) / med if med > 0 else float("inf")
+    per_run = [ours[i] / rrweb[i] for i in ours if i in rrweb and rrweb[i] > 0]
     return ratio, per_run
 
 
@@ -83,10 +92,16 @@ def ratio_cell(ratio: float, per_run: list[float], noisy: bool = False) -> str:
     return f"{'~' if noisy else ''}{ratio:.2f}{spread}"
 
 
-def noisy(m: Metric, cost: dict[str, list[float]]) -> bool:
+def runs_cell(values: dict[int, float], runs: int, fmt: Callable[[float], str]) -> str:
+    """median (min-max), and how many runs that is when some were left out."""
+    cell = median_range(list(values.values()), fmt)
+    return cell if len(values) == runs else f"{cell} [{len(values)}/{runs}]"
+
+
+def noisy(m: Metric, cost: dict[str, dict[int, float]]) -> bool:
     """A recorder's median cost is within the baseline's own run-to-run spread."""
-    spread = max(m.values[BASELINE]) - min(m.values[BASELINE])
-    return any(statistics.median(cost[s]) < spread for s in SIDES)
+    base = [m.values[BASELINE][i] for i in m.kept(BASELINE)]
+    return any(statistics.median(cost[s].values()) < max(base) - min(base) for s in SIDES)
 
 
 def cdp_table(times: list[Metric], sizes: list[Metric], bundle_gzip: int) -> str:
@@ -96,20 +111,23 @@ def cdp_table(times: list[Metric], sizes: list[Metric], bundle_gzip: int) -> str
     for m in times:
         cost = costs(m)
         ratio, per_run = ratios(cost["ours"], cost["rrweb"])
+        runs = len(m.values[BASELINE])
+        base = {i: m.values[BASELINE][i] for i in m.kept(BASELINE)}
         rows.append(
             (
                 f"{m.name} (ms)",
                 m.page,
-                median_range(cost["ours"], fmt_ms),
-                median_range(cost["rrweb"], fmt_ms),
-                median_range(m.values[BASELINE], fmt_ms),
+                runs_cell(cost["ours"], runs, fmt_ms),
+                runs_cell(cost["rrweb"], runs, fmt_ms),
+                runs_cell(base, runs, fmt_ms),
                 ratio_cell(ratio, per_run, noisy(m, cost)),
                 f"<= {m.target}x",
                 verdict(ratio, m.target),
             )
         )
     for m in sizes:
-        ratio, per_run = ratios(m.values["ours"], m.values["rrweb"])
+        ours, rrweb = (dict(enumerate(m.values[side])) for side in SIDES)
+        ratio, per_run = ratios(ours, rrweb)
         rows.append(
             (
                 f"{m.name} (KB)",
@@ -170,9 +188,9 @@ def split_table(times: list[Metric]) -> str:
         costs: dict[str, list[float]] = {s: [] for s in SIDES}
         spread: list[bool] = []
         for _, plus, minus in SPLIT:
-            base = [value(d, plus, minus) for d in m.split[BASELINE]]
+            base = [value(m.split[BASELINE][i], plus, minus) for i in m.kept(BASELINE)]
             for side in SIDES:
-                mine = [value(d, plus, minus) for d in m.split[side]]
+                mine = [value(m.split[side][i], plus, minus) for i in m.kept(side)]
                 costs[side].append(statistics.median(mine) - statistics.median(base))
             spread.append(any(costs[s][-1] < max(base) - min(base) for s in SIDES))
         for side in SIDES:
