@@ -10,6 +10,7 @@
 // An invalid addition stops the recorder (fail closed); `disabled` stops it quietly,
 // sending nothing more.
 
+import { failure } from './errors';
 import { createMasker, customPayload, isCustomTag, Scope } from './mask';
 import { Mirror } from './mirror';
 import { observeInput } from './observers/input';
@@ -119,7 +120,7 @@ export class Recorder {
       if (this.#disabled) return;
       throw error;
     }
-    if (this.#stopped) throw new Error('phi-replay: stopped before recording started');
+    if (this.#stopped) throw failure('stopped before recording started');
     // Observers first: the snapshot hands the shadow roots it finds to the mutation observer.
     this.#teardowns = OBSERVERS.map((observe) => observe(this.#ctx));
     // Started on an excluded route: all of the page as it is now is the excluded view.
@@ -153,9 +154,9 @@ export class Recorder {
    * is in `safe`; safe values still go through the detector. False when nothing was queued.
    */
   addEvent(tag: string, payload: Record<string, unknown>, safe: readonly string[]): boolean {
-    if (!isCustomTag(tag)) throw new Error('phi-replay: addEvent() tag must be 1-64 characters of A-Z a-z 0-9 _ . : -');
+    if (!isCustomTag(tag)) throw failure('addEvent() tag must be 1-64 of A-Z a-z 0-9 _ . : -');
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-      throw new Error('phi-replay: addEvent() payload must be an object of scalar values');
+      throw failure('addEvent() payload must be an object');
     }
     if (!this.#capturing()) return false;
     this.#ctx.emit({ type: EventType.Custom, data: { tag, payload: customPayload(payload, safe) } });
@@ -167,7 +168,7 @@ export class Recorder {
   }
 
   flush(): Promise<void> {
-    if (this.#stopped || !this.#transport) return Promise.reject(new Error('phi-replay: not recording'));
+    if (this.#stopped || !this.#transport) return Promise.reject(failure('not recording'));
     return this.#transport.flush();
   }
 
@@ -211,10 +212,10 @@ export class Recorder {
         if (code === 'disabled') {
           // An instance or environment that is off (or outside its window) is normal: stay quiet.
           this.#disabled = true;
-          this.#win.console.debug?.('phi-replay: recording is disabled for this page');
+          this.#win.console.debug?.('phi-replay: recording is disabled here');
           this.#halt();
         } else {
-          this.#warn(`phi-replay: recording stopped, the collector refused this page (${code})`);
+          this.#warn(`phi-replay: the collector refused this page (${code})`);
           this.stop();
         }
       },

@@ -28,6 +28,7 @@
 // - Each welcome's `config` (the collector's rule additions) goes to `onWelcome` before
 //   anything more is sent on that socket; the transport does not read it.
 
+import { failure } from './errors';
 import { listen } from './observers/listen';
 import type { EventWithTime, Win } from './types';
 
@@ -209,7 +210,7 @@ export class Transport {
 
   /** Sends what is buffered now; resolves once every batch so far is acked. */
   flush(): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error('phi-replay: not recording'));
+    if (this.#closed) return Promise.reject(failure('not recording'));
     this.#cut();
     return new Promise<void>((resolve, reject) => {
       this.#waiters.push({ target: this.#pending.length ? undefined : this.#nextSeq - 1, resolve, reject });
@@ -234,7 +235,7 @@ export class Transport {
     this.close(reason);
   }
 
-  close(reason = 'phi-replay: stopped before the collector acknowledged every batch'): void {
+  close(reason = 'phi-replay: stopped before the collector acknowledged everything'): void {
     if (this.#closed) return;
     if (this.#welcomed) this.#cut(); // best effort: send the tail before closing
     this.#closed = true;
@@ -309,7 +310,7 @@ export class Transport {
   }
 
   #fatal(code: string): void {
-    const reason = `phi-replay: the collector refused to record this page (${code})`;
+    const reason = `phi-replay: the collector refused this page (${code})`;
     // Disabled: nothing more reaches the collector, not even what is already buffered.
     if (code === 'disabled') this.abort(reason);
     else this.close(reason);
