@@ -55,6 +55,8 @@ export class Recorder {
   #teardowns: Array<() => void> = [];
   /** Observers listening inside open shadow roots (RecordContext.onRoot). */
   readonly #rootWatchers = new Set<(root: ShadowRoot) => void>();
+  /** The open shadow roots the watchers have heard of. */
+  readonly #roots = new WeakSet<ShadowRoot>();
   /** Capturing, on an excluded route, or settling after leaving one (gate.ts). */
   readonly #gate: RouteGate;
   /** The transport's buffer is full: nothing is captured until it drains. */
@@ -94,13 +96,18 @@ export class Recorder {
       mask: createMasker(this.#rules, doc),
       mirror: new Mirror(),
       emit: (event) => this.#emit(event),
+      incremental: (data) => this.#emit({ type: EventType.IncrementalSnapshot, data }),
       capturing: () => this.#capturing(),
       excluded: () => !this.#stopped && this.#gate.excluded(),
       domChanged: () => this.#gate.changed(),
       drain: () => undefined,
       activity: () => this.#activity(),
       navigated: () => this.#navigated(),
-      watchRoot: (root) => this.#rootWatchers.forEach((watch) => watch(root)),
+      watchRoot: (root) => {
+        if (this.#roots.has(root)) return;
+        this.#roots.add(root);
+        this.#rootWatchers.forEach((watch) => watch(root));
+      },
       onRoot: (watch) => {
         this.#rootWatchers.add(watch);
         return () => this.#rootWatchers.delete(watch);
@@ -127,10 +134,7 @@ export class Recorder {
     if (this.#gate.excluded()) this.#ctx.mask.taint(this.#ctx.doc);
     else this.#fullSnapshot();
     // A page being left sends its tail now (socket and beacon): the batch timer would not get to run.
-    const hide = (): void => {
-      this.#transport?.hide();
-      this.#retired.forEach((transport) => transport.hide());
-    };
+    const hide = (): void => this.#each((transport) => transport.hide());
     const timer = this.#win.setInterval(() => this.#navigated(), ROUTE_POLL_MS);
     this.#teardowns.push(
       () => this.#win.clearInterval(timer),
@@ -178,8 +182,7 @@ export class Recorder {
     this.#teardowns.forEach((teardown) => teardown());
     this.#teardowns = [];
     this.#gate.stop();
-    this.#transport?.close();
-    this.#retired.forEach((transport) => transport.close());
+    this.#each((transport) => transport.close());
     this.#retired.clear();
     if (this.#session) saveSession(this.#win, this.#session);
     this.#onStopped();
@@ -188,10 +191,8 @@ export class Recorder {
   #openTransport(retryFirst: boolean): Transport {
     const session = this.#session;
     const transport: Transport = new Transport({
+      ...this.#config, // url, beaconUrl, bufferBytes
       win: this.#win,
-      url: this.#config.url,
-      beaconUrl: this.#config.beaconUrl,
-      bufferBytes: this.#config.bufferBytes,
       hello: {
         app_key: this.#config.appKey,
         session_id: session.sessionId,
@@ -255,9 +256,14 @@ export class Recorder {
 
   /** Stop and send nothing more: every transport drops what it buffered. */
   #halt(reason?: string): void {
-    this.#transport?.abort(reason);
-    this.#retired.forEach((transport) => transport.abort(reason));
+    this.#each((transport) => transport.abort(reason));
     this.stop();
+  }
+
+  /** `action` on the current transport and on every retired one. */
+  #each(action: (transport: Transport) => void): void {
+    if (this.#transport) action(this.#transport);
+    this.#retired.forEach(action);
   }
 
   /** One console warning per recorder, naming keys and codes, never page content. */

@@ -121,12 +121,7 @@ export class Transport {
   #welcomed = false;
   #closed = false;
   #attempts = 0;
-  #timers: Record<TimerName, number | undefined> = {
-    cut: undefined,
-    reconnect: undefined,
-    handshake: undefined,
-    retire: undefined,
-  };
+  #timers: Partial<Record<TimerName, number>> = {};
   #ready: { resolve(): void; reject(error: Error): void } | null = null;
   #unlisten: Array<() => void> = [];
   readonly #hello: string;
@@ -170,7 +165,7 @@ export class Transport {
       this.#o.onFull(true);
     }
     if (this.#pending.length >= MAX_BATCH_EVENTS) this.#cut();
-    else if (this.#timers.cut === undefined) this.#timers.cut = this.#win.setTimeout(() => this.#cut(), BATCH_INTERVAL_MS);
+    else if (this.#timers.cut === undefined) this.#later('cut', () => this.#cut(), BATCH_INTERVAL_MS);
   }
 
   /** Send what is buffered now, without waiting for the batch timer. */
@@ -221,7 +216,7 @@ export class Transport {
   /** Finish sending (session ended): close once everything is acked, or after `ms`. */
   retire(ms: number): void {
     if (this.#closed) return;
-    this.#timers.retire = this.#win.setTimeout(() => this.close(), ms);
+    this.#later('retire', () => this.close(), ms);
     this.flush().then(
       () => this.close(),
       () => undefined,
@@ -250,6 +245,10 @@ export class Transport {
     this.#ready = null;
   }
 
+  #later(name: TimerName, run: () => void, ms: number): void {
+    this.#timers[name] = this.#win.setTimeout(run, ms);
+  }
+
   #stopTimer(name: TimerName): void {
     this.#win.clearTimeout(this.#timers[name]);
     this.#timers[name] = undefined;
@@ -273,7 +272,7 @@ export class Transport {
       this.#lost(event.code);
     };
     ws.onerror = () => undefined; // a close event always follows
-    this.#timers.handshake = this.#win.setTimeout(() => {
+    this.#later('handshake', () => {
       if (ws !== this.#ws || this.#welcomed) return;
       this.#drop(ws, 1000);
       this.#lost(0);
@@ -292,7 +291,7 @@ export class Transport {
     }
     if (this.#ws === ws) this.#ws = null;
     this.#welcomed = false;
-    this.#win.clearTimeout(this.#timers.handshake);
+    this.#stopTimer('handshake');
   }
 
   #lost(code: number): void {
@@ -305,7 +304,7 @@ export class Transport {
     } else if (this.#win.navigator?.onLine !== false) {
       // Offline, nothing is scheduled: the `online` listener reconnects.
       const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** this.#attempts++);
-      this.#timers.reconnect = this.#win.setTimeout(() => this.#open(), delay * (0.5 + Math.random() / 2));
+      this.#later('reconnect', () => this.#open(), delay * (0.5 + Math.random() / 2));
     }
   }
 
@@ -353,7 +352,7 @@ export class Transport {
   }
 
   #welcome(ws: WebSocket, nextSeq: number, config: unknown): void {
-    this.#win.clearTimeout(this.#timers.handshake);
+    this.#stopTimer('handshake');
     this.#nextSeq = Math.max(this.#nextSeq, this.#o.firstSeq, nextSeq);
     // Everything below next_seq is durable already, unless a beacon delivered out of order.
     if (!this.#beaconed) this.#unacked = this.#unacked.filter((batch) => batch.seq >= nextSeq);
@@ -372,8 +371,7 @@ export class Transport {
 
   /** Turn buffered events into numbered batches and send them if the socket is ready. */
   #cut(): void {
-    this.#win.clearTimeout(this.#timers.cut);
-    this.#timers.cut = undefined;
+    this.#stopTimer('cut');
     if (this.#nextSeq === 0 || this.#pending.length === 0) return;
     const events = this.#pending;
     this.#pending = [];
