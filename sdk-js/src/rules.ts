@@ -38,7 +38,6 @@ export interface CompiledRules {
   readonly unmask: Matcher;
   /** Elements replaced by an empty placeholder. */
   readonly block: Matcher;
-  readonly hasExcludedRoutes: boolean;
   excluded(pathname: string): boolean;
   /** Declared routes, for templating URL paths. */
   readonly routes: RouteTable;
@@ -185,7 +184,6 @@ export function buildRules(lists: RuleLists): CompiledRules {
     mask: compileMatcher([MASK_MARKER].concat(lists.mask), true, true),
     unmask: compileMatcher([UNMASK_MARKER].concat(lists.unmask), false, false),
     block: compileMatcher(DEFAULT_BLOCK.concat(BLOCK_MARKER, lists.block), true, false),
-    hasExcludedRoutes: routes.length > 0,
     excluded: (pathname) => routes.length > 0 && routeMatches(routes, pathname),
     routes: compileRoutes(lists.routes),
     uiText: new Set(lists.ui_text.map(uiTextKey)),

@@ -80,10 +80,7 @@ export const observeMutations: Observer = (ctx) => {
 
   const { win } = ctx;
   const sheetChanged = (sheet: unknown): void => {
-    // ownerNode is standard; the lookup is for DOMs that lack it (jsdom).
-    const owner =
-      (sheet as CSSStyleSheet | null)?.ownerNode ??
-      [...ctx.doc.querySelectorAll('style,link')].find((el) => (el as HTMLStyleElement).sheet === sheet);
+    const owner = (sheet as CSSStyleSheet | null)?.ownerNode;
     if (owner && owner.nodeType === 1 && ctx.mirror.getId(owner) !== undefined) {
       extra.sheets.add(owner as Element);
       schedule();
