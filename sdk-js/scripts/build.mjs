@@ -4,12 +4,52 @@
 // console's replay player, dist/player.js (IIFE, rrweb's Replayer inside) with
 // dist/player.css; then reports sizes.
 import { build } from 'esbuild';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { minify } from 'terser';
 
 // Size budget for the recorder entry (ARCHITECTURE.md: at most 15 KB gzip).
 const BUDGET_GZIP_BYTES = 15 * 1024;
+
+/**
+ * Property names that only the recorder's own objects carry: the record context, the
+ * masker and its policies, the mirror, the rules, the transport's options, the CSS
+ * stream. esbuild renames them in the recorder bundle (about 320 bytes gzip). None is
+ * a key of anything that leaves the page or comes in (events, hello, batches, the
+ * session in sessionStorage, start options, rules, the welcome), nor of the public
+ * API; checkInternalProps() below refuses any that TypeScript's DOM and JavaScript
+ * libraries know, or that the code uses as a string.
+ */
+const INTERNAL_PROPS = [
+  // RecordContext
+  'win', 'doc', 'mirror', 'emit', 'incremental', 'capturing', 'excluded', 'domChanged', 'drain',
+  'navigated', 'watchRoot', 'onRoot',
+  // Masker, ElementInfo, FieldValue, AttributePolicy, CssHooks, Pseudonyms
+  'scopeAt', 'isBlocked', 'taint', 'noteField', 'attribute', 'changedText', 'treeChanged',
+  'setRules', 'pageUrl', 'newSession', 'childless', 'masked', 'kept', 'known',
+  // CompiledRules, Matcher, RouteTable
+  'uiText', 'attributesOnly', 'structural', 'literals', 'bySize',
+  // Mirror
+  'getId', 'forget', 'getText', 'setText', 'markOpaque', 'isOpaque', 'wasBlocked', 'successor',
+  // Config, TransportOptions, Transport, batches
+  'beaconUrl', 'firstSeq', 'retryFirst', 'onSeq', 'onWelcome', 'onFatal', 'onFull', 'sendNow', 'beaconed',
+  // RouteGate, the mutation observer's extra changes, CssStream
+  'route', 'hosts', 'sheets', 'num', 'skip', 'undo',
+];
+
+/** Fails the build when a name of INTERNAL_PROPS could be someone else's too. */
+function checkInternalProps(unmangled) {
+  const lib = 'node_modules/typescript/lib/';
+  const known = new Set();
+  for (const name of readdirSync(lib).filter((file) => /^lib\..*\.d\.ts$/.test(file))) {
+    const text = readFileSync(lib + name, 'utf8').replace(/\/\*[^]*?\*\//g, '').replace(/\/\/.*/g, '');
+    for (const [word] of text.matchAll(/[\w$]+/g)) known.add(word);
+  }
+  for (const name of INTERNAL_PROPS) {
+    if (known.has(name)) throw new Error(`build: "${name}" is a DOM or JavaScript name; it cannot be renamed`);
+    if (new RegExp(`["'\`]${name}["'\`]`).test(unmangled)) throw new Error(`build: the recorder uses "${name}" as a string`);
+  }
+}
 
 const common = {
   entryPoints: ['src/index.ts'],
@@ -68,7 +108,10 @@ function iife(esm) {
 }
 
 async function buildRecorder() {
-  const result = await build({ ...common, format: 'esm', outfile: 'dist/phi-replay.mjs' });
+  const unmangled = await build({ ...common, format: 'esm', outfile: 'dist/phi-replay.mjs' });
+  checkInternalProps(unmangled.outputFiles[0].text);
+  const mangleProps = new RegExp(`^(${INTERNAL_PROPS.join('|')})$`);
+  const result = await build({ ...common, format: 'esm', outfile: 'dist/phi-replay.mjs', mangleProps });
   const esm = result.outputFiles[0].text;
   mkdirSync('dist', { recursive: true });
   writeFileSync('dist/phi-replay.mjs', await terse(esm, true));
