@@ -204,16 +204,13 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
       }
       return '#' + pseudonyms.of(target);
     };
-  const hooksFor = (from: string): CssHooks => ({
-    url: urlFor(() => from),
+  /** The CSS policy's hooks for URLs relative to `from()`. */
+  const hooks = (from: () => string): CssHooks => ({
+    url: urlFor(from),
     ident: (token) => pseudonyms.of(token),
     attribute: (attr, op, value) => policy.selector(attr, op, value),
   });
-  const documentHooks: CssHooks = {
-    url: urlFor(base),
-    ident: (token) => pseudonyms.of(token),
-    attribute: (attr, op, value) => policy.selector(attr, op, value),
-  };
+  const documentHooks = hooks(base);
   const policy = attributePolicy(
     pseudonyms,
     documentHooks.url,
@@ -431,7 +428,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
       };
     },
     scopeAt,
-    isBlocked: (el) => isBlocked(el),
+    isBlocked,
     taint,
     noteField,
     attribute(el, attr) {
@@ -460,7 +457,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
       const isSheetLink = tag === 'link' && /(^|\s)stylesheet(\s|$)/i.test(el.getAttribute('rel') ?? '');
       if (!isSheetLink && tag !== 'style') return undefined;
       const origin = new URL(base()).origin;
-      return sheetCss((el as HTMLStyleElement).sheet as CSSStyleSheet | null, origin, base(), hooksFor);
+      return sheetCss((el as HTMLStyleElement).sheet as CSSStyleSheet | null, origin, base(), (from) => hooks(() => from));
     },
     doctype(node) {
       const safe = (s: string): string => (s.length <= 256 && /^[-/\w .:]*$/.test(s) ? s : '');
