@@ -98,12 +98,10 @@ export function remoteRules(input: unknown, doc: Document): RuleLists {
 /** The application's own rules plus the collector's additions; `unmask` is only ever the application's. */
 export function mergeRules(app: RuleLists, remote: RuleLists): RuleLists {
   return {
+    ...app,
     mask: app.mask.concat(remote.mask),
-    unmask: app.unmask,
     block: app.block.concat(remote.block),
     exclude_routes: app.exclude_routes.concat(remote.exclude_routes),
-    routes: app.routes,
-    ui_text: app.ui_text,
   };
 }
 
