@@ -20,7 +20,7 @@ import { observeMouse } from './observers/mouse';
 import { observeMutations } from './observers/mutation';
 import { observeNavigation } from './observers/navigation';
 import { observeScroll } from './observers/scroll';
-import { checkUser, type Config } from './options';
+import type { Config } from './options';
 import { buildRules, mergeRules, remoteRules, type CompiledRules, type RuleLists } from './rules';
 import { isExpired, loadSession, newSession, saveSession, type SessionState } from './session';
 import { serializeNode } from './snapshot';
@@ -139,17 +139,19 @@ export class Recorder {
     this.#teardowns.push(
       () => this.#win.clearInterval(timer),
       listen(this.#win, 'pagehide', hide),
-      listen(this.#win.document, 'visibilitychange', () => {
-        if (this.#win.document.visibilityState === 'hidden') hide();
+      listen(this.#ctx.doc, 'visibilitychange', () => {
+        if (this.#ctx.doc.visibilityState === 'hidden') hide();
       }),
     );
   }
 
-  /** Switch the recorded user: a different user starts a new session (the index is per user). */
+  /**
+   * Switch the recorded user (already checked by the API): a different user starts a
+   * new session (the index is per user).
+   */
   identify(user: string): void {
-    const name = checkUser(user);
-    if (this.#stopped || name === this.#user) return;
-    this.#user = name;
+    if (this.#stopped || user === this.#user) return;
+    this.#user = user;
     this.#rotate(Date.now());
   }
 
@@ -238,7 +240,7 @@ export class Recorder {
   #configure(config: unknown): void {
     let lists: RuleLists;
     try {
-      lists = mergeRules(this.#config.rules, remoteRules(config, this.#win.document));
+      lists = mergeRules(this.#config.rules, remoteRules(config, this.#ctx.doc));
     } catch (error) {
       const message = `${(error as Error).message}; recording stopped`;
       this.#warn(message);

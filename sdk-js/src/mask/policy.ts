@@ -72,6 +72,8 @@ const SHOWABLE_INPUT_TYPES = new Set([
   'text', 'search', 'email', 'tel', 'url', 'number', 'range', 'date', 'datetime-local', 'month',
   'week', 'time', 'color', 'checkbox', 'radio', 'submit', 'button', 'reset', 'image',
 ]);
+/** Input types whose state is `checked`, not the value. */
+const CHECKABLE = /^(checkbox|radio)$/i;
 const SENSITIVE_AUTOCOMPLETE = /(^|\s)(cc-[a-z-]*|current-password|new-password|one-time-code)(\s|$)/i;
 
 export interface FieldValue {
@@ -278,7 +280,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
   const field = (el: Element, scope?: Scope): FieldValue => {
     const own = scope ?? scopeAt(el);
     const input = el as HTMLInputElement;
-    const checkable = name(el) === 'input' && /^(checkbox|radio)$/i.test(input.type);
+    const checkable = name(el) === 'input' && CHECKABLE.test(input.type);
     // Always ask isSensitive first, so a field seen once as sensitive stays masked.
     if (isSensitive(el) || own !== Scope.Unmasked || tainted.has(el)) {
       return { text: FIELD_PLACEHOLDER, isChecked: false, masked: true };
@@ -319,7 +321,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
     if (FIELD_ELEMENTS.has(tag)) {
       const value = field(el, scope);
       const type = (el as HTMLInputElement).type;
-      if (!/^(checkbox|radio)$/i.test(type) || value.masked) out.value = value.text;
+      if (!CHECKABLE.test(type) || value.masked) out.value = value.text;
       if (value.isChecked) out.checked = true;
     } else if (tag === 'option' && scope === Scope.Unmasked) {
       // An option's value and selection are a field value: shown only where its select's is.
