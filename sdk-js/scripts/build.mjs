@@ -26,7 +26,7 @@ const INTERNAL_PROPS = [
   'navigated', 'watchRoot', 'onRoot',
   // Masker, ElementInfo, FieldValue, AttributePolicy, CssHooks, Pseudonyms
   'scopeAt', 'isBlocked', 'taint', 'noteField', 'attribute', 'changedText', 'treeChanged',
-  'setRules', 'pageUrl', 'newSession', 'childless', 'masked', 'kept', 'known',
+  'setRules', 'pageUrl', 'newSession', 'isSVG', 'childless', 'masked', 'kept', 'known',
   // CompiledRules, Matcher, RouteTable
   'uiText', 'attributesOnly', 'structural', 'literals', 'bySize',
   // Mirror
@@ -86,7 +86,9 @@ async function terse(code, module) {
     // once per token). 46 bytes gzip buy the hot paths their shape.
     compress: { passes: 2, reduce_funcs: false },
     mangle: true,
-    format: { preamble: COMPILE_HINT },
+    // ASCII only, as esbuild writes it: a page that loads the script in another charset
+    // still reads U+FFFD and the detector's ä as such (terser would write them raw).
+    format: { preamble: COMPILE_HINT, ascii_only: true },
   });
   return out.code;
 }
