@@ -1,5 +1,6 @@
 // The public facade: start/flush/stop over at most one Recorder per page.
 
+import { failure } from './errors';
 import { checkUser, parseOptions, type StartOptions } from './options';
 import { Recorder } from './recorder';
 import type { Win } from './types';
@@ -42,17 +43,19 @@ export interface AddEventOptions {
 /** `getWindow` is injected so tests can drive a recorder in a jsdom window. */
 export function createApi(getWindow: () => Win | undefined): PhiReplayApi {
   let current: Recorder | null = null;
+  const refuse = (message: string): Promise<never> => Promise.reject(failure(message));
   return {
     start(options) {
-      if (current) return Promise.reject(new Error('phi-replay: already started; call stop() first'));
+      if (current) return refuse('already started; call stop() first');
       const win = getWindow();
-      if (!win?.document) return Promise.reject(new Error('phi-replay: no document to record'));
-      if (typeof win.WebSocket !== 'function') {
-        return Promise.reject(new Error('phi-replay: WebSocket is not available in this browser'));
-      }
-      if (typeof win.crypto?.getRandomValues !== 'function' || typeof win.MutationObserver !== 'function') {
-        return Promise.reject(new Error('phi-replay: this browser lacks crypto.getRandomValues or MutationObserver'));
-      }
+      if (!win?.document) return refuse('no document to record');
+      const missing =
+        typeof win.WebSocket !== 'function'
+          ? 'WebSocket'
+          : typeof win.crypto?.getRandomValues !== 'function'
+            ? 'crypto.getRandomValues'
+            : typeof win.MutationObserver !== 'function' && 'MutationObserver';
+      if (missing) return refuse(missing + ' is not available');
       let recorder: Recorder;
       try {
         recorder = new Recorder(win, parseOptions(options, win.document), () => {
@@ -65,7 +68,7 @@ export function createApi(getWindow: () => Win | undefined): PhiReplayApi {
       return recorder.start();
     },
     flush() {
-      return current ? current.flush() : Promise.reject(new Error('phi-replay: not recording; call start() first'));
+      return current ? current.flush() : refuse('not recording');
     },
     stop() {
       current?.stop();

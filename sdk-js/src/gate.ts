@@ -27,76 +27,80 @@ const QUIET_MS = 100;
 const CAP_MS = 1000;
 
 export class RouteGate {
-  private state = Route.Capture;
-  private left = 0;
-  private lastChange = 0;
-  private timer: number | undefined;
+  #state = Route.Capture;
+  #left = 0;
+  #lastChange = 0;
+  #timer: number | undefined;
 
-  constructor(
-    private readonly win: Win,
-    private readonly isExcluded: (pathname: string) => boolean,
-    /** Leaving has settled: take the fresh full snapshot. */
-    private readonly resume: () => void,
-  ) {}
+  readonly #win: Win;
+  readonly #isExcluded: (pathname: string) => boolean;
+  /** Leaving has settled: take the fresh full snapshot. */
+  readonly #resume: () => void;
+
+  constructor(win: Win, isExcluded: (pathname: string) => boolean, resume: () => void) {
+    this.#win = win;
+    this.#isExcluded = isExcluded;
+    this.#resume = resume;
+  }
 
   get route(): Route {
-    return this.state;
+    return this.#state;
   }
 
   /** Capturing now (entering an excluded route is noticed here, by the live URL). */
   capturing(): boolean {
-    this.notice();
-    return this.state === Route.Capture;
+    this.#notice();
+    return this.#state === Route.Capture;
   }
 
   /** On an excluded route now: what changes is the excluded view's. */
   excluded(): boolean {
-    this.notice();
-    return this.state === Route.Excluded;
+    this.#notice();
+    return this.#state === Route.Excluded;
   }
 
   /** An observation point: the URL may have changed. True when capture goes on. */
   navigated(): boolean {
-    if (this.notice()) return false;
-    if (this.state === Route.Excluded) {
-      this.state = Route.Settling;
-      this.left = this.lastChange = Date.now();
-      this.wait();
+    if (this.#notice()) return false;
+    if (this.#state === Route.Excluded) {
+      this.#state = Route.Settling;
+      this.#left = this.#lastChange = Date.now();
+      this.#wait();
     }
-    return this.state === Route.Capture;
+    return this.#state === Route.Capture;
   }
 
   /** The DOM changed while not capturing: the settle wait starts over. */
   changed(): void {
-    this.lastChange = Date.now();
+    this.#lastChange = Date.now();
   }
 
   stop(): void {
-    this.win.clearTimeout(this.timer);
-    this.timer = undefined;
+    this.#win.clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
   /** Enter the excluded state if the live URL is excluded; true when it is. */
-  private notice(): boolean {
-    if (!this.isExcluded(this.win.location.pathname)) return false;
-    if (this.state !== Route.Excluded) {
+  #notice(): boolean {
+    if (!this.#isExcluded(this.#win.location.pathname)) return false;
+    if (this.#state !== Route.Excluded) {
       this.stop();
-      this.state = Route.Excluded;
+      this.#state = Route.Excluded;
     }
     return true;
   }
 
-  private wait(): void {
-    this.timer = this.win.setTimeout(() => {
-      this.timer = undefined;
-      if (this.state !== Route.Settling || this.notice()) return;
+  #wait(): void {
+    this.#timer = this.#win.setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#state !== Route.Settling || this.#notice()) return;
       const now = Date.now();
-      if (now - this.lastChange < QUIET_MS && now - this.left < CAP_MS) {
-        this.wait();
+      if (now - this.#lastChange < QUIET_MS && now - this.#left < CAP_MS) {
+        this.#wait();
         return;
       }
-      this.state = Route.Capture;
-      this.resume();
+      this.#state = Route.Capture;
+      this.#resume();
     }, QUIET_MS);
   }
 }

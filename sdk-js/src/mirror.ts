@@ -2,55 +2,59 @@
 // gets a new Mirror; ids keep counting up so that no id is ever reused in a recording.
 
 export class Mirror {
-  private readonly ids = new WeakMap<Node, number>();
+  readonly #ids = new WeakMap<Node, number>();
   /** Nodes whose children are never recorded (blocked placeholders, textarea, template). */
-  private readonly opaque = new WeakSet<Node>();
+  readonly #opaque = new WeakSet<Node>();
   /** Elements recorded as a blocked placeholder. */
-  private readonly blocked = new WeakSet<Node>();
+  readonly #blocked = new WeakSet<Node>();
   /** Last masked text sent per text node, so unchanged masks are not sent again. */
-  private readonly texts = new WeakMap<Node, string>();
+  readonly #texts = new WeakMap<Node, string>();
 
-  constructor(private next = 1) {}
+  #next: number;
+
+  constructor(next = 1) {
+    this.#next = next;
+  }
 
   /** The Mirror for the next full snapshot: ids continue, nothing else carries over. */
   successor(): Mirror {
-    return new Mirror(this.next);
+    return new Mirror(this.#next);
   }
 
   add(node: Node): number {
-    const id = this.next++;
-    this.ids.set(node, id);
+    const id = this.#next++;
+    this.#ids.set(node, id);
     return id;
   }
 
   getId(node: Node | null): number | undefined {
-    return node ? this.ids.get(node) : undefined;
+    return node ? this.#ids.get(node) : undefined;
   }
 
   /** Drop the ids of a node and its current subtree (removed, or about to be re-serialised). */
   forget(node: Node): void {
-    this.ids.delete(node);
+    this.#ids.delete(node);
     for (let child = node.firstChild; child; child = child.nextSibling) this.forget(child);
   }
 
   getText(node: Node): string | undefined {
-    return this.texts.get(node);
+    return this.#texts.get(node);
   }
 
   setText(node: Node, text: string): void {
-    this.texts.set(node, text);
+    this.#texts.set(node, text);
   }
 
   markOpaque(node: Node, blocked: boolean): void {
-    this.opaque.add(node);
-    if (blocked) this.blocked.add(node);
+    this.#opaque.add(node);
+    if (blocked) this.#blocked.add(node);
   }
 
   isOpaque(node: Node): boolean {
-    return this.opaque.has(node);
+    return this.#opaque.has(node);
   }
 
   wasBlocked(node: Node): boolean {
-    return this.blocked.has(node);
+    return this.#blocked.has(node);
   }
 }

@@ -2,6 +2,7 @@
 // message instead of recording with settings nobody intended. Messages name the
 // option and the problem, never the value.
 
+import { failure } from './errors';
 import { checkRules, type RuleLists, type Rules } from './rules';
 
 export interface StartOptions {
@@ -39,42 +40,41 @@ const DEFAULT_BUFFER_BYTES = 5 * 1024 * 1024;
 
 export function parseOptions(input: unknown, doc: Document): Config {
   if (typeof input !== 'object' || input === null) {
-    throw new Error('phi-replay: start() expects an options object { endpoint, appKey, user, rules }');
+    throw failure('start() expects an options object');
   }
   const o = input as Record<string, unknown>;
   for (const key of Object.keys(o)) {
     if (!OPTION_KEYS.includes(key)) {
-      throw new Error(`phi-replay: unknown option "${key.slice(0, 40)}"; expected ${OPTION_KEYS.join(', ')}`);
+      throw failure(`unknown option "${key.slice(0, 40)}"; expected ${OPTION_KEYS.join(', ')}`);
     }
   }
-  const text = (key: string, value: unknown): string => {
-    if (typeof value !== 'string' || value === '' || value.length > MAX_FIELD) {
-      throw new Error(`phi-replay: options.${key} must be a non-empty string of at most ${MAX_FIELD} characters`);
-    }
-    return value;
-  };
   const bufferBytes = o.bufferBytes ?? DEFAULT_BUFFER_BYTES;
   if (!Number.isSafeInteger(bufferBytes) || (bufferBytes as number) <= 0) {
-    throw new Error('phi-replay: options.bufferBytes must be a positive integer (bytes)');
+    throw failure('options.bufferBytes must be a positive integer');
   }
   const url = ingestUrl(o.endpoint, doc);
   return {
     url,
     beaconUrl: beaconUrl(url),
     bufferBytes: bufferBytes as number,
-    appKey: text('appKey', o.appKey),
-    user: text('user', o.user),
-    environment: o.environment === undefined ? 'default' : text('environment', o.environment),
+    appKey: field('options.appKey', o.appKey),
+    user: field('options.user', o.user),
+    environment: o.environment === undefined ? 'default' : field('options.environment', o.environment),
     rules: checkRules(o.rules, doc),
   };
 }
 
 /** A user name as the protocol accepts it (identify() uses the same check as start()). */
 export function checkUser(user: unknown): string {
-  if (typeof user !== 'string' || user === '' || user.length > MAX_FIELD) {
-    throw new Error(`phi-replay: user must be a non-empty string of at most ${MAX_FIELD} characters`);
+  return field('user', user);
+}
+
+/** A protocol field (app key, user, environment): 1 to MAX_FIELD characters. */
+function field(label: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '' || value.length > MAX_FIELD) {
+    throw failure(`${label} must be a string of 1-${MAX_FIELD} characters`);
   }
-  return user;
+  return value;
 }
 
 /** `http(s)://host[/base]` → `ws(s)://host[/base]/v1/ingest`; a `ws(s)://` URL is used as is. */
@@ -86,7 +86,7 @@ export function ingestUrl(endpoint: unknown, doc: Document): string {
     url = undefined;
   }
   if (!url || !/^(https?|wss?):$/.test(url.protocol)) {
-    throw new Error('phi-replay: options.endpoint must be an http(s):// or ws(s):// URL');
+    throw failure('options.endpoint must be an http(s):// or ws(s):// URL');
   }
   if (url.protocol === 'ws:' || url.protocol === 'wss:') return url.href;
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';

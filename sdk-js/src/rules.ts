@@ -1,6 +1,7 @@
 // Masking rules passed to start(): validated strictly, because an invalid rule must
 // stop the recorder from starting (fail closed) rather than silently record more.
 
+import { failure } from './errors';
 import { compileRoutes, uiTextKey, type RouteTable } from './mask';
 
 export interface Rules {
@@ -37,7 +38,6 @@ export interface CompiledRules {
   readonly unmask: Matcher;
   /** Elements replaced by an empty placeholder. */
   readonly block: Matcher;
-  readonly hasExcludedRoutes: boolean;
   excluded(pathname: string): boolean;
   /** Declared routes, for templating URL paths. */
   readonly routes: RouteTable;
@@ -98,26 +98,22 @@ export function remoteRules(input: unknown, doc: Document): RuleLists {
 /** The application's own rules plus the collector's additions; `unmask` is only ever the application's. */
 export function mergeRules(app: RuleLists, remote: RuleLists): RuleLists {
   return {
+    ...app,
     mask: app.mask.concat(remote.mask),
-    unmask: app.unmask,
     block: app.block.concat(remote.block),
     exclude_routes: app.exclude_routes.concat(remote.exclude_routes),
-    routes: app.routes,
-    ui_text: app.ui_text,
   };
 }
 
 function readRules(input: unknown, doc: Document, label: string, remote: boolean): RuleLists {
   const rules = input === undefined ? {} : input;
   if (typeof rules !== 'object' || rules === null || Array.isArray(rules)) {
-    throw new Error(`phi-replay: ${label} must be an object of rule lists`);
+    throw failure(`${label} must be an object`);
   }
   const record = rules as Record<string, unknown>;
   for (const key of Object.keys(record)) {
     if (!remote && !(RULE_KEYS as readonly string[]).includes(key)) {
-      throw new Error(
-        `phi-replay: rules has an unknown key "${key.slice(0, 40)}"; expected one of ${RULE_KEYS.join(', ')}`,
-      );
+      throw failure(`rules has an unknown key "${key.slice(0, 40)}"; expected ${RULE_KEYS.join(', ')}`);
     }
   }
   const list = (
@@ -132,13 +128,13 @@ function readRules(input: unknown, doc: Document, label: string, remote: boolean
     const value = remote && LOOSENING.includes(key) ? undefined : record[key];
     if (value === undefined) return [];
     if (!Array.isArray(value) || value.length > entries) {
-      throw new Error(`phi-replay: ${label}.${key} must be an array of at most ${entries} strings`);
+      throw failure(`${label}.${key} must be an array of at most ${entries} strings`);
     }
     value.forEach((item, i) => {
       if (typeof item !== 'string' || item.trim() === '' || item.length > length) {
-        throw new Error(`phi-replay: ${label}.${key}[${i}] must be a non-empty string of at most ${length} characters`);
+        throw failure(`${label}.${key}[${i}] must be a non-empty string of at most ${length} characters`);
       }
-      if (!check(item)) throw new Error(`phi-replay: ${label}.${key}[${i}] ${problem}`);
+      if (!check(item)) throw failure(`${label}.${key}[${i}] ${problem}`);
     });
     // A copy: the application may change its arrays later, unvalidated.
     return (value as string[]).slice();
@@ -163,12 +159,12 @@ function readRules(input: unknown, doc: Document, label: string, remote: boolean
     exclude_routes: list(
       'exclude_routes',
       (glob) => /^\/[^\s?#]*$/.test(glob),
-      'must be a path starting with "/" (no query or fragment)',
+      'must be a path like "/a/**", without ? or #',
     ),
     routes: list(
       'routes',
       (route) => ROUTE.test(route),
-      'must be a route like "/patients/:id/visits": literal segments of letters, digits and . _ ~ -, parameters as :name or *',
+      'must be a route like "/patients/:id/visits"',
     ),
     ui_text: list('ui_text', () => true, '', MAX_UI_TEXT, MAX_UI_TEXT_LENGTH),
   };
@@ -186,7 +182,6 @@ export function buildRules(lists: RuleLists): CompiledRules {
     mask: compileMatcher([MASK_MARKER].concat(lists.mask), true, true),
     unmask: compileMatcher([UNMASK_MARKER].concat(lists.unmask), false, false),
     block: compileMatcher(DEFAULT_BLOCK.concat(BLOCK_MARKER, lists.block), true, false),
-    hasExcludedRoutes: routes.length > 0,
     excluded: (pathname) => routes.length > 0 && routeMatches(routes, pathname),
     routes: compileRoutes(lists.routes),
     uiText: new Set(lists.ui_text.map(uiTextKey)),

@@ -28,6 +28,7 @@
 // - Each welcome's `config` (the collector's rule additions) goes to `onWelcome` before
 //   anything more is sent on that socket; the transport does not read it.
 
+import { failure } from './errors';
 import { listen } from './observers/listen';
 import type { EventWithTime, Win } from './types';
 
@@ -64,6 +65,8 @@ export interface TransportOptions {
   /** The buffer filled up (events are refused from now on), or drained below half. */
   onFull(full: boolean): void;
 }
+
+type TimerName = 'cut' | 'reconnect' | 'handshake' | 'retire';
 
 interface Batch {
   seq: number;
@@ -102,85 +105,84 @@ const REFUSED_CODES = new Set(['invalid_batch', 'too_large', 'malformed_json', '
 const FATAL_CLOSE: Record<number, string> = { 4001: 'unauthorised', 4003: 'origin_not_allowed', 4004: 'disabled' };
 
 export class Transport {
-  private ws: WebSocket | null = null;
+  #ws: WebSocket | null = null;
   /** Events not yet cut into batches, each already JSON. */
-  private pending: string[] = [];
-  private pendingSize = 0;
-  private unacked: Batch[] = [];
+  #pending: string[] = [];
+  #pendingSize = 0;
+  #unacked: Batch[] = [];
   /** Characters held in `unacked` frames. */
-  private size = 0;
-  private full = false;
+  #size = 0;
+  #full = false;
   /** Some batch went out by beacon: `next_seq` may have skipped one that never arrived. */
-  private beaconed = false;
-  private waiters: Waiter[] = [];
+  #beaconed = false;
+  #waiters: Waiter[] = [];
   /** Next seq to hand out; 0 until the first welcome tells us where to start. */
-  private nextSeq = 0;
-  private welcomed = false;
-  private closed = false;
-  private attempts = 0;
-  private timers: Record<'cut' | 'reconnect' | 'handshake' | 'retire', number | undefined> = {
-    cut: undefined,
-    reconnect: undefined,
-    handshake: undefined,
-    retire: undefined,
-  };
-  private ready: { resolve(): void; reject(error: Error): void } | null = null;
-  private unlisten: Array<() => void> = [];
-  private readonly hello: string;
+  #nextSeq = 0;
+  #welcomed = false;
+  #closed = false;
+  #attempts = 0;
+  #timers: Partial<Record<TimerName, number>> = {};
+  #ready: { resolve(): void; reject(error: Error): void } | null = null;
+  #unlisten: Array<() => void> = [];
+  readonly #hello: string;
+  readonly #o: TransportOptions;
+  readonly #win: Win;
 
-  constructor(private readonly o: TransportOptions) {
-    this.hello = JSON.stringify({ type: 'hello', v: 1, ...o.hello });
+  constructor(o: TransportOptions) {
+    this.#o = o;
+    this.#win = o.win;
+    this.#hello = JSON.stringify({ type: 'hello', v: 1, ...o.hello });
   }
 
   /** Opens the socket; resolves on the first `welcome`. */
   connect(): Promise<void> {
     const promise = new Promise<void>((resolve, reject) => {
-      this.ready = { resolve, reject };
+      this.#ready = { resolve, reject };
     });
-    const { win } = this.o;
-    this.unlisten = [
+    const win = this.#win;
+    this.#unlisten = [
       // Back online: reconnect now instead of waiting out the backoff.
       listen(win, 'online', () => {
-        if (!this.closed && !this.ws) this.open();
+        if (!this.#closed && !this.#ws) this.#open();
       }),
       // Offline: a pending attempt would only fail and grow the backoff.
       listen(win, 'offline', () => {
-        if (!this.ws) this.stopTimer('reconnect');
+        if (!this.#ws) this.#stopTimer('reconnect');
       }),
     ];
-    this.open();
+    this.#open();
     return promise;
   }
 
   push(event: EventWithTime): void {
-    if (this.closed || this.full) return;
+    if (this.#closed || this.#full) return;
     const json = JSON.stringify(event);
-    this.pending.push(json);
-    this.pendingSize += json.length;
-    if (this.size + this.pendingSize > this.o.bufferBytes) {
+    this.#pending.push(json);
+    this.#pendingSize += json.length;
+    if (this.#size + this.#pendingSize > this.#o.bufferBytes) {
       // This event is kept (a snapshot bigger than the buffer must still go out); later ones are refused.
-      this.full = true;
-      this.o.onFull(true);
+      this.#full = true;
+      this.#o.onFull(true);
     }
-    if (this.pending.length >= MAX_BATCH_EVENTS) this.cut();
-    else if (this.timers.cut === undefined) this.timers.cut = this.o.win.setTimeout(() => this.cut(), BATCH_INTERVAL_MS);
+    if (this.#pending.length >= MAX_BATCH_EVENTS) this.#cut();
+    else if (this.#timers.cut === undefined) this.#later('cut', () => this.#cut(), BATCH_INTERVAL_MS);
   }
 
   /** Send what is buffered now, without waiting for the batch timer. */
   sendNow(): void {
-    if (!this.closed) this.cut();
+    if (!this.#closed) this.#cut();
   }
 
   /** The page is being hidden: send the tail over the socket, and by beacon in case the page dies. */
   hide(): void {
-    if (this.closed) return;
-    this.cut();
-    const nav = this.o.win.navigator;
+    if (this.#closed) return;
+    this.#cut();
+    const nav = this.#win.navigator;
     if (typeof nav?.sendBeacon !== 'function') return;
-    let room = BEACON_MAX_BYTES - utf8Length(this.hello) - 24; // 24: the body's own keys and brackets
+    let room = BEACON_MAX_BYTES - utf8Length(this.#hello) - 24; // 24: the body's own keys and brackets
     const picked: Batch[] = [];
-    for (let i = this.unacked.length - 1; i >= 0 && room > 64 && picked.length < BEACON_MAX_BATCHES; i--) {
-      const batch = this.unacked[i];
+    for (let i = this.#unacked.length - 1; i >= 0 && room > 64 && picked.length < BEACON_MAX_BATCHES; i--) {
+      const batch = this.#unacked[i];
       // UTF-8 takes at least one byte per character: most big frames are ruled out unscanned.
       if (batch.beaconed || batch.frame.length >= room) continue;
       const bytes = utf8Length(batch.frame) + 1;
@@ -189,32 +191,32 @@ export class Transport {
       picked.unshift(batch);
     }
     if (!picked.length) return;
-    const body = `{"hello":${this.hello},"batches":[${picked.map((batch) => batch.frame).join(',')}]}`;
+    const body = `{"hello":${this.#hello},"batches":[${picked.map((batch) => batch.frame).join(',')}]}`;
     let sent = false;
     try {
-      sent = nav.sendBeacon(this.o.beaconUrl, body);
+      sent = nav.sendBeacon(this.#o.beaconUrl, body);
     } catch {
       // A refused beacon leaves the batches to the socket.
     }
     if (!sent) return;
     picked.forEach((batch) => (batch.beaconed = true));
-    this.beaconed = true;
+    this.#beaconed = true;
   }
 
   /** Sends what is buffered now; resolves once every batch so far is acked. */
   flush(): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('phi-replay: not recording'));
-    this.cut();
+    if (this.#closed) return Promise.reject(failure('not recording'));
+    this.#cut();
     return new Promise<void>((resolve, reject) => {
-      this.waiters.push({ target: this.pending.length ? undefined : this.nextSeq - 1, resolve, reject });
-      this.settle();
+      this.#waiters.push({ target: this.#pending.length ? undefined : this.#nextSeq - 1, resolve, reject });
+      this.#settle();
     });
   }
 
   /** Finish sending (session ended): close once everything is acked, or after `ms`. */
   retire(ms: number): void {
-    if (this.closed) return;
-    this.timers.retire = this.o.win.setTimeout(() => this.close(), ms);
+    if (this.#closed) return;
+    this.#later('retire', () => this.close(), ms);
     this.flush().then(
       () => this.close(),
       () => undefined,
@@ -223,58 +225,62 @@ export class Transport {
 
   /** Close without sending anything more: what is buffered is dropped. */
   abort(reason?: string): void {
-    this.pending = [];
-    this.unacked = [];
+    this.#pending = [];
+    this.#unacked = [];
     this.close(reason);
   }
 
-  close(reason = 'phi-replay: stopped before the collector acknowledged every batch'): void {
-    if (this.closed) return;
-    if (this.welcomed) this.cut(); // best effort: send the tail before closing
-    this.closed = true;
-    Object.values(this.timers).forEach((id) => this.o.win.clearTimeout(id));
-    this.unlisten.forEach((remove) => remove());
-    this.unlisten = [];
-    if (this.ws) this.drop(this.ws, 1000);
+  close(reason = 'phi-replay: stopped before the collector acknowledged everything'): void {
+    if (this.#closed) return;
+    if (this.#welcomed) this.#cut(); // best effort: send the tail before closing
+    this.#closed = true;
+    Object.values(this.#timers).forEach((id) => this.#win.clearTimeout(id));
+    this.#unlisten.forEach((remove) => remove());
+    this.#unlisten = [];
+    if (this.#ws) this.#drop(this.#ws, 1000);
     const error = new Error(reason);
-    this.waiters.forEach((waiter) => waiter.reject(error));
-    this.waiters = [];
-    this.ready?.reject(error);
-    this.ready = null;
+    this.#waiters.forEach((waiter) => waiter.reject(error));
+    this.#waiters = [];
+    this.#ready?.reject(error);
+    this.#ready = null;
   }
 
-  private stopTimer(name: keyof Transport['timers']): void {
-    this.o.win.clearTimeout(this.timers[name]);
-    this.timers[name] = undefined;
+  #later(name: TimerName, run: () => void, ms: number): void {
+    this.#timers[name] = this.#win.setTimeout(run, ms);
   }
 
-  private open(): void {
-    this.stopTimer('reconnect');
+  #stopTimer(name: TimerName): void {
+    this.#win.clearTimeout(this.#timers[name]);
+    this.#timers[name] = undefined;
+  }
+
+  #open(): void {
+    this.#stopTimer('reconnect');
     let ws: WebSocket;
     try {
-      ws = new this.o.win.WebSocket(this.o.url);
+      ws = new this.#win.WebSocket(this.#o.url);
     } catch {
-      this.lost(0);
+      this.#lost(0);
       return;
     }
-    this.ws = ws;
-    ws.onopen = () => this.send(ws, this.hello);
-    ws.onmessage = (event: MessageEvent) => this.receive(ws, event.data);
+    this.#ws = ws;
+    ws.onopen = () => this.#send(ws, this.#hello);
+    ws.onmessage = (event: MessageEvent) => this.#receive(ws, event.data);
     ws.onclose = (event: CloseEvent) => {
-      if (ws !== this.ws) return;
-      this.drop(ws);
-      this.lost(event.code);
+      if (ws !== this.#ws) return;
+      this.#drop(ws);
+      this.#lost(event.code);
     };
     ws.onerror = () => undefined; // a close event always follows
-    this.timers.handshake = this.o.win.setTimeout(() => {
-      if (ws !== this.ws || this.welcomed) return;
-      this.drop(ws, 1000);
-      this.lost(0);
+    this.#later('handshake', () => {
+      if (ws !== this.#ws || this.#welcomed) return;
+      this.#drop(ws, 1000);
+      this.#lost(0);
     }, HANDSHAKE_TIMEOUT_MS);
   }
 
   /** Detach and close a socket we no longer use. */
-  private drop(ws: WebSocket, code?: number): void {
+  #drop(ws: WebSocket, code?: number): void {
     ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
     if (code !== undefined) {
       try {
@@ -283,34 +289,34 @@ export class Transport {
         // Already closing.
       }
     }
-    if (this.ws === ws) this.ws = null;
-    this.welcomed = false;
-    this.o.win.clearTimeout(this.timers.handshake);
+    if (this.#ws === ws) this.#ws = null;
+    this.#welcomed = false;
+    this.#stopTimer('handshake');
   }
 
-  private lost(code: number): void {
-    if (this.closed) return;
+  #lost(code: number): void {
+    if (this.#closed) return;
     const fatal = FATAL_CLOSE[code];
     if (fatal) {
-      this.fatal(fatal);
-    } else if (this.ready && !this.o.retryFirst) {
+      this.#fatal(fatal);
+    } else if (this.#ready && !this.#o.retryFirst) {
       this.close(`phi-replay: could not connect to the collector (close code ${code})`);
-    } else if (this.o.win.navigator?.onLine !== false) {
+    } else if (this.#win.navigator?.onLine !== false) {
       // Offline, nothing is scheduled: the `online` listener reconnects.
-      const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** this.attempts++);
-      this.timers.reconnect = this.o.win.setTimeout(() => this.open(), delay * (0.5 + Math.random() / 2));
+      const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** this.#attempts++);
+      this.#later('reconnect', () => this.#open(), delay * (0.5 + Math.random() / 2));
     }
   }
 
-  private fatal(code: string): void {
-    const reason = `phi-replay: the collector refused to record this page (${code})`;
+  #fatal(code: string): void {
+    const reason = `phi-replay: the collector refused this page (${code})`;
     // Disabled: nothing more reaches the collector, not even what is already buffered.
     if (code === 'disabled') this.abort(reason);
     else this.close(reason);
-    this.o.onFatal(code);
+    this.#o.onFatal(code);
   }
 
-  private send(ws: WebSocket, frame: string): void {
+  #send(ws: WebSocket, frame: string): void {
     try {
       if (ws.readyState === 1) ws.send(frame);
     } catch {
@@ -318,8 +324,8 @@ export class Transport {
     }
   }
 
-  private receive(ws: WebSocket, data: unknown): void {
-    if (ws !== this.ws || typeof data !== 'string') return;
+  #receive(ws: WebSocket, data: unknown): void {
+    if (ws !== this.#ws || typeof data !== 'string') return;
     let msg: Record<string, unknown>;
     try {
       msg = JSON.parse(data) as Record<string, unknown>;
@@ -329,77 +335,76 @@ export class Transport {
     if (!msg || typeof msg !== 'object') return;
     const seq = typeof msg.seq === 'number' ? msg.seq : undefined;
     if (msg.type === 'welcome') {
-      this.welcome(ws, typeof msg.next_seq === 'number' && msg.next_seq >= 1 ? Math.floor(msg.next_seq) : 1, msg.config);
+      this.#welcome(ws, typeof msg.next_seq === 'number' && msg.next_seq >= 1 ? Math.floor(msg.next_seq) : 1, msg.config);
     } else if (msg.type === 'ack' && seq !== undefined) {
-      this.attempts = 0; // the collector makes batches durable again: a later loss starts backing off afresh
-      this.forget((batch) => batch.seq !== seq);
+      this.#attempts = 0; // the collector makes batches durable again: a later loss starts backing off afresh
+      this.#forget((batch) => batch.seq !== seq);
     } else if (msg.type === 'error' && typeof msg.code === 'string') {
       if (FATAL_CODES.has(msg.code)) {
-        this.fatal(msg.code);
+        this.#fatal(msg.code);
       } else if (REFUSED_CODES.has(msg.code)) {
         // Without a seq, the refused frame is the oldest one in flight.
-        const refused = seq ?? this.unacked[0]?.seq;
-        this.forget((batch) => batch.seq !== refused);
+        const refused = seq ?? this.#unacked[0]?.seq;
+        this.#forget((batch) => batch.seq !== refused);
       }
       // Other codes (protocol, internal): the close that follows makes us reconnect.
     }
   }
 
-  private welcome(ws: WebSocket, nextSeq: number, config: unknown): void {
-    this.o.win.clearTimeout(this.timers.handshake);
-    this.nextSeq = Math.max(this.nextSeq, this.o.firstSeq, nextSeq);
+  #welcome(ws: WebSocket, nextSeq: number, config: unknown): void {
+    this.#stopTimer('handshake');
+    this.#nextSeq = Math.max(this.#nextSeq, this.#o.firstSeq, nextSeq);
     // Everything below next_seq is durable already, unless a beacon delivered out of order.
-    if (!this.beaconed) this.unacked = this.unacked.filter((batch) => batch.seq >= nextSeq);
+    if (!this.#beaconed) this.#unacked = this.#unacked.filter((batch) => batch.seq >= nextSeq);
     // Numbering is settled, nothing is sent yet: new rules apply before anything more goes out.
-    this.o.onWelcome(config);
-    if (this.closed) return;
-    this.welcomed = true;
+    this.#o.onWelcome(config);
+    if (this.#closed) return;
+    this.#welcomed = true;
     // Nothing to confirm: the connection counts as working. Otherwise the first ack decides.
-    if (!this.unacked.length) this.attempts = 0;
-    this.unacked.forEach((batch) => this.send(ws, batch.frame));
-    this.cut();
-    this.forget(() => true);
-    this.ready?.resolve();
-    this.ready = null;
+    if (!this.#unacked.length) this.#attempts = 0;
+    this.#unacked.forEach((batch) => this.#send(ws, batch.frame));
+    this.#cut();
+    this.#forget(() => true);
+    this.#ready?.resolve();
+    this.#ready = null;
   }
 
   /** Turn buffered events into numbered batches and send them if the socket is ready. */
-  private cut(): void {
-    this.o.win.clearTimeout(this.timers.cut);
-    this.timers.cut = undefined;
-    if (this.nextSeq === 0 || this.pending.length === 0) return;
-    const events = this.pending;
-    this.pending = [];
-    this.pendingSize = 0;
+  #cut(): void {
+    this.#stopTimer('cut');
+    if (this.#nextSeq === 0 || this.#pending.length === 0) return;
+    const events = this.#pending;
+    this.#pending = [];
+    this.#pendingSize = 0;
     for (const json of chunks(events)) {
-      const seq = this.nextSeq++;
+      const seq = this.#nextSeq++;
       const batch = { seq, frame: `{"type":"batch","seq":${seq},"events":${json}}` };
-      this.unacked.push(batch);
-      this.size += batch.frame.length;
-      if (this.welcomed && this.ws) this.send(this.ws, batch.frame);
+      this.#unacked.push(batch);
+      this.#size += batch.frame.length;
+      if (this.#welcomed && this.#ws) this.#send(this.#ws, batch.frame);
     }
     // Saved once, after the frames went out: no other script (a reload) can run in between.
-    this.o.onSeq(this.nextSeq - 1);
+    this.#o.onSeq(this.#nextSeq - 1);
   }
 
   /** Keep only the unacked batches that pass `keep`; capture may resume once below half the bound. */
-  private forget(keep: (batch: Batch) => boolean): void {
-    this.unacked = this.unacked.filter(keep);
-    this.size = this.unacked.reduce((sum, batch) => sum + batch.frame.length, 0);
-    if (this.full && this.size + this.pendingSize < this.o.bufferBytes / 2) {
-      this.full = false;
-      this.o.onFull(false);
+  #forget(keep: (batch: Batch) => boolean): void {
+    this.#unacked = this.#unacked.filter(keep);
+    this.#size = this.#unacked.reduce((sum, batch) => sum + batch.frame.length, 0);
+    if (this.#full && this.#size + this.#pendingSize < this.#o.bufferBytes / 2) {
+      this.#full = false;
+      this.#o.onFull(false);
     }
-    this.settle();
+    this.#settle();
   }
 
-  private settle(): void {
-    this.waiters = this.waiters.filter((waiter) => {
-      if (waiter.target === undefined && this.nextSeq > 0 && this.pending.length === 0) {
-        waiter.target = this.nextSeq - 1;
+  #settle(): void {
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (waiter.target === undefined && this.#nextSeq > 0 && this.#pending.length === 0) {
+        waiter.target = this.#nextSeq - 1;
       }
       const target = waiter.target;
-      if (target === undefined || this.unacked.some((batch) => batch.seq <= target)) return true;
+      if (target === undefined || this.#unacked.some((batch) => batch.seq <= target)) return true;
       waiter.resolve();
       return false;
     });

@@ -223,6 +223,8 @@ export interface RecordContext {
   mirror: Mirror;
   /** Queue an event for sending (drops it when capture is paused). */
   emit(event: RecordedEvent): void;
+  /** emit() of an IncrementalSnapshot event. */
+  incremental(data: IncrementalData): void;
   /**
    * False while the page is on an excluded route, or settling after leaving one;
    * callers then drop what they saw.
@@ -242,9 +244,9 @@ export interface RecordContext {
   activity(): void;
   /** The URL may have changed (SPA navigation): new Meta, or pause/resume on excluded routes. */
   navigated(): void;
-  /** An open shadow root was met (serialised or attached): every observer watching roots hears of it. */
+  /** An open shadow root was met (serialised or attached): every observer watching roots hears of it, once. */
   watchRoot(root: ShadowRoot): void;
-  /** Listen inside each open shadow root met from now on (events that do not cross its boundary). */
+  /** Listen inside each open shadow root met from now on (events that do not cross its boundary); once per root. */
   onRoot(watch: (root: ShadowRoot) => void): () => void;
 }
 

@@ -163,6 +163,13 @@ export function makePage(html: string, behaviour: CollectorBehaviour = {}, url =
   const win = dom.window as unknown as Win;
   const collector = new FakeCollector(behaviour);
   (win as unknown as { WebSocket: unknown }).WebSocket = collector.WebSocket;
+  // jsdom's style sheets lack the standard ownerNode, which the recorder reads.
+  Object.defineProperty(win.CSSStyleSheet.prototype, 'ownerNode', {
+    configurable: true,
+    get(this: CSSStyleSheet) {
+      return [...win.document.querySelectorAll('style,link')].find((el) => (el as HTMLStyleElement).sheet === this) ?? null;
+    },
+  });
   const api = createApi(() => win);
   current = {
     dom,

@@ -204,7 +204,7 @@ describe('start/stop lifecycle', () => {
     const meter = instrument(page.win);
     const warnings: string[] = [];
     page.win.console.warn = (message: string) => warnings.push(message);
-    await assert.rejects(page.api.start(page.options()), /refused to record this page \(unauthorised\)/);
+    await assert.rejects(page.api.start(page.options()), /collector refused this page \(unauthorised\)/);
     await tick(20);
     assert.equal(warnings.length, 1);
     assert.ok(!warnings[0].includes('dev'), 'the warning carries no key or user');

@@ -25,11 +25,13 @@ const enum Kind {
   Style,
   /** A CSS value (paint, media query list). */
   Css,
-  Number,
-  NumberList,
   /** Presence is what counts: recorded empty. */
   Bool,
-  /** Path data, point lists, view boxes, transforms. */
+  // The kinds from here on are plain values: an attribute selector keeps a value as the
+  // attribute itself would.
+  Number,
+  NumberList,
+  /** Path data, point lists, view boxes, transforms, aspect ratios. */
   Geometry,
   /** One of a fixed set of values (ENUMS). */
   Enum,
@@ -54,18 +56,16 @@ kind(
 );
 kind(Kind.NumberList, 'stroke-dasharray');
 kind(Kind.Bool, 'disabled readonly hidden open multiple reversed');
-kind(Kind.Geometry, 'd points viewbox transform gradienttransform');
-kind(
-  Kind.Enum,
-  'type dir align valign charset xmlns preserveaspectratio gradientunits stroke-linecap stroke-linejoin ' +
-    'fill-rule clip-rule',
-);
-kind(Kind.EnumList, 'rel');
+kind(Kind.Geometry, 'd points viewbox transform gradienttransform preserveaspectratio');
 kind(Kind.Lang, 'lang');
 
-/** Allowed values per enumerated attribute (compared lower-cased, except xmlns). */
+/**
+ * Enumerated attributes (Kind.Enum, or EnumList for `rel`) and their allowed values,
+ * compared lower-cased, except xmlns.
+ */
 const ENUMS: Record<string, ReadonlySet<string>> = {};
-const values = (name: string, list: string): void => {
+const values = (name: string, list: string, k = Kind.Enum): void => {
+  KINDS.set(name, k);
   ENUMS[name] = new Set(list.split(' '));
 };
 values(
@@ -90,8 +90,8 @@ values(
   'rel',
   'stylesheet alternate icon preload prefetch preconnect dns-prefetch modulepreload manifest noopener ' +
     'noreferrer nofollow external help license next prev search author bookmark canonical tag',
+  Kind.EnumList,
 );
-values('preserveaspectratio', '');
 
 const NUMBER = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?(%|px|em|rem|ex|ch|pt|pc|cm|mm|in|q|vw|vh|vmin|vmax)?\s*$/i;
 const NUMBER_LIST = /^[\s\d.,+eE%-]*$/;
@@ -143,11 +143,18 @@ export function attributePolicy(
       case Kind.Bool:
         return '';
       case Kind.Geometry:
-        return (name === 'd' ? PATH_DATA : name.indexOf('transform') >= 0 ? TRANSFORM : NUMBER_LIST).test(raw)
+        return (
+          name === 'd'
+            ? PATH_DATA
+            : name.indexOf('transform') >= 0
+              ? TRANSFORM
+              : name === 'preserveaspectratio'
+                ? ASPECT
+                : NUMBER_LIST
+        ).test(raw)
           ? raw
           : undefined;
       case Kind.Enum: {
-        if (name === 'preserveaspectratio') return ASPECT.test(raw) ? raw : undefined;
         const v = raw.trim();
         return ENUMS[name].has(v) || ENUMS[name].has(v.toLowerCase()) ? v : undefined;
       }
@@ -173,9 +180,8 @@ export function attributePolicy(
         return op === '=' ? pseudonyms.list(raw) : undefined;
       }
       if (k === Kind.Url && op === '=') return url(raw);
-      if (k === Kind.Bool || MARKERS.has(name)) return undefined;
-      if (k === Kind.Style || k === Kind.Css || k === Kind.Url || k === Kind.Srcset || k === undefined) return undefined;
-      return value(name, raw);
+      // Markers have no kind; a boolean, CSS or srcset value cannot be compared as text.
+      return k !== undefined && k > Kind.Bool ? value(name, raw) : undefined;
     },
   };
 }

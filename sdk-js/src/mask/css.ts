@@ -38,11 +38,8 @@ const DELIM_ROW: Record<string, number> = {
 /** What a token is written as around its escaped value: PRE[type] value POST[type]. */
 const PRE = ['', '', '', '', '@', '#', '"', '"', 'url(', 'url(()', '', '', '', '', '<!--', '-->', ':', ';', ',', '[', ']', '(', ')', '{', '}'];
 const POST = ['', '', '', '(', '', '', '"', '\n', ')', '', '', '', '%'];
-/** The token type of a punctuation character, by its code: `:` `;` `,` `[` `]` `(` `)` `{` `}`. */
-const PUNCTUATION: Record<number, CssToken> = {
-  58: CssToken.Colon, 59: CssToken.Semicolon, 44: CssToken.Comma, 91: CssToken.LBracket, 93: CssToken.RBracket,
-  40: CssToken.LParen, 41: CssToken.RParen, 123: CssToken.LBrace, 125: CssToken.RBrace,
-};
+/** The punctuation characters, in the order of their token types from CssToken.Colon on. */
+const PUNCTUATION = ':;,[](){}';
 
 // What must be escaped on output (CSSOM's "serialize an identifier" / "a string"): in an
 // identifier, a leading digit (after an optional `-`) and anything but a name code point;
@@ -230,8 +227,8 @@ export function cssStream(css: string): CssStream {
       pos = reach(BAD_URL, end);
       return CssToken.BadUrl;
     }
-    const punctuation = PUNCTUATION[c];
-    if (punctuation) return punctuation;
+    const punctuation = PUNCTUATION.indexOf(src[i]);
+    if (punctuation >= 0) return CssToken.Colon + punctuation;
     if (c === 35 && (isName(code(pos)) || escapeAt(pos))) {
       s.id = startsIdent(pos);
       name();

@@ -74,6 +74,8 @@ const SHOWABLE_INPUT_TYPES = new Set([
   'text', 'search', 'email', 'tel', 'url', 'number', 'range', 'date', 'datetime-local', 'month',
   'week', 'time', 'color', 'checkbox', 'radio', 'submit', 'button', 'reset', 'image',
 ]);
+/** Input types whose state is `checked`, not the value. */
+const CHECKABLE = /^(checkbox|radio)$/i;
 const SENSITIVE_AUTOCOMPLETE = /(^|\s)(cc-[a-z-]*|current-password|new-password|one-time-code)(\s|$)/i;
 
 export interface FieldValue {
@@ -206,16 +208,13 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
       }
       return '#' + pseudonyms.of(target);
     };
-  const hooksFor = (from: string): CssHooks => ({
-    url: urlFor(() => from),
+  /** The CSS policy's hooks for URLs relative to `from()`. */
+  const hooks = (from: () => string): CssHooks => ({
+    url: urlFor(from),
     ident: (token) => pseudonyms.of(token),
     attribute: (attr, op, value) => policy.selector(attr, op, value),
   });
-  const documentHooks: CssHooks = {
-    url: urlFor(base),
-    ident: (token) => pseudonyms.of(token),
-    attribute: (attr, op, value) => policy.selector(attr, op, value),
-  };
+  const documentHooks = hooks(base);
   const policy = attributePolicy(
     pseudonyms,
     documentHooks.url,
@@ -283,7 +282,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
   const field = (el: Element, scope?: Scope): FieldValue => {
     const own = scope ?? scopeAt(el);
     const input = el as HTMLInputElement;
-    const checkable = name(el) === 'input' && /^(checkbox|radio)$/i.test(input.type);
+    const checkable = name(el) === 'input' && CHECKABLE.test(input.type);
     // Always ask isSensitive first, so a field seen once as sensitive stays masked.
     if (isSensitive(el) || own !== Scope.Unmasked || tainted.has(el)) {
       return { text: FIELD_PLACEHOLDER, isChecked: false, masked: true };
@@ -329,7 +328,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
     if (FIELD_ELEMENTS.has(tag)) {
       const value = field(el, scope);
       const type = (el as HTMLInputElement).type;
-      if (!/^(checkbox|radio)$/i.test(type) || value.masked) out.value = value.text;
+      if (!CHECKABLE.test(type) || value.masked) out.value = value.text;
       if (value.isChecked) out.checked = true;
     } else if (tag === 'option' && scope === Scope.Unmasked) {
       // An option's value and selection are a field value: shown only where its select's is.
@@ -438,7 +437,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
       };
     },
     scopeAt,
-    isBlocked: (el) => isBlocked(el),
+    isBlocked,
     taint,
     noteField,
     attribute(el, attr) {
@@ -467,7 +466,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
       const isSheetLink = tag === 'link' && /(^|\s)stylesheet(\s|$)/i.test(el.getAttribute('rel') ?? '');
       if (!isSheetLink && tag !== 'style') return undefined;
       const origin = new URL(base()).origin;
-      return sheetCss((el as HTMLStyleElement).sheet as CSSStyleSheet | null, origin, base(), hooksFor);
+      return sheetCss((el as HTMLStyleElement).sheet as CSSStyleSheet | null, origin, base(), (from) => hooks(() => from));
     },
     doctype(node) {
       const safe = (s: string): string => (s.length <= 256 && /^[-/\w .:]*$/.test(s) ? s : '');

@@ -22,16 +22,16 @@ const OVERFLOW = 'p_';
 const SPACES = /[ \t\n\r\f]+/;
 
 export class Pseudonyms {
-  private map = new Map<string, string>();
-  private next = 0;
+  #map = new Map<string, string>();
+  #next = 0;
 
   /** The pseudonym of one token; an empty token stays empty. */
   of(token: string): string {
     if (token === '') return '';
-    let name = this.map.get(token);
+    let name = this.#map.get(token);
     if (name === undefined) {
-      name = this.map.size < MAX_TOKENS ? 'p' + (++this.next).toString(36) : OVERFLOW;
-      if (name !== OVERFLOW) this.map.set(token, name);
+      name = this.#map.size < MAX_TOKENS ? 'p' + (++this.#next).toString(36) : OVERFLOW;
+      if (name !== OVERFLOW) this.#map.set(token, name);
     }
     return name;
   }
@@ -47,12 +47,12 @@ export class Pseudonyms {
 
   /** The pseudonym already given to `token`, if any (the page's own look-up). */
   known(token: string): string | undefined {
-    return this.map.get(token);
+    return this.#map.get(token);
   }
 
   /** A new session: nothing of the old map carries over. */
   reset(): void {
-    this.map = new Map();
-    this.next = 0;
+    this.#map = new Map();
+    this.#next = 0;
   }
 }

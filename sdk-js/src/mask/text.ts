@@ -29,8 +29,7 @@ export function maskText(text: string): string {
   // The bucket: the largest power of two <= the length, within MIN_BUCKET..MAX_BUCKET.
   let i = 0;
   while (i < MASKS.length - 1 && MIN_BUCKET << (i + 1) <= end - start) i++;
-  const mask = MASKS[i];
-  return start > 0 || end < text.length ? (start > 0 ? ' ' : '') + mask + (end < text.length ? ' ' : '') : mask;
+  return (start > 0 ? ' ' : '') + MASKS[i] + (end < text.length ? ' ' : '');
 }
 
 /** What String.prototype.trim() removes (ASCII fast path, then the full set). */
@@ -62,8 +61,7 @@ export function customPayload(payload: Record<string, unknown>, safe: readonly s
     if (!CUSTOM_NAME.test(key)) continue;
     if (value === null || typeof value === 'boolean' || typeof value === 'string' || typeof value === 'number') {
       const text = value === null ? 'null' : String(value);
-      if (!safe.includes(key)) out[key] = maskText(text);
-      else if (looksLikePhi(text)) out[key] = maskText(text);
+      if (!safe.includes(key) || looksLikePhi(text)) out[key] = maskText(text);
       else out[key] = typeof value === 'string' ? clip(value) : typeof value === 'number' && !isFinite(value) ? null : value;
     }
   }

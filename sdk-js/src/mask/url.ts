@@ -53,8 +53,6 @@ export function compileRoutes(routes: readonly string[]): RouteTable {
   return { bySize, literals };
 }
 
-export const NO_ROUTES: RouteTable = compileRoutes([]);
-
 function decode(segment: string): string | null {
   try {
     return decodeURIComponent(segment).toLowerCase();

@@ -13,8 +13,8 @@
 // masked for life. `change` does not cross a shadow root's boundary, so each open
 // shadow root the recorder meets gets a listener of its own.
 
-import { EventType, IncrementalSource, type Observer, type RecordContext } from '../types';
-import { hookSetter, listen } from './listen';
+import { IncrementalSource, type Observer, type RecordContext } from '../types';
+import { hookSetter, listen, targetOf } from './listen';
 
 const FIELDS = new Set(['input', 'textarea', 'select']);
 
@@ -35,7 +35,7 @@ export const observeInput: Observer = (ctx) => {
     const key = `${isChecked ? 1 : 0}${text}`;
     if (id === undefined || last.get(el) === key) return;
     last.set(el, key);
-    ctx.emit({ type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.Input, id, text, isChecked } });
+    ctx.incremental({ source: IncrementalSource.Input, id, text, isChecked });
   };
 
   /** A committed change (event `change`, or a value set by script). */
@@ -52,8 +52,7 @@ export const observeInput: Observer = (ctx) => {
 
   const handler = (event: Event): void => {
     try {
-      // composedPath()[0] is the real field, also inside a shadow root.
-      const el = (event.composedPath?.()[0] ?? event.target) as Element | null;
+      const el = targetOf(event) as Element | null;
       if (!el || el.nodeType !== 1 || !FIELDS.has(el.localName)) return;
       // Seen sensitive once (type, autocomplete), masked for life: checked at every keystroke.
       ctx.mask.noteField(el);
@@ -86,13 +85,8 @@ export const observeInput: Observer = (ctx) => {
   const teardowns = ['input', 'change'].map((type) => listen(ctx.doc, type, handler));
   // A change inside a shadow root reaches the document only if the event is composed; it is not.
   const inRoots: Array<() => void> = [];
-  const watched = new WeakSet<ShadowRoot>();
   teardowns.push(
-    ctx.onRoot((root) => {
-      if (watched.has(root)) return;
-      watched.add(root);
-      inRoots.push(listen(root, 'change', handler));
-    }),
+    ctx.onRoot((root) => inRoots.push(listen(root, 'change', handler))),
     () => inRoots.forEach((teardown) => teardown()),
   );
   for (const [name, keys] of HOOKED) {

@@ -5,6 +5,11 @@ export function listen(target: EventTarget, type: string, handler: (event: Event
   return () => target.removeEventListener(type, handler, options);
 }
 
+/** The innermost target, also inside a shadow root (event.target is retargeted to the host). */
+export function targetOf(event: Event): Node | null {
+  return (event.composedPath?.()[0] ?? event.target) as Node | null;
+}
+
 /** The id of `node` or of its nearest recorded ancestor (e.g. a blocked placeholder). */
 export function nearestId(mirror: { getId(node: Node | null): number | undefined }, node: Node | null): number | undefined {
   for (let n = node; n; n = n.parentNode) {

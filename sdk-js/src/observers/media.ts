@@ -2,7 +2,7 @@
 // events. Media elements are blocked placeholders: only the state changes and the
 // playback position travel, never a source URL or any content.
 
-import { EventType, IncrementalSource, MediaInteraction, type Observer } from '../types';
+import { IncrementalSource, MediaInteraction, type Observer } from '../types';
 import { listen } from './listen';
 
 const MEDIA_EVENTS: Record<string, MediaInteraction> = {
@@ -21,14 +21,11 @@ export const observeMedia: Observer = (ctx) => {
       const id = ctx.mirror.getId(el);
       if (id === undefined) return;
       const time = Number(el.currentTime);
-      ctx.emit({
-        type: EventType.IncrementalSnapshot,
-        data: {
-          source: IncrementalSource.MediaInteraction,
-          type: MEDIA_EVENTS[event.type],
-          id,
-          ...(isFinite(time) ? { currentTime: Math.round(time * 10) / 10 } : {}),
-        },
+      ctx.incremental({
+        source: IncrementalSource.MediaInteraction,
+        type: MEDIA_EVENTS[event.type],
+        id,
+        ...(isFinite(time) ? { currentTime: Math.round(time * 10) / 10 } : {}),
       });
     } catch {
       // Never break the page.

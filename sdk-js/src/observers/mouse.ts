@@ -2,8 +2,8 @@
 // and movement (sampled positions, sent in batches). Coordinates and the target's
 // node id only; never text under the pointer.
 
-import { EventType, IncrementalSource, MouseInteraction, type Observer } from '../types';
-import { listen, nearestId } from './listen';
+import { IncrementalSource, MouseInteraction, type Observer } from '../types';
+import { listen, nearestId, targetOf } from './listen';
 
 const INTERACTIONS: Record<string, MouseInteraction> = {
   mouseup: MouseInteraction.MouseUp,
@@ -21,10 +21,6 @@ const MOVE_SAMPLE_MS = 50;
 /** Sampled positions are sent together at this interval (one event, many positions). */
 const MOVE_BATCH_MS = 500;
 
-/** The innermost target, also inside a shadow root (event.target is retargeted to the host). */
-function targetOf(event: Event): Node | null {
-  return (event.composedPath?.()[0] ?? event.target) as Node | null;
-}
 
 export const observeMouse: Observer = (ctx) => {
   const interaction = (event: Event): void => {
@@ -37,20 +33,17 @@ export const observeMouse: Observer = (ctx) => {
       if (type === MouseInteraction.Focus || type === MouseInteraction.Blur) {
         // Focus moves between elements; a window focus/blur has no node to name.
         if ((event.target as Node | null)?.nodeType !== 1) return;
-        ctx.emit({ type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.MouseInteraction, type, id } });
+        ctx.incremental({ source: IncrementalSource.MouseInteraction, type, id });
         return;
       }
       const point = 'changedTouches' in event ? (event as TouchEvent).changedTouches[0] : (event as MouseEvent);
       if (!point) return;
-      ctx.emit({
-        type: EventType.IncrementalSnapshot,
-        data: {
-          source: IncrementalSource.MouseInteraction,
-          type,
-          id,
-          x: Math.round(point.clientX),
-          y: Math.round(point.clientY),
-        },
+      ctx.incremental({
+        source: IncrementalSource.MouseInteraction,
+        type,
+        id,
+        x: Math.round(point.clientX),
+        y: Math.round(point.clientY),
       });
     } catch {
       // Never break the page.
@@ -70,7 +63,7 @@ export const observeMouse: Observer = (ctx) => {
     // timeOffset is relative to the event's timestamp (negative: the past), as in rrweb.
     const batch = positions.map(({ x, y, id, t }) => ({ x, y, id, timeOffset: t - now }));
     positions = [];
-    ctx.emit({ type: EventType.IncrementalSnapshot, data: { source, positions: batch } });
+    ctx.incremental({ source, positions: batch });
   };
   const move = (event: Event): void => {
     try {

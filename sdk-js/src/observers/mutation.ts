@@ -9,13 +9,7 @@
 
 import type { Scope } from '../mask';
 import { serializeAdds } from '../snapshot';
-import {
-  EventType,
-  IncrementalSource,
-  type MutationData,
-  type Observer,
-  type RecordContext,
-} from '../types';
+import { IncrementalSource, type MutationData, type Observer, type RecordContext } from '../types';
 import { listen, wrapMethod } from './listen';
 
 // Old attribute values: a field whose type or autocomplete was sensitive and changed back
@@ -50,7 +44,7 @@ export const observeMutations: Observer = (ctx) => {
       // render of an excluded route is dropped even if it came before the navigation.
       if (!asExcluded && ctx.capturing()) {
         const data = collect(records, ctx, extra);
-        if (data) ctx.emit({ type: EventType.IncrementalSnapshot, data });
+        if (data) ctx.incremental(data);
       } else if (asExcluded || ctx.excluded()) {
         // The excluded view's own nodes: wherever they are when capture resumes, their
         // text and values are masked, never recorded as they are.
@@ -86,10 +80,7 @@ export const observeMutations: Observer = (ctx) => {
 
   const { win } = ctx;
   const sheetChanged = (sheet: unknown): void => {
-    // ownerNode is standard; the lookup is for DOMs that lack it (jsdom).
-    const owner =
-      (sheet as CSSStyleSheet | null)?.ownerNode ??
-      [...ctx.doc.querySelectorAll('style,link')].find((el) => (el as HTMLStyleElement).sheet === sheet);
+    const owner = (sheet as CSSStyleSheet | null)?.ownerNode;
     if (owner && owner.nodeType === 1 && ctx.mirror.getId(owner) !== undefined) {
       extra.sheets.add(owner as Element);
       schedule();

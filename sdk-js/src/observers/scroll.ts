@@ -1,7 +1,7 @@
 // Scrolling (page and elements) and viewport size, as rrweb Scroll and ViewportResize
 // events. Both are coalesced: the last position within a short window is sent.
 
-import { EventType, IncrementalSource, type Observer } from '../types';
+import { IncrementalSource, type Observer } from '../types';
 import { listen } from './listen';
 
 /** Scroll positions are sent at most this often per target. */
@@ -23,7 +23,7 @@ export const observeScroll: Observer = (ctx) => {
       const page = target === doc;
       const x = Math.round(page ? win.scrollX : el.scrollLeft);
       const y = Math.round(page ? win.scrollY : el.scrollTop);
-      ctx.emit({ type: EventType.IncrementalSnapshot, data: { source: IncrementalSource.Scroll, id, x, y } });
+      ctx.incremental({ source: IncrementalSource.Scroll, id, x, y });
     });
     pending.clear();
   };
@@ -43,10 +43,7 @@ export const observeScroll: Observer = (ctx) => {
     const now = `${win.innerWidth}x${win.innerHeight}`;
     if (now === size || !ctx.capturing()) return;
     size = now;
-    ctx.emit({
-      type: EventType.IncrementalSnapshot,
-      data: { source: IncrementalSource.ViewportResize, width: win.innerWidth, height: win.innerHeight },
-    });
+    ctx.incremental({ source: IncrementalSource.ViewportResize, width: win.innerWidth, height: win.innerHeight });
   };
   const resize = (): void => {
     if (resizeTimer !== undefined) win.clearTimeout(resizeTimer);
@@ -55,14 +52,7 @@ export const observeScroll: Observer = (ctx) => {
 
   const teardowns = [listen(doc, 'scroll', scroll), listen(win, 'resize', resize)];
   // Scroll events do not leave a shadow root: listen in each open one too.
-  const watched = new WeakSet<ShadowRoot>();
-  teardowns.push(
-    ctx.onRoot((root) => {
-      if (watched.has(root)) return;
-      watched.add(root);
-      teardowns.push(listen(root, 'scroll', scroll));
-    }),
-  );
+  teardowns.push(ctx.onRoot((root) => teardowns.push(listen(root, 'scroll', scroll))));
   return () => {
     teardowns.forEach((teardown) => teardown());
     win.clearTimeout(scrollTimer);
