@@ -74,3 +74,17 @@ describe('sanitizeUrl', () => {
     );
   });
 });
+
+describe('the parser-free path for plain links', () => {
+  it('gives exactly what the URL parser gives', () => {
+    const routes = compileRoutes(['/patients/:id/visits']);
+    const samples = ['/patients/12/visits', '/patients/jane-roe/visits?x=1#y', '/a/./b', '/a/../b', '/a/%2e%2E/b', '/.well-known/x',
+      "/it's/(x)/*/+/,/;/=/:/@/!/$/&", '/a%20b/c', '/a%zz', '/x.png', '/static/app.css?v=3', '//evil.example/x', '/a\\b', '/a b',
+      '/ä', '/a\tb', '/a\nb', '/a|b', '/a`b', '/a{b}', '/a"b', '/a<b>', '/', '/?q', '/#f', '/a/', '/a//b', ' /patients/1 '];
+    for (const raw of samples) {
+      const fast = sanitizeUrl(raw, BASE, routes);
+      const parsed = sanitizeUrl(raw, BASE, routes, () => undefined);
+      assert.equal(fast, parsed, raw);
+    }
+  });
+});

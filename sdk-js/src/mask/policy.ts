@@ -40,7 +40,7 @@ import { attributePolicy } from './attributes';
 import { sanitizeStylesheet, sheetCss, type CssHooks } from './css';
 import { Pseudonyms } from './pseudonyms';
 import { FIELD_PLACEHOLDER, clip, maskText, revealText, uiTextKey } from './text';
-import { sanitizeSrcset, sanitizeUrl } from './url';
+import { originOfUrl, sanitizeSrcset, sanitizeUrl } from './url';
 
 /** Where a node sits: masked (default), inside `unmask`, or inside `mask` (always wins). */
 export const enum Scope {
@@ -192,12 +192,22 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
   const base = (): string => doc.baseURI;
   const name = (el: Element): string => el.localName.toLowerCase();
 
+  // The origin of the last base URL, so that most links need no URL parser (url.ts).
+  let lastBase = '';
+  let lastOrigin: string | undefined;
+  const originOf = (b: string): string | undefined => {
+    if (b !== lastBase) {
+      lastBase = b;
+      lastOrigin = originOfUrl(b);
+    }
+    return lastOrigin;
+  };
   /** The URL rule, with in-page `#fragments` kept as the pseudonym of their target's id. */
   const urlFor =
     (from: () => string) =>
     (raw: string): string | undefined => {
       const value = raw.trim();
-      if (value.charAt(0) !== '#') return sanitizeUrl(value, from(), rules.routes);
+      if (value.charAt(0) !== '#') return sanitizeUrl(value, from(), rules.routes, originOf);
       let target = value.slice(1);
       try {
         target = decodeURIComponent(target);
@@ -349,18 +359,24 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
   // only if the new text is an interface string). Only ever a reason to mask: a stale
   // entry could hide text, never show more than `ui_text` allows anywhere. Forgotten on
   // any attribute or tree change (treeChanged), and not kept under rules with
-  // pseudo-classes, whose state (:checked) changes without a mutation.
+  // pseudo-classes, whose state (:checked) changes without a mutation. Kept on the node
+  // under a symbol of this masker's (cheaper than a WeakMap, see mirror.ts), tagged with
+  // an epoch that forgetting bumps: `epoch * 2 + verdict`.
   const ALWAYS = 0;
   const UI_TEXT_ONLY = 1;
+  const KNOWN = Symbol('phi-replay text verdict');
+  let epoch = 1;
   let stable = false;
-  let knownText = new WeakMap<Node, number>();
+  const know = (node: Node, verdict: number): void => {
+    (node as Node & Record<symbol, number>)[KNOWN] = epoch * 2 + verdict;
+  };
   let uiText: ReadonlySet<string> = initial.uiText;
   const setRules = (next: CompiledRules): void => {
     rules = next;
     uiText = next.uiText;
     attributesOnly = next.mask.attributesOnly && next.unmask.attributesOnly;
     stable = next.mask.structural && next.unmask.structural;
-    knownText = new WeakMap();
+    epoch++;
   };
   setRules(initial);
 
@@ -381,7 +397,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
     const spaceDropped = INVISIBLE_SPACE_PARENTS.has(parentTag);
     if (spaceDropped && COLLAPSIBLE_SPACE.test(data)) return null;
     if (parentScope === Scope.Forced || tainted.has(node)) {
-      if (stable && !spaceDropped) knownText.set(node, ALWAYS);
+      if (stable && !spaceDropped) know(node, ALWAYS);
       return maskText(data);
     }
     // Titles and textareas are masked whatever the scope; an option's text wherever its
@@ -392,7 +408,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
       parentName === 'option' || parentName === 'optgroup' ? (parent as Element).closest('select') : null;
     if (select && field(select).masked) return maskText(data);
     if (parentScope === Scope.Masked) {
-      if (stable && !spaceDropped) knownText.set(node, UI_TEXT_ONLY);
+      if (stable && !spaceDropped) know(node, UI_TEXT_ONLY);
       return maskedOrUi(data);
     }
     return revealText(data);
@@ -449,15 +465,15 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
     },
     text,
     changedText(node, cache) {
-      const known = knownText.get(node);
-      if (known !== undefined) {
+      const known = (node as Node & Record<symbol, number | undefined>)[KNOWN];
+      if (known !== undefined && known >> 1 === epoch) {
         const data = (node as Text).data;
-        return known === ALWAYS ? maskText(data) : maskedOrUi(data);
+        return (known & 1) === ALWAYS ? maskText(data) : maskedOrUi(data);
       }
       return text(node, scopeAt(node.parentNode, cache));
     },
     treeChanged() {
-      knownText = new WeakMap();
+      epoch++;
     },
     setRules,
     field,

@@ -56,6 +56,7 @@ export function compileRoutes(routes: readonly string[]): RouteTable {
 export const NO_ROUTES: RouteTable = compileRoutes([]);
 
 function decode(segment: string): string | null {
+  if (segment.indexOf('%') < 0) return segment.toLowerCase();
   try {
     return decodeURIComponent(segment).toLowerCase();
   } catch {
@@ -110,16 +111,48 @@ function judge(segment: string | null, routes: RouteTable, last: boolean): strin
   return ID;
 }
 
-/** Origin + templated path; no query, no fragment; `undefined` for anything but http(s). */
-export function sanitizeUrl(raw: string, base: string, routes: RouteTable): string | undefined {
+/**
+ * A path-absolute reference (`/patients/12?x#y`) of characters the URL parser leaves as
+ * they are, and no `.` segment to resolve: most links. Its path is known without the
+ * parser (which was a tenth of the recorder's time on a page of links).
+ */
+const PLAIN_PATH = /^\/(?!\/)[\w.\-~!$&'()*+,;=:@%/]*(?=[?#]|$)/;
+const DOT_SEGMENT = /\/\.|%2e/i;
+
+/**
+ * Origin + templated path; no query, no fragment; `undefined` for anything but http(s).
+ * `originOf(base)` may give the base's origin from a cache.
+ */
+export function sanitizeUrl(
+  raw: string,
+  base: string,
+  routes: RouteTable,
+  originOf: (base: string) => string | undefined = (b) => originOfUrl(b),
+): string | undefined {
+  const value = raw.trim();
+  const plain = PLAIN_PATH.exec(value);
+  if (plain && !DOT_SEGMENT.test(plain[0])) {
+    const origin = originOf(base);
+    if (origin !== undefined) return origin + templatePath(plain[0], routes);
+  }
   let url: URL;
   try {
-    url = new URL(raw.trim(), base);
+    url = new URL(value, base);
   } catch {
     return undefined;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
   return url.origin + templatePath(url.pathname, routes);
+}
+
+/** The origin of an http(s) URL, or undefined (then a path cannot be resolved against it quickly). */
+export function originOfUrl(base: string): string | undefined {
+  try {
+    const url = new URL(base);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Each candidate's URL sanitised; a candidate that cannot be made safe is dropped. */
