@@ -391,6 +391,23 @@ describe('attack: sensitive fields the recorder never saw as such', () => {
 // ---------------------------------------------------------------------------------
 // Shadow DOM: mask and block regions drawn inside a component's shadow root.
 
+describe('attack: checkable fields', () => {
+  it('ATK-043 checkbox and radio value attributes travel in Input events (the snapshot drops them)', async () => {
+    const page = await record(
+      `<form data-replay-unmask><input type="checkbox" id="c" value="CANARY-ATK-043a">
+       <input type="radio" name="r" id="r1" value="CANARY-ATK-043b"><input type="radio" name="r" id="r2" value="CANARY-ATK-043c"></form>`,
+    );
+    const doc = page.doc;
+    assertNoLeak(page, 'CANARY-ATK-043a', 'CANARY-ATK-043b', 'CANARY-ATK-043c'); // the snapshot holds none
+    (doc.getElementById('c') as HTMLInputElement).click();
+    (doc.getElementById('r1') as HTMLInputElement).click();
+    (doc.getElementById('r2') as HTMLInputElement).click();
+    await settle(page);
+    assertNoLeak(page, 'CANARY-ATK-043a', 'CANARY-ATK-043b', 'CANARY-ATK-043c');
+    page.close();
+  });
+});
+
 describe('attack: mask and block around a <slot>', () => {
   it('ATK-050 a component that masks its slot (shadow <div data-replay-mask><slot>) shows its slotted PHI', async () => {
     const page = makePage('<main data-replay-unmask><x-banner id="h"><b>CANARY-ATK-050</b></x-banner></main>');
