@@ -7,7 +7,10 @@
 //   hashchange, the URL poll), after the pending mutation records were drained as the
 //   excluded view's (navigation.ts). Records that arrive before that are tainted.
 // - A tab that starts on an excluded route treats the whole DOM present then as the
-//   excluded view (the recorder taints it).
+//   excluded view (the recorder taints it). On entering, every field is tainted (a
+//   script may write to any of them without an event), and what was captured but not
+//   yet cut into a batch is dropped: a router may render the view before it changes
+//   the URL.
 // - After leaving, capture resumes with a fresh full snapshot once the DOM has been
 //   quiet for QUIET_MS, or after CAP_MS at most; until then nothing is captured. What
 //   is still left of the excluded view then is tainted: masked, however long the
@@ -37,6 +40,8 @@ export class RouteGate {
     private readonly isExcluded: (pathname: string) => boolean,
     /** Leaving has settled: take the fresh full snapshot. */
     private readonly resume: () => void,
+    /** The tab has just entered an excluded route. */
+    private readonly enter: () => void,
   ) {}
 
   get route(): Route {
@@ -82,6 +87,7 @@ export class RouteGate {
     if (this.state !== Route.Excluded) {
       this.stop();
       this.state = Route.Excluded;
+      this.enter();
     }
     return true;
   }

@@ -69,7 +69,7 @@ describe('sanitizeUrl', () => {
 
   it('templates every candidate of a srcset and drops the unsafe ones', () => {
     assert.equal(
-      sanitizeSrcset('/avatars/JaneRoe.png 1x, /static/logo.png?u=x 2x, javascript:x 3x', BASE, NONE),
+      sanitizeSrcset('/avatars/JaneRoe.png 1x, /static/logo.png?u=x 2x, javascript:x 3x', (raw) => sanitizeUrl(raw, BASE, NONE)),
       'https://clinic.example.org/:id/:id.png 1x, https://clinic.example.org/static/logo.png 2x',
     );
   });

@@ -32,7 +32,8 @@ const EXTENSIONS: ReadonlySet<string> = new Set(extensions);
 /** What every other segment becomes. */
 const ID = ':id';
 /** A `srcset` candidate's descriptor (`2x`, `640w`). */
-const SRCSET_DESCRIPTOR = /^\d+(\.\d+)?[wx]$/i;
+/** A `srcset` candidate's descriptor (`2x`, `640w`): five digits at most, no room for an identifier. */
+const SRCSET_DESCRIPTOR = /^\d{1,5}(\.\d{1,3})?[wx]$/i;
 /** A file name's extension, to be judged apart from its stem. */
 const EXTENSION = /^(.+)\.([a-z0-9]{1,5})$/i;
 
@@ -155,15 +156,15 @@ export function originOfUrl(base: string): string | undefined {
   }
 }
 
-/** Each candidate's URL sanitised; a candidate that cannot be made safe is dropped. */
-export function sanitizeSrcset(srcset: string, base: string, routes: RouteTable): string {
+/** Each candidate's URL through `url` (the URL rule); a candidate that cannot be made safe is dropped. */
+export function sanitizeSrcset(srcset: string, url: (raw: string) => string | undefined): string {
   return srcset
     .split(/,\s+|,(?=\S)/)
     .flatMap((candidate) => {
       const [raw, descriptor] = candidate.trim().split(/\s+/);
-      const url = raw ? sanitizeUrl(raw, base, routes) : undefined;
-      if (!url) return [];
-      return [descriptor && SRCSET_DESCRIPTOR.test(descriptor) ? `${url} ${descriptor}` : url];
+      const safe = raw ? url(raw) : undefined;
+      if (!safe) return [];
+      return [descriptor && SRCSET_DESCRIPTOR.test(descriptor) ? `${safe} ${descriptor}` : safe];
     })
     .join(', ');
 }
