@@ -33,5 +33,8 @@ class ExcludedRoutes:
         return bool(self._patterns)
 
     def excluded(self, path: str) -> bool:
-        candidates = {path, unquote(path)}
+        # Also each segment as a server may read it: percent-decoded, without path
+        # parameters (;jsessionid=...).
+        read = "/".join(unquote(segment.split(";")[0]) for segment in path.split("/"))
+        candidates = {path, unquote(path), read}
         return any(p.match(re.sub(r"/{2,}", "/", c)) for c in candidates for p in self._patterns)

@@ -7,7 +7,10 @@
 //   hashchange, the URL poll), after the pending mutation records were drained as the
 //   excluded view's (navigation.ts). Records that arrive before that are tainted.
 // - A tab that starts on an excluded route treats the whole DOM present then as the
-//   excluded view (the recorder taints it).
+//   excluded view (the recorder taints it). On entering, every field is tainted (a
+//   script may write to any of them without an event), and what was captured but not
+//   yet cut into a batch is dropped: a router may render the view before it changes
+//   the URL.
 // - After leaving, capture resumes with a fresh full snapshot once the DOM has been
 //   quiet for QUIET_MS, or after CAP_MS at most; until then nothing is captured. What
 //   is still left of the excluded view then is tainted: masked, however long the
@@ -36,11 +39,14 @@ export class RouteGate {
   readonly #isExcluded: (pathname: string) => boolean;
   /** Leaving has settled: take the fresh full snapshot. */
   readonly #resume: () => void;
+  /** The tab has just entered an excluded route. */
+  readonly #enter: () => void;
 
-  constructor(win: Win, isExcluded: (pathname: string) => boolean, resume: () => void) {
+  constructor(win: Win, isExcluded: (pathname: string) => boolean, resume: () => void, enter: () => void) {
     this.#win = win;
     this.#isExcluded = isExcluded;
     this.#resume = resume;
+    this.#enter = enter;
   }
 
   get route(): Route {
@@ -86,6 +92,7 @@ export class RouteGate {
     if (this.#state !== Route.Excluded) {
       this.stop();
       this.#state = Route.Excluded;
+      this.#enter();
     }
     return true;
   }

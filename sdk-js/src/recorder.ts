@@ -14,7 +14,7 @@ import { failure } from './errors';
 import { createMasker, customPayload, isCustomTag, Scope } from './mask';
 import { Mirror } from './mirror';
 import { observeInput } from './observers/input';
-import { listen } from './observers/listen';
+import { listen, wrapMethod } from './observers/listen';
 import { observeMedia } from './observers/media';
 import { observeMouse } from './observers/mouse';
 import { observeMutations } from './observers/mutation';
@@ -24,7 +24,7 @@ import type { Config } from './options';
 import { buildRules, mergeRules, remoteRules, type CompiledRules, type RuleLists } from './rules';
 import { isExpired, loadSession, newSession, saveSession, type SessionState } from './session';
 import { serializeNode } from './snapshot';
-import { RouteGate, Route } from './gate';
+import { RouteGate } from './gate';
 import { Transport } from './transport';
 import { EventType, type Observer, type RecordContext, type RecordedEvent, type Win } from './types';
 
@@ -89,7 +89,15 @@ export class Recorder {
     this.#user = config.user;
     this.#rules = buildRules(config.rules);
     this.#rulesKey = JSON.stringify(config.rules);
-    this.#gate = new RouteGate(win, (path) => this.#rules.excluded(path), () => this.#fullSnapshot());
+    this.#gate = new RouteGate(
+      win,
+      (path) => this.#rules.excluded(path),
+      () => this.#fullSnapshot(),
+      () => {
+        this.#ctx.mask.taintFields(this.#ctx.doc);
+        this.#transport?.discardPending();
+      },
+    );
     this.#ctx = {
       win,
       doc,
@@ -133,6 +141,14 @@ export class Recorder {
     // Started on an excluded route: all of the page as it is now is the excluded view.
     if (this.#gate.excluded()) this.#ctx.mask.taint(this.#ctx.doc);
     else this.#fullSnapshot();
+    // document.open() erases the page and every listener the recorder has on it: what
+    // follows could not be judged, so recording ends (fail closed).
+    this.#teardowns.push(
+      wrapMethod(this.#ctx.doc, 'open', () => {
+        this.#warn(failure('the page replaced its document (document.open); recording stopped').message);
+        this.stop();
+      }),
+    );
     // A page being left sends its tail now (socket and beacon): the batch timer would not get to run.
     const hide = (): void => this.#each((transport) => transport.hide());
     const timer = this.#win.setInterval(() => this.#navigated(), ROUTE_POLL_MS);
@@ -160,7 +176,7 @@ export class Recorder {
    * is in `safe`; safe values still go through the detector. False when nothing was queued.
    */
   addEvent(tag: string, payload: Record<string, unknown>, safe: readonly string[]): boolean {
-    if (!isCustomTag(tag)) throw failure('addEvent() tag must be 1-64 of A-Z a-z 0-9 _ . : -');
+    if (!isCustomTag(tag)) throw failure('addEvent() tag must be 1-64 of A-Z a-z 0-9 _ . : -, a name not data');
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
       throw failure('addEvent() payload must be an object');
     }
@@ -276,7 +292,7 @@ export class Recorder {
   }
 
   #emit(event: RecordedEvent): void {
-    if (!this.#stopped && this.#gate.route === Route.Capture) this.#transport?.push({ ...event, timestamp: Date.now() });
+    if (!this.#stopped && this.#gate.capturing()) this.#transport?.push({ ...event, timestamp: Date.now() });
   }
 
   #fullSnapshot(): void {
@@ -345,6 +361,6 @@ export class Recorder {
     this.#ctx.mask.newSession();
     this.#transport = this.#openTransport(true);
     this.#transport.connect().catch(() => undefined);
-    if (this.#gate.route === Route.Capture) this.#fullSnapshot();
+    if (this.#capturing()) this.#fullSnapshot();
   }
 }

@@ -236,13 +236,20 @@ export function globToRegExp(glob: string): RegExp {
 }
 
 function routeMatches(routes: RegExp[], pathname: string): boolean {
-  const candidates = [pathname];
-  try {
-    candidates.push(decodeURIComponent(pathname));
-  } catch {
-    // A malformed escape: match the raw path only.
-  }
-  return candidates.some((path) => {
+  // Also each segment as a server may read it: percent-decoded where it decodes (one
+  // malformed escape does not stop the others), without path parameters (;jsessionid=…).
+  const read = pathname
+    .split('/')
+    .map((segment) => {
+      const bare = segment.split(';')[0];
+      try {
+        return decodeURIComponent(bare);
+      } catch {
+        return bare;
+      }
+    })
+    .join('/');
+  return [pathname, read].some((path) => {
     const normal = path.replace(/\/{2,}/g, '/');
     return routes.some((re) => re.test(normal));
   });

@@ -105,10 +105,12 @@ function element(el: Element, info: ElementInfo, ctx: SnapshotContext): PackedEl
 
 function children(parent: Node, ctx: SnapshotContext, scope: Scope, inStyle: boolean): WireNode[] {
   const out: WireNode[] = [];
+  // A shadow host's light children are shown through slots, whose region may mask them.
+  const host = parent.nodeType === 1 && (parent as Element).shadowRoot !== null;
   for (let child = parent.firstChild; child; child = child.nextSibling) {
     let serialized: WireNode | null;
     try {
-      serialized = serialize(child, ctx, scope, inStyle);
+      serialized = serialize(child, ctx, host ? ctx.mask.slotted(child, scope) : scope, inStyle);
     } catch {
       serialized = null;
     }

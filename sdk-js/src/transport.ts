@@ -168,6 +168,16 @@ export class Transport {
     else if (this.#timers.cut === undefined) this.#later('cut', () => this.#cut(), BATCH_INTERVAL_MS);
   }
 
+  /**
+   * Drop the events not yet cut into batches (the tab entered an excluded route, which a
+   * router may have rendered before it changed the URL). Nothing acknowledged is lost.
+   */
+  discardPending(): void {
+    this.#pending = [];
+    this.#pendingSize = 0;
+    this.#stopTimer('cut');
+  }
+
   /** Send what is buffered now, without waiting for the batch timer. */
   sendNow(): void {
     if (!this.#closed) this.#cut();

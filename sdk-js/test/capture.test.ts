@@ -83,13 +83,17 @@ describe('stylesheets', () => {
     page.page.close();
   });
 
-  it('re-serialises a <style> with text as a text change when its CSSOM changes', async () => {
+  it('re-sends a <style> as its parsed sheet when its CSSOM or its text changes', async () => {
     const page = await record('<style id="s">.x { color: red }</style><p>x</p>');
-    (page.doc.getElementById('s') as HTMLStyleElement).sheet!.insertRule(`.y { --who: "${CANARY}" }`, 1);
+    const style = page.doc.getElementById('s') as HTMLStyleElement;
+    style.sheet!.insertRule(`.y { --who: "${CANARY}" }`, 1);
     await settle(page);
-    const [m] = incremental(page, 0) as RrwebMutationData[];
-    assert.equal(m.texts.length, 1);
-    assert.ok(m.texts[0].value.includes(`.${page.api.pseudonym('y')} `), m.texts[0].value);
+    style.firstChild!.textContent = `.z { color: blue } .w { content: "${CANARY}" }`;
+    await settle(page);
+    const sent = (incremental(page, 0) as RrwebMutationData[]).flatMap((m) => m.attributes.map((a) => a.attributes._cssText));
+    assert.equal(sent.length, 2, 'one _cssText per change, never the text itself');
+    assert.ok(String(sent[0]).includes(`.${page.api.pseudonym('y')} `), String(sent[0]));
+    assert.ok(String(sent[1]).includes(`.${page.api.pseudonym('z')} `), String(sent[1]));
     noCanary(page);
     page.close();
   });

@@ -239,6 +239,8 @@ function fakeHooks(): CssHooks & { seen: { urls: string[]; attributes: string[] 
       if (raw.charAt(0) === '#') return '#' + ident(raw.slice(1));
       return raw.startsWith('data:') ? undefined : 'https://clinic.example.org/' + raw.split(/[?#]/)[0].replace(/^\//, '');
     },
+    attributeName: (name) => (/^(type|for|id|class|href|lang|disabled)$/.test(name) ? name : ident(name)),
+    tag: (name) => (/^(a|p|div|span|input|label|tr|td|li|ul|h1|x-y|svg|rect)$/i.test(name) ? name : 'x-' + ident(name)),
     attribute(name, op, value) {
       seen.attributes.push(`${name} ${op} ${value}`);
       if (name === 'type') return value; // a value from the application's own vocabulary
@@ -322,7 +324,8 @@ describe('the recorder CSS policy: what must not leave', () => {
     sanitizeStylesheet('[d\\61ta-x="\\43 ANARY"]{} .\\31 23{} #\\41{} a{b:\\75 rl(\\2f x)}', hooks);
     assert.deepEqual(hooks.seen.attributes, ['data-x = CANARY']);
     assert.deepEqual(hooks.seen.urls, ['/x']);
-    assert.equal(sanitizeStylesheet('.\\31 23{}#\\41{}', hooks), '.p0{}#p1{}');
+    // p0 went to the attribute name data-x, which the recorder does not keep.
+    assert.equal(sanitizeStylesheet('.\\31 23{}#\\41{}', hooks), '.p1{}#p2{}');
   });
 });
 
@@ -346,7 +349,7 @@ describe('the recorder CSS policy: what keeps working', () => {
     const hooks = fakeHooks();
     assert.equal(
       sanitizeStylesheet('label[for=email],input[type="checkbox" i],[ID~="x"],a[href^="https"],[disabled]{}', hooks),
-      'label[for="p0"],input[type="checkbox" i],[ID~="p1"],a[href^=""],[disabled]{}',
+      'label[for="p0"],input[type="checkbox" i],[id~="p1"],a[href^=""],[disabled]{}',
     );
     assert.deepEqual(hooks.seen.attributes, ['for = email', 'type = checkbox', 'id ~= x', 'href ^= https']);
   });
@@ -370,9 +373,14 @@ describe('the recorder CSS policy: what keeps working', () => {
     assert.equal(sheet('a:hover{color:red}'), 'a:hover{color:red}');
     assert.equal(
       sheet('@media (max-width:600px){.a{color:red}}@supports (display:grid){.b{display:grid}}@layer base{p{margin:0}}'),
-      '@media (max-width:600px){.p0{color:red}}@supports (display:grid){.p1{display:grid}}@layer base{p{margin:0}}',
+      // A layer's name is the page's own: a pseudonym.
+      '@media (max-width:600px){.p0{color:red}}@supports (display:grid){.p1{display:grid}}@layer p2{p{margin:0}}',
     );
-    assert.equal(sheet('@keyframes spin{from{transform:rotate(0)}50%{opacity:.5}}'), '@keyframes spin{from{transform:rotate(0)}50%{opacity:.5}}');
+    // Keyframes names and their uses are the page's own names: the same pseudonym in both.
+    assert.equal(
+      sheet('@keyframes spin{from{transform:rotate(0)}50%{opacity:.5}}a{animation:spin 1s linear infinite}'),
+      '@keyframes p0{from{transform:rotate(0)}50%{opacity:.5}}a{animation:p0 1s linear infinite}',
+    );
     assert.equal(sheet('@font-face{font-family:"Inter";src:url(/f/inter.woff2)}'), '@font-face{font-family:"Inter";src:url("https://clinic.example.org/f/inter.woff2")}');
   });
 

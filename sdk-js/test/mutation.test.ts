@@ -73,7 +73,7 @@ describe('mutations', () => {
     assert.equal(m.attributes.length, 1);
     assert.deepEqual(m.attributes[0].attributes, {
       class: page.api.pseudonym('highlight'),
-      style: 'background:url("https://clinic.example.org/:id.png")',
+      style: 'background: url("https://clinic.example.org/:id.png");', // as the browser parsed it
     });
     assert.ok(!page.collector.wire.includes('highlight'), 'a class name leaves only as its pseudonym');
     const removed = await mutations(page, (doc) => doc.getElementById('p')!.removeAttribute('class'));

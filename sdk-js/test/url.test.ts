@@ -69,8 +69,22 @@ describe('sanitizeUrl', () => {
 
   it('templates every candidate of a srcset and drops the unsafe ones', () => {
     assert.equal(
-      sanitizeSrcset('/avatars/JaneRoe.png 1x, /static/logo.png?u=x 2x, javascript:x 3x', BASE, NONE),
+      sanitizeSrcset('/avatars/JaneRoe.png 1x, /static/logo.png?u=x 2x, javascript:x 3x', (raw) => sanitizeUrl(raw, BASE, NONE)),
       'https://clinic.example.org/:id/:id.png 1x, https://clinic.example.org/static/logo.png 2x',
     );
+  });
+});
+
+describe('the parser-free path for plain links', () => {
+  it('gives exactly what the URL parser gives', () => {
+    const routes = compileRoutes(['/patients/:id/visits']);
+    const samples = ['/patients/12/visits', '/patients/jane-roe/visits?x=1#y', '/a/./b', '/a/../b', '/a/%2e%2E/b', '/.well-known/x',
+      "/it's/(x)/*/+/,/;/=/:/@/!/$/&", '/a%20b/c', '/a%zz', '/x.png', '/static/app.css?v=3', '//evil.example/x', '/a\\b', '/a b',
+      '/ä', '/a\tb', '/a\nb', '/a|b', '/a`b', '/a{b}', '/a"b', '/a<b>', '/', '/?q', '/#f', '/a/', '/a//b', ' /patients/1 '];
+    for (const raw of samples) {
+      const fast = sanitizeUrl(raw, BASE, routes);
+      const parsed = sanitizeUrl(raw, BASE, routes, () => undefined);
+      assert.equal(fast, parsed, raw);
+    }
   });
 });

@@ -10,7 +10,8 @@
 // selector keeps matching the element it matched on the page.
 
 import type { CssHooks } from './css';
-import { sanitizeDeclarations, sanitizeValue } from './css';
+import { sanitizeDeclarations } from './css';
+import { looksLikePhi } from './detector';
 import type { Pseudonyms } from './pseudonyms';
 
 const enum Kind {
@@ -23,12 +24,16 @@ const enum Kind {
   Srcset,
   /** A declaration list (`style`). */
   Style,
-  /** A CSS value (paint, media query list). */
-  Css,
+  /** Paint: a colour, none, or a url(#id) reference. */
+  Paint,
+  /** A url(#id) reference or none (filter, clip-path, mask, markers). */
+  Reference,
   /** Presence is what counts: recorded empty. */
   Bool,
   // The kinds from here on are plain values: an attribute selector keeps a value as the
   // attribute itself would.
+  /** A media query list of known media types and features. */
+  Media,
   Number,
   NumberList,
   /** Path data, point lists, view boxes, transforms, aspect ratios. */
@@ -47,7 +52,9 @@ kind(Kind.Token, 'id name for list slot');
 kind(Kind.Url, 'href src xlink:href');
 kind(Kind.Srcset, 'srcset');
 kind(Kind.Style, 'style');
-kind(Kind.Css, 'fill stroke stop-color clip-path mask filter marker-start marker-mid marker-end media');
+kind(Kind.Paint, 'fill stroke stop-color');
+kind(Kind.Reference, 'clip-path mask filter marker-start marker-mid marker-end');
+kind(Kind.Media, 'media');
 kind(
   Kind.Number,
   'colspan rowspan span width height cols rows size start border cellpadding cellspacing x y x1 y1 x2 ' +
@@ -98,7 +105,18 @@ const NUMBER_LIST = /^[\s\d.,+eE%-]*$/;
 const PATH_DATA = /^[\s\d.,+eEMmLlHhVvCcSsQqTtAaZz-]*$/;
 const TRANSFORM = /^(\s*(matrix|translate|translatex|translatey|scale|rotate|skewx|skewy)\s*\([\s\d.,+e-]*\)\s*,?)*\s*$/i;
 const ASPECT = /^\s*(none|x(min|mid|max)y(min|mid|max))(\s+(meet|slice))?\s*$/i;
-const LANG = /^[a-z]{2,3}(-[a-z0-9]{2,8}){0,3}$/i;
+/** A language and a region (en, en-GB): no room for a word. */
+const LANG = /^[a-z]{2}(-[a-z]{2})?$/i;
+/** A run of six digits or more that is not a decimal fraction: an identifier, a date, a phone number. */
+const LONG_NUMBER = /(^|[^\d.])\d{6}/;
+/** A colour (hex, rgb/hsl functional notation, a few names), none, currentColor, or a reference. */
+const PAINT =
+  /^\s*(none|currentcolor|transparent|inherit|context-(fill|stroke)|black|white|red|green|blue|yellow|orange|purple|gr[ae]y|silver|navy|teal|maroon|olive|lime|aqua|fuchsia|#[\da-f]{3,8}|(rgba?|hsla?)\([\d\s.,%/+-]*\)|url\(\s*['"]?#[^'")\s]+['"]?\s*\))\s*$/i;
+/** `url(#id)`, whose id is a pseudonym on the wire. */
+const FRAGMENT_URL = /^(\s*url\(\s*['"]?)#([^'")\s]+)(['"]?\s*\)\s*)$/i;
+/** Media types and features with their values: a query list with nothing else in it. */
+const MEDIA =
+  /^(\s*(only |not )?(all|screen|print)?( ?(and )?\((min-|max-)?(width|height|resolution|aspect-ratio|orientation|prefers-color-scheme|prefers-reduced-motion|hover|pointer)(: ?([\d.]+(px|em|rem|dppx|dpi|x)?|\d+ ?\/ ?\d+|portrait|landscape|dark|light|reduce|no-preference|none|hover|fine|coarse))?\))*\s*(,|$))+$/i;
 /** The application's replay markers survive, empty, so the replay shows its regions. */
 const MARKERS = new Set(['data-replay-mask', 'data-replay-unmask', 'data-replay-block']);
 
@@ -123,7 +141,8 @@ export function attributePolicy(
 ): AttributePolicy {
   const value = (name: string, raw: string): string | undefined => {
     if (MARKERS.has(name)) return '';
-    switch (KINDS.get(name)) {
+    const k = KINDS.get(name);
+    switch (k) {
       case Kind.Tokens:
         return pseudonyms.list(raw);
       case Kind.Token:
@@ -134,26 +153,25 @@ export function attributePolicy(
         return srcset(raw);
       case Kind.Style:
         return sanitizeDeclarations(raw, css);
-      case Kind.Css:
-        return sanitizeValue(raw, css);
+      case Kind.Paint:
+      case Kind.Reference: {
+        const ref = FRAGMENT_URL.exec(raw);
+        if (ref) return ref[1] + '#' + pseudonyms.of(ref[2]) + ref[3];
+        return (k === Kind.Paint ? PAINT.test(raw) : /^\s*none\s*$/i.test(raw)) ? raw : undefined;
+      }
+      case Kind.Media:
+        return MEDIA.test(raw) ? raw : undefined;
+      // Numbers and geometry carry no identifier: no long digit run, nothing PHI-shaped.
       case Kind.Number:
-        return NUMBER.test(raw) ? raw : undefined;
+        return NUMBER.test(raw) && !LONG_NUMBER.test(raw) ? raw : undefined;
       case Kind.NumberList:
-        return NUMBER_LIST.test(raw) ? raw : undefined;
+      case Kind.Geometry: {
+        const shape =
+          name === 'd' ? PATH_DATA : name.indexOf('transform') >= 0 ? TRANSFORM : name === 'preserveaspectratio' ? ASPECT : NUMBER_LIST;
+        return shape.test(raw) && !LONG_NUMBER.test(raw) && !looksLikePhi(raw) ? raw : undefined;
+      }
       case Kind.Bool:
         return '';
-      case Kind.Geometry:
-        return (
-          name === 'd'
-            ? PATH_DATA
-            : name.indexOf('transform') >= 0
-              ? TRANSFORM
-              : name === 'preserveaspectratio'
-                ? ASPECT
-                : NUMBER_LIST
-        ).test(raw)
-          ? raw
-          : undefined;
       case Kind.Enum: {
         const v = raw.trim();
         return ENUMS[name].has(v) || ENUMS[name].has(v.toLowerCase()) ? v : undefined;

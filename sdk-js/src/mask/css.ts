@@ -363,7 +363,13 @@ export function cssStream(css: string): CssStream {
 }
 
 // ---------------------------------------------------------------------------------
-// The recorder's policy.
+// The recorder's policy. The CSS it reads is what the browser parsed (CSSOM cssText;
+// policy.ts never hands it raw text), so invalid declarations, unknown properties,
+// units and functions are gone already; what is left that a page can choose are
+// names: classes, ids, attribute values, element names, custom properties, and the
+// <custom-ident>s of animations, containers, layers, counters, view transitions,
+// timelines, grid areas. Every one of them goes through the pseudonym map, or is
+// dropped, unless it is a keyword of the property it stands in.
 
 export interface CssHooks {
   /** A URL (already unescaped, as written in url()/string) as it may leave: returns the replacement URL text, or undefined to drop it (emit url("")). `#frag` in-page references are passed here too. */
@@ -372,20 +378,42 @@ export interface CssHooks {
   ident(token: string): string;
   /** An attribute selector's value as it may leave: `name` lower-cased attribute name, `op` one of = ~= |= ^= $= *=, `value` unescaped. undefined: emit "" (which for ^= $= *= matches nothing). */
   attribute(name: string, op: string, value: string): string | undefined;
+  /** An attribute selector's name (lower-cased) as it may leave: itself if the recorder keeps that attribute, else a pseudonym. */
+  attributeName(name: string): string;
+  /** A type selector as it may leave: a known element's name, or the name unknown elements are recorded as. */
+  tag(name: string): string;
 }
 
 /** What a run of tokens is, for what its idents, hashes and strings may become. */
 const enum Mode {
-  Selector = 1, // a selector or an at-rule prelude: `.class` and `#id` mapped, attribute selectors
+  Selector = 1, // a selector: `.class`, `#id`, type selectors, attribute selectors, pseudo-class arguments
   UrlStrings = 2, // strings are URLs (@import, image-set())
-  Names = 4, // every ident is a name the page chose (::part())
+  Names = 4, // idents are names the page chose, but for the keywords of where they stand
   Grid = 8, // a grid property's value: idents are area and line names
+  Prelude = 16, // an at-rule's prelude: `.class` and `#id` mapped, idents kept (media features)
+  Custom = 32, // a custom property's value: any tokens, so every name is the page's
 }
 
 const GRID_KEYWORD = /^(auto(-flow|-fill|-fit)?|span|dense|row|column|none|subgrid|masonry|(min|max)-content|inherit|initial|unset|revert(-layer)?)$/i;
 const HEX_COLOUR = /^([\da-f]{3,4}|[\da-f]{6}|[\da-f]{8})$/i;
+/** A run of six digits or more that is not a decimal fraction. */
+const LONG_NUMBER = /(^|[^\d.])\d{6}/;
+/**
+ * Keywords that stand beside names in the properties and at-rules whose values name
+ * things (NAMED), and the commonest keywords of custom property values; any other
+ * ident there is the page's own name.
+ */
+const KEYWORD = /^(none|auto|all|normal|inherit|initial|unset|revert(-layer)?|infinite|reverse|alternate(-reverse)?|forwards|backwards|both|running|paused|linear|ease(-in|-out|-in-out)?|step-(start|end)|jump-(start|end|none|both)|size|inline-size|scroll-state|match-element|block|inline|x|y|and|or|not|only|style|disc|circle|square|decimal(-leading-zero)?|(lower|upper)-(roman|alpha|latin|greek)|inside|outside|flex|grid|inline-(block|flex|grid)|contents|hidden|visible|absolute|relative|fixed|sticky|static|solid|dashed|dotted|transparent|currentcolor|center|left|right|top|bottom|start|end|row|column|wrap|nowrap|pointer|default|bold|italic|uppercase|lowercase|underline|cover|contain|opacity|transform|color|background(-color)?|serif|sans-serif|monospace|cursive|fantasy|system-ui|ui-(serif|sans-serif|monospace|rounded)|math|emoji|white|black|red|green|blue|gr[ae]y|orange|yellow|purple|pink|silver|navy|teal)$/i;
+/** Properties whose idents are names the page chose (but for KEYWORD). */
+const NAMED = /^(animation(-name|-timeline)?|container(-name)?|view-transition-(name|class)|counter-(reset|increment|set)|(scroll|view)-timeline(-name)?|timeline-scope|list-style(-type)?|will-change|transition(-property)?|page)$/i;
+/** At-rules whose prelude names something: a keyframes, counter style, layer, container, page. */
+const NAMING_AT_RULE = /^(-webkit-)?(keyframes|counter-style|layer|container|page|position-try|font-palette-values|property|view-transition)$/i;
+/** Pseudo-classes whose arguments are selectors (or an+b, which has no names). */
+const SELECTOR_ARGUMENTS = /^(is|where|not|has|matches|any|-webkit-any|host|host-context|slotted|nth-(last-)?(child|of-type|col)|current|past|future|cue(-region)?)$/i;
+/** Language tags in :lang(): a language and a region, no room for words. */
+const LANGUAGE = /^[a-z]{2}(-[a-z]{2})?$/i;
 
-/** A sheet's text (<style> text, CSSOM cssText) as it may leave. */
+/** A sheet's text (CSSOM cssText) as it may leave. */
 export function sanitizeStylesheet(css: string, hooks: CssHooks): string {
   const s = cssStream(css);
   s.next();
@@ -394,9 +422,8 @@ export function sanitizeStylesheet(css: string, hooks: CssHooks): string {
 }
 
 /**
- * A style="" attribute as it may leave. Read like the contents of a rule's block (a
- * statement that reaches `{` before `;` is a nested rule, which a style attribute
- * ignores), so the same as a sheet.
+ * A style="" attribute (its CSSOM cssText) as it may leave. Read like the contents of a
+ * rule's block, so the same as a sheet.
  */
 export function sanitizeDeclarations(css: string, hooks: CssHooks): string {
   return sanitizeStylesheet(css, hooks);
@@ -408,6 +435,11 @@ export function sanitizeValue(css: string, hooks: CssHooks): string {
   s.next();
   tokens(s, hooks, 0, '', CssToken.EOF);
   return s.text();
+}
+
+/** A name the page chose, `--dashed` ones with their dashes. */
+function name(h: CssHooks, v: string): string {
+  return v.startsWith('--') ? '--' + h.ident(v.slice(2)) : h.ident(v);
 }
 
 /**
@@ -423,17 +455,22 @@ function statements(s: CssStream, h: CssHooks, nested: boolean): void {
       continue;
     }
     if (t === CssToken.AtKeyword) {
-      const name = s.value.toLowerCase();
+      const at = s.value;
       s.copy();
       s.next();
-      t = tokens(s, h, Mode.Selector | (name === 'import' ? Mode.UrlStrings : 0), '', CssToken.Semicolon);
+      const mode =
+        Mode.Prelude | (/^import$/i.test(at) ? Mode.UrlStrings : 0) | (NAMING_AT_RULE.test(at) ? Mode.Names : 0) |
+        (/^scope$/i.test(at) ? Mode.Selector : 0);
+      t = tokens(s, h, mode, '', CssToken.Semicolon);
     } else {
       t = CssToken.EOF; // not known yet
+      let declaration = false;
       if (s.type === CssToken.Ident) {
         const start = s.start;
         const property = s.value;
         s.mark();
-        s.copy();
+        if (property.startsWith('--')) s.put(CssToken.Ident, name(h, property));
+        else s.copy();
         let u = s.next();
         if (u === CssToken.Whitespace) {
           s.copy();
@@ -442,16 +479,24 @@ function statements(s: CssStream, h: CssHooks, nested: boolean): void {
         if (u === CssToken.Colon) {
           s.copy();
           s.next();
-          t = tokens(s, h, (property.charCodeAt(0) | 32) === 103 && /^grid/i.test(property) ? Mode.Grid : 0, property, CssToken.Semicolon);
-          if (t === CssToken.LBrace) {
-            // It reached `{`: a nested rule (`a:hover {`) after all.
-            s.undo();
-            s.seek(start);
-            t = CssToken.EOF;
-          }
+          const mode = property.startsWith('--')
+            ? Mode.Custom
+            : (property.charCodeAt(0) | 32) === 103 && /^grid/i.test(property)
+              ? Mode.Grid
+              : NAMED.test(property)
+                ? Mode.Names
+                : 0;
+          t = tokens(s, h, mode, property, CssToken.Semicolon);
+          declaration = t !== CssToken.LBrace; // reaching `{` makes it a nested rule (`a:hover {`) after all
+          if (!declaration) t = CssToken.EOF;
+        }
+        if (!declaration) {
+          // Not a declaration: read it again, as a selector.
+          s.undo();
+          s.seek(start);
         }
       }
-      if (!t) t = tokens(s, h, Mode.Selector, '', CssToken.Semicolon);
+      if (!declaration) t = tokens(s, h, Mode.Selector, '', CssToken.Semicolon);
     }
     if (t === CssToken.LBrace || t === CssToken.Semicolon) {
       s.copy();
@@ -471,7 +516,8 @@ function statements(s: CssStream, h: CssHooks, nested: boolean): void {
  * declaration's, for the strings it keeps.
  */
 function tokens(s: CssStream, h: CssHooks, mode: number, property: string, closer: CssToken): CssToken {
-  for (let dot = false; ; ) {
+  // In a selector: after `.` an ident is a class, after `:` a pseudo-class.
+  for (let dot = false, colon = false; ; ) {
     const t = s.type;
     const v = s.value;
     if (!t || (closer === CssToken.Semicolon ? t === closer || t === CssToken.LBrace || t === CssToken.RBrace : t === closer)) {
@@ -482,8 +528,8 @@ function tokens(s: CssStream, h: CssHooks, mode: number, property: string, close
       return t;
     }
     if (t === CssToken.Function) {
-      const name = v.toLowerCase();
-      if (name === 'url' || name === 'src') {
+      const fn = v.toLowerCase();
+      if (fn === 'url' || fn === 'src') {
         // The URL is the first argument, a string; anything after it (modifiers) goes.
         if (s.next() === CssToken.Whitespace) s.next();
         const raw = s.type === CssToken.String ? s.value : undefined;
@@ -492,43 +538,87 @@ function tokens(s: CssStream, h: CssHooks, mode: number, property: string, close
       } else {
         s.copy();
         s.next();
-        const inner = name === 'part' ? Mode.Names : name === 'repeat' ? mode & Mode.Grid : /^(-webkit-)?image-set$/.test(name) ? Mode.UrlStrings : 0;
-        tokens(s, h, (mode & Mode.Selector) | inner, property, CssToken.RParen);
+        let inner: number;
+        if (mode & Mode.Selector && colon) {
+          // A pseudo-class's arguments: selectors, a language, or names (::part, :state, ::highlight).
+          inner = SELECTOR_ARGUMENTS.test(fn) ? Mode.Selector : fn === 'lang' || fn === 'dir' ? -1 : Mode.Names;
+        } else if (mode & (Mode.Prelude | Mode.Selector)) {
+          inner = fn === 'selector' ? Mode.Selector : fn === 'layer' ? Mode.Names : Mode.Prelude;
+        } else {
+          inner =
+            fn === 'counter' || fn === 'counters' || fn === 'layer'
+              ? Mode.Names
+              : fn === 'repeat'
+                ? mode & Mode.Grid
+                : /^(-webkit-)?image-set$/.test(fn)
+                  ? Mode.UrlStrings
+                  : mode & Mode.Custom;
+        }
+        if (inner < 0) language(s, h);
+        else tokens(s, h, inner, property, CssToken.RParen);
       }
-      dot = false;
+      dot = colon = false;
       continue;
     }
     if (t === CssToken.LBracket || t === CssToken.LParen || t === CssToken.LBrace) {
       s.copy();
       s.next();
-      // In a value, `[` holds grid line names.
+      // In a selector `[` opens an attribute selector; in a value it holds grid line names.
       if (t === CssToken.LBracket && mode & Mode.Selector) attribute(s, h);
-      else tokens(s, h, mode & ~Mode.UrlStrings, property, t + 1);
-      dot = false;
+      else tokens(s, h, t === CssToken.LParen && mode & Mode.Prelude ? mode & (Mode.Prelude | Mode.Selector) : mode & ~Mode.UrlStrings, property, t + 1);
+      dot = colon = false;
       continue;
     }
     if (t === CssToken.Ident) {
-      s.put(
-        t,
-        mode & Mode.Names || (dot && mode & Mode.Selector)
-          ? h.ident(v)
-          : mode & Mode.Grid && !GRID_KEYWORD.test(v) && !v.startsWith('--')
-            ? v.replace(/^(.+?)(-start|-end)?$/, (_, stem: string, edge = '') => h.ident(stem) + edge) // `main-start` is a line of area `main`
-            : v,
-      );
-    } else if (t === CssToken.Hash && (mode & Mode.Selector || !HEX_COLOUR.test(v))) {
+      s.put(t, ident(h, mode, v, dot, colon));
+    } else if (t === CssToken.Hash && (mode & (Mode.Selector | Mode.Prelude) || !HEX_COLOUR.test(v))) {
       s.put(t, h.ident(v));
     } else if (t === CssToken.BadString || t === CssToken.String) {
       if (t === CssToken.String && mode & Mode.UrlStrings) putUrl(s, h, v);
-      else s.put(CssToken.String, t === CssToken.BadString || mode & Mode.Selector ? '' : kept(property.toLowerCase(), v, h));
+      else s.put(CssToken.String, t === CssToken.BadString || mode & (Mode.Selector | Mode.Prelude) ? '' : kept(property.toLowerCase(), v, h));
     } else if (t === CssToken.Url || t === CssToken.BadUrl) {
       putUrl(s, h, t === CssToken.Url ? v : undefined);
+    } else if ((t === CssToken.Number || t === CssToken.Percentage || t === CssToken.Dimension) && LONG_NUMBER.test(s.num)) {
+      s.put(t, v, '0'); // six digits and more: an identifier, a date, a phone number, not a length
     } else if (t !== CssToken.CDO && t !== CssToken.CDC) {
       s.copy();
     }
     dot = (t === CssToken.Delim && v === '.') || (dot && t === CssToken.Whitespace);
+    colon = t === CssToken.Colon;
     s.next();
   }
+}
+
+/** What an ident becomes where it stands (`dot`: after a `.`; `colon`: after a `:`). */
+function ident(h: CssHooks, mode: number, v: string, dot: boolean, colon: boolean): string {
+  if (v.startsWith('--')) return name(h, v); // a custom property or a dashed name: always the page's
+  if (mode & Mode.Selector) {
+    if (dot) return h.ident(v);
+    if (colon || /^(odd|even|of|n|-n|from|to)$/i.test(v)) return v; // a pseudo-class, an+b, a keyframe, @scope's `to`
+    return h.tag(v); // a type selector
+  }
+  if (mode & Mode.Prelude) return mode & Mode.Names && !KEYWORD.test(v) ? h.ident(v) : v;
+  if (mode & Mode.Grid) {
+    // `main-start` is a line of area `main`.
+    return GRID_KEYWORD.test(v) ? v : v.replace(/^(.+?)(-start|-end)?$/, (_, stem: string, edge = '') => h.ident(stem) + edge);
+  }
+  return mode & (Mode.Names | Mode.Custom) && !KEYWORD.test(v) ? h.ident(v) : v;
+}
+
+/** `:lang()` and `:dir()` arguments after their `(`, through the `)`: language tags and directions stay, anything else is a name. */
+function language(s: CssStream, h: CssHooks): void {
+  for (let t = s.type; t && t !== CssToken.RParen; t = s.type) {
+    if (t === CssToken.Ident) s.put(t, LANGUAGE.test(s.value) || /^(ltr|rtl)$/i.test(s.value) ? s.value : h.ident(s.value));
+    else if (t === CssToken.String) s.put(t, LANGUAGE.test(s.value) ? s.value : '');
+    else if (t === CssToken.Whitespace || t === CssToken.Comma || t === CssToken.Delim) s.copy();
+    else {
+      s.drop();
+      continue;
+    }
+    s.next();
+  }
+  s.copy();
+  s.next();
 }
 
 /** `url("<hooks.url(raw)>")`, or `url("")` when there is no URL or it may not leave. */
@@ -554,25 +644,32 @@ function kept(property: string, value: string, h: CssHooks): string {
 
 /**
  * An attribute selector after its `[`, through its `]`: `[ns|name op value flag]`, the
- * value through hooks.attribute. Whatever else stands there becomes `""`.
+ * name through hooks.attributeName, the value through hooks.attribute. Whatever else
+ * stands there becomes `""`.
  */
 function attribute(s: CssStream, h: CssHooks): void {
-  let name = '';
+  let attr = '';
   let op: string | undefined; // undefined before the operator; '' for one that is not
   let valued = false;
   let previous = ''; // the delim before, for `~=` and the like
   for (let t = s.type; t && t !== CssToken.RBracket; t = s.type) {
     const v = s.value;
     if (op === undefined) {
-      if (t === CssToken.Ident) name = v.toLowerCase();
-      else if (v === '=' && t === CssToken.Delim) op = '~|^$*'.indexOf(previous) < 0 ? '' : previous + '=';
+      if (t === CssToken.Ident) {
+        attr = v.toLowerCase();
+        s.put(t, h.attributeName(attr));
+        previous = '';
+        s.next();
+        continue;
+      }
+      if (v === '=' && t === CssToken.Delim) op = '~|^$*'.indexOf(previous) < 0 ? '' : previous + '=';
     }
     if (op !== undefined && !valued && (t === CssToken.Ident || t === CssToken.String)) {
-      s.put(CssToken.String, (op && h.attribute(name, op, v)) || '');
+      s.put(CssToken.String, (op && h.attribute(attr, op, v)) || '');
       valued = true;
     } else if (
       t === CssToken.Whitespace || t === CssToken.Delim || t === CssToken.Colon || t === CssToken.Semicolon || t === CssToken.Comma ||
-      (t === CssToken.Ident && (op === undefined || (valued && /^[is]$/i.test(v))))
+      (t === CssToken.Ident && valued && /^[is]$/i.test(v))
     ) {
       s.copy();
     } else {

@@ -38,38 +38,44 @@
  */
 const MONTH = String.raw`(jan(uary?)?|j\xe4n(ner)?|feb(ruary?)?|m(ar(ch|z)?|(\xe4|a\u0308)rz?|aerz|rz)|apr(il)?|ma[iy]|jun[ei]?|jul[iy]?|aug(ust)?|sep(t(ember)?)?|o[ck]t(ober)?|nov(ember)?|de[cz](ember)?)`;
 
+/** Not preceded by a digit: a number's start, also when glued to a word (ssn_078-05-1120). */
+const START = String.raw`(?:^|\D)`;
+
 const FORMATS = {
-  // Three, two and four digits, with a space, dot, hyphen or nothing between them.
-  ssn: String.raw`\b\d{3}[ .-]?\d{2}[ .-]?\d{4}(?!\d)`,
+  // Three, two and four digits, with a space, dot, hyphen or nothing between them (also
+  // spaced out: 078 - 05 - 1120).
+  ssn: String.raw`${START}\d{3}( ?[.-] ?| )?\d{2}( ?[.-] ?| )?\d{4}(?!\d)`,
   // The local part is bounded because `[^\s@]+@` rescans a long run without `@` from
   // every position (quadratic: 17 s for 100k characters); matching its last 64
-  // characters finds exactly the same strings. Two letters of the top-level domain suffice.
-  email: String.raw`[^\s@]{1,64}@[^\s@]{1,255}\.[a-z]{2}`,
+  // characters finds exactly the same strings. Two characters of the top-level domain
+  // suffice, in any script (example.рф).
+  email: String.raw`[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@.]{2}`,
   // Area code (optionally in parentheses), exchange, line.
-  phoneUs: String.raw`(\(\d{3}\) ?|\b\d{3}[ .-])\d{3}[ .-]\d{4}(?!\d)`,
+  phoneUs: String.raw`(\(\d{3}\) ?|${START}\d{3}( ?[.-] ?| ))\d{3}( ?[.-] ?| )\d{4}(?!\d)`,
   // + and at least 7 digits, each after at most two of space . / ( ) - (as in
   // "+44 (0)20 7946"); "+1,234,567 visits" has commas and stays readable.
   phoneIntl: String.raw`\+([ ./()-]{0,2}\d){7}`,
   // A trunk 0 and at least 7 more digits in the same groups (UK, Germany, most of Europe).
-  phoneNational: String.raw`\b0\d([ ./()-]{0,2}\d){6}`,
-  // Day and month in either order (US or European), then a 4- or 2-digit year.
-  dateNumeric: String.raw`\b\d{1,2}(\. ?|[/-])\d{1,2}(\. ?|[/-])(\d{4}|\d{2})(?!\d)`,
+  phoneNational: String.raw`${START}0\d([ ./()-]{0,2}\d){6}`,
+  // Day and month in either order (US or European), then a 4- or 2-digit year. A slash
+  // or dot may be spaced out (07 / 09 / 1943); a spaced hyphen is a range (10 - 20 - 30).
+  dateNumeric: String.raw`${START}\d{1,2}( ?[./] ?|-)\d{1,2}( ?[./] ?|-)(\d{4}|\d{2})(?!\d)`,
   // Year, month, day; a time may follow (1943-09-07T10:40).
-  dateIso: String.raw`\b\d{4}[/.-]\d{1,2}[/.-]\d{1,2}(?!\d)`,
+  dateIso: String.raw`${START}\d{4}( ?[/.-] ?)\d{1,2}( ?[/.-] ?)\d{1,2}(?!\d)`,
   // A day before a month name, year optional (every date element but the year
   // identifies). No separator is the compact medical form 07SEP1943. The month must end
   // its word, so "2 Junior" and "3 Marches" stay readable.
-  dateDayMonth: String.raw`\b\d{1,2}(st|nd|rd|th)?( of)?[\s./-]{0,3}${MONTH}(?![a-z])`,
+  dateDayMonth: String.raw`${START}\d{1,2}(st|nd|rd|th)?( of)?[\s./-]{0,3}${MONTH}(?![a-z])`,
   // A month name before a day, year optional; also finds 1943-Sep-07. The day must not
   // go on into a year, so "Sep 2024" stays readable.
   dateMonthDay: String.raw`\b${MONTH}[\s./-]{1,3}\d{1,2}(?!\d)`,
   // Up to four letters, an optional hyphen and six digits start an identifier, whatever
   // follows them (a run of digits is one too).
-  mrn: String.raw`\b[a-z]{0,4}-?\d{6}`,
-  // A label that names a patient identifier, then any number.
-  labelledId: String.raw`\b(mrn|pid|patient(en)?[ -]?id)[\s:#.-]{0,3}\d`,
+  mrn: String.raw`(?:^|[^a-z\d])[a-z]{0,4}-?\d{6}`,
+  // A label that names a patient or case number, then any number.
+  labelledId: String.raw`\b(mrn?|mr#|pid|patient(en)?[ -]?(id|nr|nummer|no)|pat\.?-?nr|fall(nummer|-?nr)|case ?(no|number)|chart ?#)[\s:#.-]{0,3}\d`,
   // Four numbers of up to three digits; a version such as 2.1.0 has three.
-  ipv4: String.raw`\b\d{1,3}(\.\d{1,3}){3}(?!\d)`,
+  ipv4: String.raw`${START}\d{1,3}(\.\d{1,3}){3}(?!\d)`,
 };
 
 /** The names of the formats the detector knows, for tests and reports. */
@@ -78,10 +84,31 @@ export const PHI_FORMATS: readonly string[] = /* @__PURE__ */ Object.keys(FORMAT
 // One alternation, so a text is scanned once for every format; `i` for Sep, SEP and sep.
 const DETECTOR = new RegExp(Object.values(FORMATS).join('|'), 'i');
 
+/** Anything beyond printable ASCII: only such text needs the normalisation below. */
+const UNUSUAL = /[^\x20-\x7e]/;
+/** Invisible and formatting characters (soft hyphen, zero-width and bidi controls, variation selectors). */
+const INVISIBLE = /[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f\ufeff]/g;
+/** Dashes and minus signs, which read as a hyphen. */
+const DASHES = /[\u2010-\u2015\u2212\u2043\ufe58\ufe63]/g;
+/** Digits of every script, which the shapes above treat alike. */
+const DIGITS = /\p{Nd}/gu;
+/** Overrides that make the text drawn in the opposite order to its characters. */
+const OVERRIDE = /[\u202d\u202e]/;
+
 /**
  * True when `text` contains anything shaped like PHI: the whole string is then masked.
  * `looksLikePhi('Born 07-Sep-1943 in Ulm')` is true, `looksLikePhi('Sep 2024')` false.
+ * The shapes are looked for in what a reader sees: full-width and other scripts' digits
+ * count as digits, dashes as hyphens, any space as a space; invisible characters are
+ * ignored; text drawn right to left by an override is read both ways.
  */
 export function looksLikePhi(text: string): boolean {
-  return DETECTOR.test(text);
+  if (!UNUSUAL.test(text)) return DETECTOR.test(text);
+  const seen = text
+    .normalize('NFKC')
+    .replace(INVISIBLE, '')
+    .replace(DASHES, '-')
+    .replace(/\s/g, ' ')
+    .replace(DIGITS, (d) => (d < '0' || d > '9' ? '0' : d));
+  return DETECTOR.test(seen) || (OVERRIDE.test(text) && DETECTOR.test([...seen].reverse().join('')));
 }

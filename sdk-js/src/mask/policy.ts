@@ -37,10 +37,11 @@
 import type { CompiledRules } from '../rules';
 import type { Attributes } from '../types';
 import { attributePolicy } from './attributes';
-import { sanitizeStylesheet, sheetCss, type CssHooks } from './css';
+import { sheetCss, type CssHooks } from './css';
+import { looksLikePhi } from './detector';
 import { Pseudonyms } from './pseudonyms';
 import { FIELD_PLACEHOLDER, clip, maskText, revealText, uiTextKey } from './text';
-import { sanitizeSrcset, sanitizeUrl } from './url';
+import { originOfUrl, sanitizeSrcset, sanitizeUrl } from './url';
 
 /** Where a node sits: masked (default), inside `unmask`, or inside `mask` (always wins). */
 export const enum Scope {
@@ -67,6 +68,11 @@ const DIV_PLACEHOLDER = new Set(['iframe', 'frame', 'object', 'embed']);
 const FIELD_ELEMENTS = new Set(['input', 'textarea', 'select']);
 // Elements whose href is a link to follow, never a resource to fetch.
 const LINKS = new Set(['a', 'area']);
+// Inline elements, whose text runs on in their parent's (for the split-PHI check).
+const INLINE = new Set(['b', 'i', 'u', 's', 'em', 'strong', 'small', 'sub', 'sup', 'mark', 'span', 'a', 'code', 'abbr', 'time', 'bdi', 'bdo', 'font', 'q', 'cite', 'data', 'var', 'kbd', 'samp', 'ins', 'del']);
+// The SVG elements the recorder names as they are; any other SVG name is a pseudonym.
+const SVG_TAGS =
+  /^(svg|g|defs|symbol|use|path|rect|circle|ellipse|line|poly(line|gon)|text(Path)?|tspan|title|desc|metadata|(linear|radial)Gradient|stop|pattern|clipPath|mask|filter|marker|image|foreignObject|switch|view|style|script|a|animate(Motion|Transform)?|set|mpath|fe(Blend|ColorMatrix|ComponentTransfer|Composite|ConvolveMatrix|DiffuseLighting|DisplacementMap|DistantLight|DropShadow|Flood|Func[ABGR]|GaussianBlur|Image|Merge(Node)?|Morphology|Offset|PointLight|SpecularLighting|SpotLight|Tile|Turbulence))$/;
 
 // Input types whose value may be shown inside an unmask region. Anything not listed —
 // password, hidden, file, and any type we do not know — is always masked.
@@ -117,6 +123,16 @@ export interface Masker {
    * masked wherever it turns up, even inside unmask, until it is replaced.
    */
   taint(node: Node): void;
+  /** Taint every field under `root` (entering an excluded route: a script may write to any). */
+  taintFields(root: Node): void;
+  /** `to` is a copy of `from` (cloneNode, importNode): taint and sensitivity go with it. */
+  copied(from: Node, to: Node): void;
+  /** Adjacent text nodes about to be merged (normalize): if one is tainted, all are. */
+  merged(nodes: Node[]): void;
+  /** A new mutation batch or walk: verdicts about whole elements' text are read afresh. */
+  batch(): void;
+  /** The scope of a light-DOM child of a shadow host, given its own (a masking slot tightens it). */
+  slotted(node: Node, scope: Scope): Scope;
   /**
    * Remember a field that is sensitive now (type or autocomplete), or was before the
    * change an attribute record reports (`name`, `oldValue`): it stays masked for life.
@@ -190,16 +206,51 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
   const alwaysMasked = new WeakSet<Element>();
   // Nodes that existed while the tab was on an excluded route (and fields typed into there).
   const tainted = new WeakSet<Node>();
+  // Whether anything was ever marked: until then a copy has nothing to carry over.
+  let marked = false;
+  const addTaint = (node: Node): void => {
+    marked = true;
+    tainted.add(node);
+  };
+  const addSensitive = (el: Element): void => {
+    marked = true;
+    alwaysMasked.add(el);
+  };
   const pseudonyms = new Pseudonyms();
   const base = (): string => doc.baseURI;
   const name = (el: Element): string => el.localName.toLowerCase();
 
+  // The origin of the last base URL, so that most links need no URL parser (url.ts).
+  let lastBase = '';
+  let lastOrigin: string | undefined;
+  const originOf = (b: string): string | undefined => {
+    if (b !== lastBase) {
+      lastBase = b;
+      lastOrigin = originOfUrl(b);
+    }
+    return lastOrigin;
+  };
+  /**
+   * A URL on another origin than the page's keeps its scheme, but its host becomes a
+   * pseudonym (`https://p7.invalid/:id`): host names are chosen too, and a subdomain can
+   * name a person as well as a path can.
+   */
+  const pageOrigin = originOfUrl(doc.URL);
+  const foreign = (url: string): string => {
+    const hostAt = url.indexOf('//') + 2;
+    const pathAt = url.indexOf('/', hostAt);
+    const origin = pathAt < 0 ? url : url.slice(0, pathAt);
+    return origin === pageOrigin ? url : url.slice(0, hostAt) + pseudonyms.of(origin) + '.invalid' + (pathAt < 0 ? '/' : url.slice(pathAt));
+  };
   /** The URL rule, with in-page `#fragments` kept as the pseudonym of their target's id. */
   const urlFor =
     (from: () => string) =>
     (raw: string): string | undefined => {
       const value = raw.trim();
-      if (value.charAt(0) !== '#') return sanitizeUrl(value, from(), rules.routes);
+      if (value.charAt(0) !== '#') {
+        const url = sanitizeUrl(value, from(), rules.routes, originOf);
+        return url === undefined ? undefined : foreign(url);
+      }
       let target = value.slice(1);
       try {
         target = decodeURIComponent(target);
@@ -213,12 +264,14 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
     url: urlFor(from),
     ident: (token) => pseudonyms.of(token),
     attribute: (attr, op, value) => policy.selector(attr, op, value),
+    attributeName: (attr) => (policy.kept(attr) ? attr : pseudonyms.of(attr)),
+    tag: (tag) => cssTag(tag),
   });
   const documentHooks = hooks(base);
   const policy = attributePolicy(
     pseudonyms,
     documentHooks.url,
-    (srcset) => sanitizeSrcset(srcset, base(), rules.routes),
+    (srcset) => sanitizeSrcset(srcset, (raw) => documentHooks.url(raw)),
     documentHooks,
   );
 
@@ -228,7 +281,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
   const isSensitive = (el: Element): boolean => {
     if (alwaysMasked.has(el)) return true;
     const now = sensitive(el, el.getAttribute('type'), el.getAttribute('autocomplete'));
-    if (now) alwaysMasked.add(el);
+    if (now) addSensitive(el);
     return now;
   };
   const noteField = (el: Element, attr?: string, oldValue?: string | null): void => {
@@ -237,7 +290,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
       attr === 'type'
         ? sensitive(el, oldValue, null)
         : attr === 'autocomplete' && SENSITIVE_AUTOCOMPLETE.test(oldValue);
-    if (was) alwaysMasked.add(el);
+    if (was) addSensitive(el);
   };
 
   // With rules that only look at attributes (the default), an element without any
@@ -262,8 +315,9 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
     let scope = Scope.Masked;
     for (let el: Element | null = first; el; el = parentElementOf(el)) {
       // Under attribute-only rules an element without attributes has its parent's
-      // scope: it is neither decided nor cached (most of a table's cells and rows).
-      if (attributesOnly && !el.hasAttributes()) continue;
+      // scope: it is neither decided nor cached (most of a table's cells and rows),
+      // unless it is slotted, where the slot's own region may mask it.
+      if (attributesOnly && !el.hasAttributes() && !inHost(el)) continue;
       const known = cache?.get(el);
       if (known !== undefined) {
         scope = known;
@@ -272,23 +326,51 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
       chain.push(el);
     }
     for (let i = chain.length - 1; i >= 0; i--) {
-      scope = ownScope(chain[i], scope);
+      scope = slotted(chain[i], ownScope(chain[i], scope));
       cache?.set(chain[i], scope);
     }
     chain.length = 0;
     return scope;
   };
 
+  /** A light-DOM child of a shadow host: the shadow tree decides where it is shown. */
+  const inHost = (node: Node): boolean => {
+    const parent = node.parentNode;
+    return parent !== null && parent.nodeType === 1 && (parent as Element).shadowRoot !== null;
+  };
+  /**
+   * The scope of a node a shadow tree shows through a <slot>: masked whatever its own
+   * place says when the slot sits in a `mask` region or inside a blocked element (a
+   * component that masks what it is given). The slot's region can only tighten.
+   */
+  const slotted = (node: Node, scope: Scope): Scope => {
+    if (scope === Scope.Forced || !inHost(node)) return scope;
+    const slot = (node as Element | Text).assignedSlot;
+    if (!slot) return scope;
+    for (let el: Element | null = slot; el; el = parentElementOf(el)) if (rules.block(el)) return Scope.Forced;
+    return scopeAt(slot) === Scope.Forced ? Scope.Forced : scope;
+  };
+
+  /** A select shows its chosen options' text: masked when one of them is under mask or tainted. */
+  const hiddenChoice = (el: Element): boolean => {
+    const options = (el as HTMLSelectElement).options;
+    for (let i = 0; options && i < options.length; i++) {
+      const option = options[i];
+      if (option.selected && (tainted.has(option) || scopeAt(option) === Scope.Forced)) return true;
+    }
+    return false;
+  };
   const field = (el: Element, scope?: Scope): FieldValue => {
     const own = scope ?? scopeAt(el);
     const input = el as HTMLInputElement;
     const checkable = name(el) === 'input' && CHECKABLE.test(input.type);
     // Always ask isSensitive first, so a field seen once as sensitive stays masked.
-    if (isSensitive(el) || own !== Scope.Unmasked || tainted.has(el)) {
+    if (isSensitive(el) || own !== Scope.Unmasked || tainted.has(el) || (name(el) === 'select' && hiddenChoice(el))) {
       return { text: FIELD_PLACEHOLDER, isChecked: false, masked: true };
     }
-    const value = String(input.value ?? '');
-    return { text: revealText(value), isChecked: checkable && input.checked === true, masked: false };
+    // A checkbox or radio says whether it is checked; its value attribute is not needed for that.
+    if (checkable) return { text: '', isChecked: input.checked === true, masked: false };
+    return { text: revealText(String(input.value ?? '')), isChecked: false, masked: false };
   };
 
   /**
@@ -297,15 +379,40 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
    * shows it as a link (it fetches nothing, and nothing in a replay follows links).
    */
   const attributeValue = (el: Element, lower: string, value: string): string | undefined => {
-    const out = policy.value(lower, value);
+    // A style attribute as the browser parsed it: invalid declarations are gone.
+    const out = policy.value(lower, lower === 'style' ? ((el as HTMLElement).style?.cssText ?? '') : value);
     if (out === undefined) return lower === 'href' && LINKS.has(name(el)) ? '' : undefined;
     return clip(out);
   };
 
+  // Element names are chosen too (custom elements, unknown tags): only the names of
+  // known HTML and SVG elements leave; any other becomes `x-` and a pseudonym, the same
+  // for the element and for its type selectors in the captured CSS.
+  const win = doc.defaultView as (Window & typeof globalThis) | null;
+  const unknown = (tag: string): string => 'x-' + pseudonyms.of(tag.toLowerCase());
   const tagName = (el: Element): string => {
     const tag = el.localName;
-    // A length check, not `{0,63}`: big bounded repeats are slow to compile.
-    return tag.length <= 64 && /^[a-zA-Z][a-zA-Z0-9-]*$/.test(tag) ? tag : 'div';
+    const ns = el.namespaceURI;
+    if (ns === SVG_NS) return SVG_TAGS.test(tag) ? tag : unknown(tag);
+    if (ns !== HTML_NS || tag.indexOf('-') >= 0 || !win || el instanceof win.HTMLUnknownElement) return unknown(tag);
+    return tag;
+  };
+  const cssTags = new Map<string, string>();
+  const cssTag = (tag: string): string => {
+    let out = cssTags.get(tag);
+    if (out === undefined) {
+      let known = SVG_TAGS.test(tag);
+      if (!known && tag.indexOf('-') < 0 && win) {
+        try {
+          known = !(doc.createElement(tag) instanceof win.HTMLUnknownElement);
+        } catch {
+          known = false; // not even a valid name
+        }
+      }
+      out = known ? tag : unknown(tag);
+      cssTags.set(tag, out);
+    }
+    return out;
   };
 
   const isBlocked = (el: Element, tag?: string, bare?: boolean): boolean => rules.block(el, tag, bare);
@@ -330,7 +437,7 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
       const type = (el as HTMLInputElement).type;
       if (!CHECKABLE.test(type) || value.masked) out.value = value.text;
       if (value.isChecked) out.checked = true;
-    } else if (tag === 'option' && scope === Scope.Unmasked) {
+    } else if (tag === 'option' && scope === Scope.Unmasked && !tainted.has(el)) {
       // An option's value and selection are a field value: shown only where its select's is.
       const select = el.closest('select');
       if (!select || !field(select).masked) {
@@ -348,18 +455,24 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
   // only if the new text is an interface string). Only ever a reason to mask: a stale
   // entry could hide text, never show more than `ui_text` allows anywhere. Forgotten on
   // any attribute or tree change (treeChanged), and not kept under rules with
-  // pseudo-classes, whose state (:checked) changes without a mutation.
+  // pseudo-classes, whose state (:checked) changes without a mutation. Kept on the node
+  // under a symbol of this masker's (cheaper than a WeakMap, see mirror.ts), tagged with
+  // an epoch that forgetting bumps: `epoch * 2 + verdict`.
   const ALWAYS = 0;
   const UI_TEXT_ONLY = 1;
+  const KNOWN = Symbol('phi-replay text verdict');
+  let epoch = 1;
   let stable = false;
-  let knownText = new WeakMap<Node, number>();
+  const know = (node: Node, verdict: number): void => {
+    (node as Node & Record<symbol, number>)[KNOWN] = epoch * 2 + verdict;
+  };
   let uiText: ReadonlySet<string> = initial.uiText;
   const setRules = (next: CompiledRules): void => {
     rules = next;
     uiText = next.uiText;
     attributesOnly = next.mask.attributesOnly && next.unmask.attributesOnly;
     stable = next.mask.structural && next.unmask.structural;
-    knownText = new WeakMap();
+    epoch++;
   };
   setRules(initial);
 
@@ -374,35 +487,77 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
     // The exact name: only a real <style> holds CSS. An unknown element that merely
     // looks like one (createElementNS(html, 'STYLE')) shows its text, so it is masked.
     const parentTag = parent !== null ? parent.localName : '';
-    if (parentTag === 'style' && isStyleElement(parent as Element)) {
-      return clip(sanitizeStylesheet(data, documentHooks));
-    }
     const spaceDropped = INVISIBLE_SPACE_PARENTS.has(parentTag);
     if (spaceDropped && COLLAPSIBLE_SPACE.test(data)) return null;
     if (parentScope === Scope.Forced || tainted.has(node)) {
-      if (stable && !spaceDropped) knownText.set(node, ALWAYS);
+      if (stable && !spaceDropped) know(node, ALWAYS);
       return maskText(data);
     }
-    // Titles and textareas are masked whatever the scope; an option's text wherever its
-    // select's value is masked.
+    if (parentScope === Scope.Masked && uiText.size === 0) {
+      if (stable && !spaceDropped) know(node, UI_TEXT_ONLY);
+      return maskText(data);
+    }
+    // Titles and textareas are masked whatever the scope; so is the text of a select
+    // (its options, or the chosen one shown in <selectedcontent>) wherever its value is.
     const parentName = parentTag.toLowerCase();
     if (parentName === 'title' || parentName === 'textarea') return maskText(data);
-    const select =
-      parentName === 'option' || parentName === 'optgroup' ? (parent as Element).closest('select') : null;
+    const select = parent !== null ? parent.closest('select') : null;
     if (select && field(select).masked) return maskText(data);
     if (parentScope === Scope.Masked) {
-      if (stable && !spaceDropped) knownText.set(node, UI_TEXT_ONLY);
+      if (stable && !spaceDropped) know(node, UI_TEXT_ONLY);
       return maskedOrUi(data);
     }
-    return revealText(data);
+    // What a user can edit (designMode, -webkit-user-modify) is a field value, however
+    // it became editable, and stays masked once edited; PHI split over several text
+    // nodes is PHI.
+    if (editable(parent)) {
+      addTaint(node);
+      return maskText(data);
+    }
+    if (looksLikePhi(data) || splitPhi(parent)) return maskText(data);
+    return clip(data);
+  };
+
+  /** Editable by the user: contenteditable or designMode (isContentEditable), or CSS user-modify. */
+  const editable = (el: Element | null): boolean => {
+    if (!el || !win) return false;
+    if ((el as HTMLElement).isContentEditable) return true;
+    const modify = (win.getComputedStyle(el) as CSSStyleDeclaration & { webkitUserModify?: string }).webkitUserModify;
+    return typeof modify === 'string' && modify.indexOf('write') >= 0;
   };
 
   /** `node` and everything inside it, open shadow roots included. */
   const taint = (node: Node): void => {
-    tainted.add(node);
+    addTaint(node);
     for (let child = node.firstChild; child; child = child.nextSibling) taint(child);
     const shadow = node.nodeType === 1 ? (node as Element).shadowRoot : null;
     if (shadow) taint(shadow);
+  };
+
+  // Text that leaves from an unmask region is read with its neighbours: an SSN rendered
+  // as five text nodes ({a}-{b}-{c}) or split by <b> or <wbr> is still an SSN. The
+  // parent's whole text is checked, and the grandparent's when the parent is inline;
+  // the verdict is kept per element for the current walk or batch (CONTEXT, epoch).
+  const CONTEXT = Symbol('phi-replay text context');
+  let walk = 1;
+  const contextOf = (el: Element | null): boolean => {
+    if (!el) return false;
+    const tagged = el as Element & Record<symbol, number | undefined>;
+    const known = tagged[CONTEXT];
+    if (known !== undefined && known >> 1 === walk) return (known & 1) === 1;
+    const found = looksLikePhi(el.textContent ?? '');
+    tagged[CONTEXT] = walk * 2 + (found ? 1 : 0);
+    return found;
+  };
+  const splitPhi = (parent: Element | null): boolean =>
+    contextOf(parent) || (parent !== null && INLINE.has(parent.localName) && contextOf(parent.parentElement));
+
+  /** Sensitive and tainted marks of `from` (and its subtree) carried over to its copy `to`. */
+  const copied = (from: Node, to: Node): void => {
+    if (!marked) return;
+    if (tainted.has(from)) addTaint(to);
+    if (alwaysMasked.has(from as Element) || (from.nodeType === 1 && isSensitive(from as Element))) addSensitive(to as Element);
+    for (let a = from.firstChild, b = to.firstChild; a && b; a = a.nextSibling, b = b.nextSibling) copied(a, b);
   };
 
   return {
@@ -432,13 +587,27 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
         isSVG,
         scope,
         blocked: false,
-        childless: CHILDLESS_ELEMENTS.has(tag),
+        // A <style> leaves as its parsed sheet (_cssText), never as its text.
+        childless: CHILDLESS_ELEMENTS.has(tag) || isStyleElement(el),
         sheet: tag === 'link' || tag === 'style',
       };
     },
     scopeAt,
     isBlocked,
     taint,
+    taintFields(root) {
+      // Every field there is: a script may write to any of them without an event.
+      (root as ParentNode).querySelectorAll?.('input,textarea,select,option').forEach((el) => addTaint(el));
+      const walker = doc.createTreeWalker(root, 1);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const shadow = (n as Element).shadowRoot;
+        if (shadow) this.taintFields(shadow);
+      }
+    },
+    copied,
+    merged(nodes) {
+      if (nodes.some((n) => tainted.has(n))) nodes.forEach((n) => addTaint(n));
+    },
     noteField,
     attribute(el, attr) {
       const lower = attr.toLowerCase();
@@ -448,15 +617,20 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
     },
     text,
     changedText(node, cache) {
-      const known = knownText.get(node);
-      if (known !== undefined) {
+      const known = (node as Node & Record<symbol, number | undefined>)[KNOWN];
+      if (known !== undefined && known >> 1 === epoch) {
         const data = (node as Text).data;
-        return known === ALWAYS ? maskText(data) : maskedOrUi(data);
+        return (known & 1) === ALWAYS ? maskText(data) : maskedOrUi(data);
       }
-      return text(node, scopeAt(node.parentNode, cache));
+      return text(node, slotted(node, scopeAt(node.parentNode, cache)));
     },
+    slotted,
     treeChanged() {
-      knownText = new WeakMap();
+      epoch++;
+      walk++;
+    },
+    batch() {
+      walk++;
     },
     setRules,
     field,
@@ -469,11 +643,11 @@ export function createMasker(initial: CompiledRules, doc: Document): Masker {
       return sheetCss((el as HTMLStyleElement).sheet as CSSStyleSheet | null, origin, base(), (from) => hooks(() => from));
     },
     doctype(node) {
-      const safe = (s: string): string => (s.length <= 256 && /^[-/\w .:]*$/.test(s) ? s : '');
+      // Only the identifiers of W3C's own document types, which set the rendering mode.
       return {
-        name: node.name.length <= 64 && /^[a-z]+$/i.test(node.name) ? node.name : 'html',
-        publicId: safe(node.publicId),
-        systemId: safe(node.systemId),
+        name: /^html$/i.test(node.name) ? node.name : 'html',
+        publicId: /^-\/\/W3C\/\/DTD X?HTML [\d.]+( (Transitional|Strict|Frameset))?\/\/EN$/i.test(node.publicId) ? node.publicId : '',
+        systemId: /^https?:\/\/www\.w3\.org\/TR\/(html4|xhtml1|REC-html40)\/(DTD\/)?[\w-]+\.dtd$/i.test(node.systemId) ? node.systemId : '',
       };
     },
     newSession: () => pseudonyms.reset(),

@@ -21,9 +21,14 @@ const OVERFLOW = 'p_';
 /** A run of ASCII whitespace, which separates tokens in class, headers, rel… */
 const SPACES = /[ \t\n\r\f]+/;
 
+/** Whole token lists remembered (a page repeats the same class attributes), then forgotten. */
+const MAX_LISTS = 10_000;
+
 export class Pseudonyms {
   #map = new Map<string, string>();
   #next = 0;
+  /** `list()` results by input: one look-up instead of a split and one per token. */
+  #lists = new Map<string, string>();
 
   /** The pseudonym of one token; an empty token stays empty. */
   of(token: string): string {
@@ -38,10 +43,14 @@ export class Pseudonyms {
 
   /** A whitespace-separated token list (`class`, `headers`), each token mapped. */
   list(value: string): string {
-    let out = '';
+    let out = this.#lists.get(value);
+    if (out !== undefined) return out;
+    out = '';
     for (const token of value.split(SPACES)) {
       if (token !== '') out += (out ? ' ' : '') + this.of(token);
     }
+    if (this.#lists.size >= MAX_LISTS) this.#lists.clear();
+    this.#lists.set(value, out);
     return out;
   }
 
@@ -53,6 +62,7 @@ export class Pseudonyms {
   /** A new session: nothing of the old map carries over. */
   reset(): void {
     this.#map = new Map();
+    this.#lists = new Map();
     this.#next = 0;
   }
 }

@@ -58,7 +58,7 @@ export function customPayload(payload: Record<string, unknown>, safe: readonly s
   const out: CustomPayload = {};
   for (const key of Object.keys(payload)) {
     const value = payload[key];
-    if (!CUSTOM_NAME.test(key)) continue;
+    if (!CUSTOM_NAME.test(key) || looksLikePhi(key)) continue; // a key is a name, not a place for data
     if (value === null || typeof value === 'boolean' || typeof value === 'string' || typeof value === 'number') {
       const text = value === null ? 'null' : String(value);
       if (!safe.includes(key) || looksLikePhi(text)) out[key] = maskText(text);
@@ -70,7 +70,7 @@ export function customPayload(payload: Record<string, unknown>, safe: readonly s
 
 /** A custom event's tag: shaped like an identifier, or the event is refused. */
 export function isCustomTag(tag: unknown): tag is string {
-  return typeof tag === 'string' && CUSTOM_NAME.test(tag);
+  return typeof tag === 'string' && CUSTOM_NAME.test(tag) && !looksLikePhi(tag);
 }
 
 

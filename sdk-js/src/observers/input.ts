@@ -70,8 +70,9 @@ export const observeInput: Observer = (ctx) => {
   const bySetter = (self: unknown): void => {
     let el = self as Element;
     if (el.localName === 'option') el = (el as HTMLOptionElement).parentElement?.closest('select') ?? el;
-    if (ctx.mirror.getId(el) === undefined || !FIELDS.has(el.localName)) return;
+    // Also for fields not (yet) recorded: one filled while a password, then shown, stays masked.
     ctx.mask.noteField(el);
+    if (ctx.mirror.getId(el) === undefined || !FIELDS.has(el.localName)) return;
     if (!ctx.capturing()) {
       if (ctx.excluded()) ctx.mask.taint(el);
       return;
@@ -93,6 +94,9 @@ export const observeInput: Observer = (ctx) => {
     const proto = ctx.win[name]?.prototype;
     if (proto) for (const key of keys) teardowns.push(hookSetter(proto, key, bySetter));
   }
+  // A type set by script, also on a field not in the page: what it was is noted first.
+  const inputs = ctx.win.HTMLInputElement?.prototype;
+  if (inputs) teardowns.push(hookSetter(inputs, 'type', () => undefined, (self) => ctx.mask.noteField(self as Element)));
   return () => teardowns.forEach((teardown) => teardown());
 };
 

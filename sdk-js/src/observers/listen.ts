@@ -60,13 +60,23 @@ export function wrapMethod<T extends object>(
  * Hooks the setter of an accessor property on a prototype (e.g. HTMLInputElement
  * `value`), so values set by script without events are seen. Returns the restore.
  */
-export function hookSetter(proto: object, key: string, after: (self: unknown) => void): () => void {
+export function hookSetter(
+  proto: object,
+  key: string,
+  after: (self: unknown) => void,
+  before?: (self: unknown) => void,
+): () => void {
   const original = Object.getOwnPropertyDescriptor(proto, key);
   if (!original?.set || !original.configurable) return () => undefined;
   const set = original.set;
   const hooked: PropertyDescriptor = {
     ...original,
     set(this: unknown, value: unknown) {
+      try {
+        before?.(this);
+      } catch {
+        // Recording must never break the page.
+      }
       set.call(this, value);
       try {
         after(this);

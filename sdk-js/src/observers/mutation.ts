@@ -7,7 +7,7 @@
 // attachShadow (the host is re-sent with its new shadow root), CSSOM insertRule /
 // deleteRule (the sheet is re-sent as text), and a stylesheet <link> finishing loading.
 
-import type { Scope } from '../mask';
+import { isStyleElement, type Scope } from '../mask';
 import { serializeAdds } from '../snapshot';
 import { IncrementalSource, type MutationData, type Observer, type RecordContext } from '../types';
 import { listen, wrapMethod } from './listen';
@@ -34,6 +34,7 @@ export const observeMutations: Observer = (ctx) => {
   const extra: Extra = { hosts: new Set(), sheets: new Set() };
   const handle = (records: MutationRecord[], asExcluded = false): void => {
     if (!records.length && !extra.hosts.size && !extra.sheets.size) return;
+    ctx.mask.batch();
     try {
       for (const record of records) {
         if (record.type === 'attributes' && (record.attributeName === 'type' || record.attributeName === 'autocomplete')) {
@@ -86,12 +87,36 @@ export const observeMutations: Observer = (ctx) => {
       schedule();
     }
   };
+  // A closed shadow root is never recorded, but its fields are still watched for being
+  // sensitive: one may be moved out later (as text).
+  const closed = new ctx.win.MutationObserver((records) => {
+    for (const record of records) ctx.mask.noteField(record.target as Element, record.attributeName ?? '', record.oldValue);
+  });
+  const { mask } = ctx;
   const teardowns = [
     ctx.onRoot((root) => observer.observe(root, OPTIONS)),
+    () => closed.disconnect(),
+    // Copies carry their original's taint and sensitivity (a cloned password field, a
+    // cached node of an excluded view, a text node split off a tainted one).
+    wrapMethod(win.Node.prototype, 'cloneNode', (self, _args, copy) => mask.copied(self as Node, copy as Node)),
+    wrapMethod(win.Document.prototype, 'importNode', (_self, args, copy) => mask.copied(args[0] as Node, copy as Node)),
+    wrapMethod(win.Text.prototype, 'splitText', (self, _args, tail) => mask.copied(self as Node, tail as Node)),
+    wrapMethod(win.Node.prototype, 'normalize', () => undefined, (self) => mergeRuns(self as Node, mask)),
     wrapMethod(win.Element.prototype, 'attachShadow', (host, _args, root) => {
+      const shadow = root as ShadowRoot | null;
+      if (shadow && shadow.mode !== 'open') {
+        closed.observe(shadow, { subtree: true, attributes: true, attributeFilter: ['type', 'autocomplete'], attributeOldValue: true });
+        teardowns.push(
+          listen(shadow, 'input', (event) => {
+            const el = event.composedPath()[0] as Node | undefined;
+            if (el && el.nodeType === 1) mask.noteField(el as Element);
+          }),
+        );
+        return;
+      }
       // Watch at once, so changes between now and the batch are not missed.
-      if ((root as ShadowRoot | null)?.mode !== 'open') return;
-      ctx.watchRoot(root as ShadowRoot);
+      if (!shadow) return;
+      ctx.watchRoot(shadow);
       if (ctx.mirror.getId(host as Element) !== undefined) {
         extra.hosts.add(host as Element);
         schedule();
@@ -116,6 +141,24 @@ export const observeMutations: Observer = (ctx) => {
   };
 };
 
+/** Before normalize(): runs of adjacent text nodes about to become one, each told to the masker. */
+function mergeRuns(root: Node, mask: RecordContext['mask']): void {
+  const walk = (node: Node): void => {
+    let run: Node[] = [];
+    for (let child = node.firstChild; child; child = child.nextSibling) {
+      if (child.nodeType === 3) {
+        run.push(child);
+        continue;
+      }
+      if (run.length > 1) mask.merged(run);
+      run = [];
+      walk(child);
+    }
+    if (run.length > 1) mask.merged(run);
+  };
+  walk(root);
+}
+
 /** The id rrweb uses for a parent: a shadow root stands for its host. */
 function parentIdOf(ctx: RecordContext, parent: Node | null): number | undefined {
   return ctx.mirror.getId(isShadowRoot(parent) ? parent.host : parent);
@@ -134,6 +177,9 @@ function collect(records: MutationRecord[], ctx: RecordContext, extra: Extra): M
   let textsOnly = extra.hosts.size === 0 && extra.sheets.size === 0;
 
   for (const record of records) {
+    // A <style> leaves as its parsed sheet: any change to its text re-sends the sheet.
+    const style = record.type === 'characterData' ? record.target.parentElement : record.target;
+    if (style && style.nodeType === 1 && isStyleElement(style as Element)) extra.sheets.add(style as Element);
     if (record.type === 'characterData') {
       texts.add(record.target);
       continue;
