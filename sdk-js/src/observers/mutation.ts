@@ -177,8 +177,10 @@ function collect(records: MutationRecord[], ctx: RecordContext, extra: Extra): M
   let textsOnly = extra.hosts.size === 0 && extra.sheets.size === 0;
 
   for (const record of records) {
-    // A <style> leaves as its parsed sheet: any change to its text re-sends the sheet.
-    const style = record.type === 'characterData' ? record.target.parentElement : record.target;
+    // A <style> leaves as its parsed sheet: any change to its text re-sends the sheet. Its
+    // text nodes are never recorded, so a recorded text's parent need not be looked at.
+    const style =
+      record.type !== 'characterData' ? record.target : mirror.getId(record.target) === undefined ? record.target.parentNode : null;
     if (style && style.nodeType === 1 && isStyleElement(style as Element)) extra.sheets.add(style as Element);
     if (record.type === 'characterData') {
       texts.add(record.target);
