@@ -4,7 +4,8 @@ Companion of `sdk-js/test/attack.test.ts` for what jsdom does not do like a brow
 real typing into a password field that is then cloned, a closed shadow root, the
 customizable `<select>`'s `<selectedcontent>`, `-webkit-user-modify`, `designMode`,
 declarative shadow DOM, constructable stylesheets, and the Navigation API. Each test
-names one vector and its canary; a FAILING test is a leak, and its message says where
+names one vector and its canary; a failing test is a leak (all were closed after the
+outside test that wrote them; they stay as regression tests), and its message says where
 the canary was found (WebSocket frames the page sent, or the session the collector
 stored). Vectors marked HELD are attacks that did not work: they document a class.
 """

@@ -1,8 +1,10 @@
 // Outside attack suite against the privacy model (see docs in masking-rules/README.md).
+// Written by an outside tester against the recorder as it was; every attack that leaked
+// then (ATK-nn) is closed now and stays here as a regression test.
 //
 // Each test plants a synthetic canary (obviously fake PHI: CANARY-ATK-nnn, or a
 // PHI-shaped value such as the well-known specimen SSN 078-05-1120) in one channel and
-// asserts that it never leaves the page. A FAILING test is a leak: the assertion message
+// asserts that it never leaves the page. A failing test is a leak: the assertion message
 // names the frame string where the canary was found.
 //
 // The leak check (`leak`) looks at every frame the page sent, at every JSON string
