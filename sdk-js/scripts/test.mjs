@@ -1,11 +1,14 @@
 // Compiles test/*.test.ts with esbuild and runs them with node's test runner.
 // Exits with the runner's status, so a failing test fails `npm test`.
+//   node scripts/test.mjs                         every test file
+//   node scripts/test.mjs attack.test.ts ['ATK-0'] one file [, tests whose name matches]
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 
 const outdir = '.test-build';
-const tests = readdirSync('test').filter((name) => name.endsWith('.test.ts'));
+const [only, pattern] = process.argv.slice(2);
+const tests = only ? [only] : readdirSync('test').filter((name) => name.endsWith('.test.ts'));
 rmSync(outdir, { recursive: true, force: true });
 await build({
   entryPoints: tests.map((name) => `test/${name}`),
@@ -27,6 +30,7 @@ const run = spawnSync(process.execPath, [
   // A leaked timer or socket must fail the run, not hang it.
   '--test-force-exit',
   '--test-timeout=30000',
+  ...(pattern ? [`--test-name-pattern=${pattern}`] : []),
   ...files,
 ], {
   stdio: 'inherit',

@@ -14,7 +14,7 @@
 // found too. Tests named HELD-nn are attacks that did not work: they pass, and document
 // a class worth keeping in the suite.
 //
-// Run only this file: `node scripts/test-one.mjs attack.test.ts ['ATK-0[0-9]+']`.
+// Run only this file: `node scripts/test.mjs attack.test.ts ['ATK-0[0-9]+']`.
 // The attacks jsdom cannot play like a browser are in e2e/test_attack_chromium.py.
 
 import assert from 'node:assert/strict';
