@@ -525,9 +525,11 @@ class Control:
                 raise AuditError(
                     "the audit chain is keyed and this process has no keyring to append to it"
                 )
+            self._check_key_id(db, self._audit_key)
             return self._audit_key
         if self._audit_key is None:
             return None
+        self._check_key_id(db, self._audit_key)
         legacy = [_audit(r) for r in db.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY seq")]  # noqa: S608
         db.execute(
             "INSERT INTO control_meta (key, value) VALUES ('audit_keyed', 1)"
@@ -536,6 +538,20 @@ class Control:
         if legacy:
             self._rekey(db, legacy, self._audit_key)
         return self._audit_key
+
+    def _check_key_id(self, db: sqlite3.Connection, key: AuditKey) -> None:
+        """Refuse another keyring's audit key before it writes a single record: one MAC
+        under the wrong key would read as tampering for ever after."""
+        row = db.execute("SELECT value FROM control_meta WHERE key = 'audit_key_id'").fetchone()
+        if row is None:
+            db.execute(
+                "INSERT INTO control_meta (key, value) VALUES ('audit_key_id', ?)", (key.key_id(),)
+            )
+        elif int(row[0]) != key.key_id():
+            raise AuditError(
+                "the audit chain was keyed with another keyring's audit key; expected the"
+                " keyring this data directory was used with (check --keyring)"
+            )
 
     def _rekey(self, db: sqlite3.Connection, legacy: list[AuditRecord], key: AuditKey) -> None:
         """Check an unkeyed chain as it was, then MAC it in place and say so in the chain.

@@ -156,6 +156,10 @@ class AuditKey:
     def mac(self, body: bytes) -> str:
         return hmac.new(self.chain, body, hashlib.sha256).hexdigest()
 
+    def key_id(self) -> int:
+        """Names the key without revealing it (60 bits, to fit an SQLite integer)."""
+        return int(self.mac(b"phi-replay/audit-key-id")[:15], 16)
+
     def sign_anchor(self, body: bytes) -> str:
         return hmac.new(self.anchor, body, hashlib.sha256).hexdigest()
 

@@ -312,3 +312,18 @@ def test_a_break_from_before_the_upgrade_stays_reported(tmp_path: Path) -> None:
         assert result.returncode == 1
         assert "BROKEN at record 2: its content was altered" in result.stdout
         assert "found when the unkeyed chain was keyed at upgrade" in result.stdout
+
+
+def test_another_keyrings_audit_key_is_refused_before_it_writes(tmp_path: Path) -> None:
+    from collector.control import AuditError
+
+    chain(tmp_path, 3)
+    other = Keyring.create(tmp_path.parent / "another.keyring.json").audit_key()
+    with pytest.raises(AuditError, match="another keyring's audit key"):
+        Control.open(tmp_path, audit_key=other)
+    result = cli(
+        tmp_path, "audit", "verify", "--keyring", str(tmp_path.parent / "another.keyring.json")
+    )
+    assert result.returncode == 2
+    assert "another keyring's audit key" in result.stderr
+    assert verify(tmp_path).returncode == 0  # nothing was written under the wrong key
