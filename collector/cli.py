@@ -22,6 +22,7 @@ from collector.control import (
     ROLES,
     USERNAME,
     Anchor,
+    AuditBreak,
     AuditEntry,
     Control,
     User,
@@ -288,11 +289,15 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         failed = 1
     else:
         print(f"audit chain intact: {checked} record(s)")
-    if anchored is not None:
+    if isinstance(anchored, AuditBreak):
         print(f"audit chain BROKEN at anchored record {anchored.seq}: {anchored.problem}")
         failed = 1
-    elif anchor is not None:
+    elif anchor is not None and anchored == "holds":
         print(f"anchor holds: record {anchor.seq} is as it was anchored")
+    elif anchor is not None:
+        print(
+            f"anchor not checked: record {anchor.seq} is past the audit retention; take a new one"
+        )
     return failed
 
 

@@ -593,8 +593,9 @@ class Control:
             unsigned.seq, unsigned.head, unsigned.at, key.sign_anchor(unsigned.body().encode())
         )
 
-    def check_anchor(self, anchor: Anchor) -> AuditBreak | None:
-        """Whether the chain still holds the anchored record as it was."""
+    def check_anchor(self, anchor: Anchor) -> AuditBreak | Literal["holds", "retired"]:
+        """Whether the chain still holds the anchored record as it was ("retired": it is
+        older than the records kept, gone with the audit retention)."""
         key = self._verifying_key()
         when = anchor.body().rsplit(":at=", 1)[1]
         if not key.anchor_ok(anchor.body().encode(), anchor.signature):
@@ -610,7 +611,7 @@ class Control:
                 return AuditBreak(
                     anchor.seq, f"it is not the record anchored at {when}: the chain was rewritten"
                 )
-            return None
+            return "holds"
         if last is None or int(last) < anchor.seq:
             through = 0 if last is None else int(last)
             return AuditBreak(
@@ -618,7 +619,7 @@ class Control:
                 f"the chain ends at record {through} but the anchor of {when} names record"
                 f" {anchor.seq}: records {through + 1} to {anchor.seq} were removed",
             )
-        return None  # older than the first record kept: gone with the audit retention
+        return "retired"
 
     def _verifying_key(self) -> AuditKey:
         if self._audit_key is None:

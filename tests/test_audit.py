@@ -327,3 +327,24 @@ def test_another_keyrings_audit_key_is_refused_before_it_writes(tmp_path: Path) 
     assert result.returncode == 2
     assert "another keyring's audit key" in result.stderr
     assert verify(tmp_path).returncode == 0  # nothing was written under the wrong key
+
+
+def test_an_anchor_names_a_rewritten_record_and_outlives_retention_quietly(
+    tmp_path: Path,
+) -> None:
+    clock = iter([1000.0, 2000.0, 3000.0, 4000.0, 9000.0, 9001.0]).__next__
+    key = audit_key(tmp_path)
+    control = Control.open(tmp_path, clock=clock, audit_key=key)
+    for i in range(3):
+        control.audit(AuditEntry("u", "login", f"u{i}", "127.0.0.1"))
+    anchor = control.anchor()  # seq 3, at 4000
+    assert control.check_anchor(anchor) == "holds"
+    sql(tmp_path, "UPDATE audit SET hash = ? WHERE seq = 3", "f" * 64)
+    rewritten = control.check_anchor(anchor)
+    assert not isinstance(rewritten, str)
+    assert "the chain was rewritten" in rewritten.problem
+    sql(tmp_path, "UPDATE audit SET hash = ? WHERE seq = 3", anchor.head)
+    control.audit(AuditEntry("u", "login", "u3", "127.0.0.1"))  # seq 4, at 9000
+    assert control.purge_audit(5000.0) == 3  # the anchored record is past retention
+    assert control.check_anchor(anchor) == "retired"
+    control.close()
