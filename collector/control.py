@@ -530,13 +530,12 @@ class Control:
         if self._audit_key is None:
             return None
         self._check_key_id(db, self._audit_key)
-        legacy = [_audit(r) for r in db.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY seq")]  # noqa: S608
         db.execute(
             "INSERT INTO control_meta (key, value) VALUES ('audit_keyed', 1)"
             " ON CONFLICT (key) DO UPDATE SET value = 1"
         )
-        if legacy:
-            self._rekey(db, legacy, self._audit_key)
+        if db.execute("SELECT 1 FROM audit LIMIT 1").fetchone():
+            self._rekey(db, self._audit_key)
         return self._audit_key
 
     def _check_key_id(self, db: sqlite3.Connection, key: AuditKey) -> None:
@@ -553,25 +552,33 @@ class Control:
                 " keyring this data directory was used with (check --keyring)"
             )
 
-    def _rekey(self, db: sqlite3.Connection, legacy: list[AuditRecord], key: AuditKey) -> None:
+    def _rekey(self, db: sqlite3.Connection, key: AuditKey) -> None:
         """Check an unkeyed chain as it was, then MAC it in place and say so in the chain.
         What it found is sealed in the `audit.rekey` record, so a break from before the
-        upgrade stays reported and is never laundered by the re-keying."""
-        _, broken = verify_chain(iter(legacy), None)
-        late = next((r for r in legacy if r.at > key.created + KEY_CLOCK_SLACK_SECONDS), None)
-        if late is not None and (broken is None or late.seq < broken.seq):
-            broken = AuditBreak(late.seq, "it was written without the audit key after that existed")
-        prev = legacy[0].prev_hash
-        for record in legacy:
+        upgrade stays reported and is never laundered by the re-keying. Two passes in
+        pages: six years of audit need not fit in memory."""
+        _, broken = verify_chain(_pages(db), None)
+        late: AuditRecord | None = None  # the first unkeyed record younger than the key
+        last: AuditRecord | None = None  # as it was, before its MAC was rewritten
+        count = 0
+        prev: str | None = None
+        for record in _pages(db):
+            if late is None and record.at > key.created + KEY_CLOCK_SLACK_SECONDS:
+                late = record
+            last, count = record, count + 1
+            prev = record.prev_hash if prev is None else prev
             digest = record_hash(prev, record.seq, record.at, _fields(record), record.details, key)
             db.execute(
                 "UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, record.seq)
             )
             prev = digest
+        assert last is not None
+        if late is not None and (broken is None or late.seq < broken.seq):
+            broken = AuditBreak(late.seq, "it was written without the audit key after that existed")
         details = {
-            "through_seq": str(legacy[-1].seq),
-            "records": str(len(legacy)),
-            "legacy_head": legacy[-1].hash,
+            "through_seq": str(last.seq),
+            "records": str(count),
+            "legacy_head": last.hash,
             "legacy": "intact" if broken is None else "broken",
         }
         if broken is not None:
@@ -719,6 +726,22 @@ def verify_chain(
     if first is not None and first.seq > 1 and purged_through < first.seq - 1:
         return checked, AuditBreak(first.seq, f"records before {first.seq} are missing")
     return checked, None
+
+
+def _pages(db: sqlite3.Connection, page: int = 1000) -> Iterator[AuditRecord]:
+    """Every audit record in seq order, `page` rows per query (inside a transaction)."""
+    after: int | None = None
+    while True:
+        rows = db.execute(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+            (after if after is not None else -(2**62), page),
+        ).fetchall()
+        if not rows:
+            return
+        for row in rows:
+            record = _audit(row)
+            after = record.seq
+            yield record
 
 
 def sql_filter(

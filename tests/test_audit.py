@@ -348,3 +348,21 @@ def test_an_anchor_names_a_rewritten_record_and_outlives_retention_quietly(
     assert control.purge_audit(5000.0) == 3  # the anchored record is past retention
     assert control.check_anchor(anchor) == "retired"
     control.close()
+
+
+def test_an_unkeyed_record_dated_after_the_audit_key_is_not_re_keyed_as_old(
+    tmp_path: Path,
+) -> None:
+    """Deleting the keyed flag and rewriting the chain as unkeyed, to have it re-keyed,
+    means dating the forgery before the audit key existed: a record after it is a break."""
+    unkeyed_chain(tmp_path, 3)
+    keyring = Keyring.create(Settings(data_dir=tmp_path).keyring_path)  # the key exists now
+    control = Control.open(tmp_path, clock=lambda: time.time() + 60)  # unkeyed, and later
+    control.audit(AuditEntry("forger", "session.view", "s-0003", "127.0.0.1"))
+    control.close()
+    result = verify(tmp_path)
+    assert result.returncode == 1
+    assert "BROKEN at record 4: it was written without the audit key after that existed" in (
+        result.stdout
+    )
+    assert keyring.audit_secret is not None
