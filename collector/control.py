@@ -621,10 +621,15 @@ class Control:
             return "holds"
         if last is None or int(last) < anchor.seq:
             through = 0 if last is None else int(last)
+            gone = (
+                f"record {anchor.seq} was"
+                if through + 1 == anchor.seq
+                else f"records {through + 1} to {anchor.seq} were"
+            )
             return AuditBreak(
                 anchor.seq,
                 f"the chain ends at record {through} but the anchor of {when} names record"
-                f" {anchor.seq}: records {through + 1} to {anchor.seq} were removed",
+                f" {anchor.seq}: {gone} removed",
             )
         return "retired"
 
