@@ -17,6 +17,7 @@ every KEK but the active one and the chain must outlive that.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import json
@@ -243,9 +244,8 @@ class Keyring:
         """The audit chain's keys. A keyring from before keyed audit gets its secret now
         (written once, like a rotation): the one upgrade step an operator never runs."""
         if self.audit_secret is None:
-            self._new_audit_secret()
             try:
-                self._write(exclusive=False)
+                self._add_audit_secret()
             except OSError as exc:
                 raise KeyringError(
                     f"keyring {self.path}: cannot add the audit key to it"
@@ -286,6 +286,22 @@ class Keyring:
         if path.exists():
             return cls.load(path)
         return cls.create(path)
+
+    def _add_audit_secret(self) -> None:
+        """Under a lock beside the keyring, so that two processes upgrading at once end
+        with one secret: the second finds the first's on disk and takes it."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            on_disk = Keyring.load(self.path)
+            if on_disk.audit_secret is not None:
+                self.audit_secret, self.audit_created = on_disk.audit_secret, on_disk.audit_created
+                return
+            self._new_audit_secret()
+            self._write(exclusive=False)
+        finally:
+            os.close(fd)  # releases the lock
 
     def _write(self, *, exclusive: bool) -> None:
         doc: dict[str, object] = {
