@@ -95,6 +95,8 @@ def create_app(
         }
         return FileResponse(path, media_type="text/javascript", headers=headers)
 
+    # Before anything is audited: the chain is keyed from the keyring (collector.control).
+    store.control.key_audit(keyring.audit_key())
     registry = InstanceRegistry(store.control, settings)
     changed = registry.import_file(settings.instances, "config file")
     if changed:

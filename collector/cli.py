@@ -21,6 +21,8 @@ from collector.control import (
     MIN_PASSWORD_CHARS,
     ROLES,
     USERNAME,
+    Anchor,
+    AuditBreak,
     AuditEntry,
     Control,
     User,
@@ -33,6 +35,7 @@ from collector.instances import InstanceRegistry
 from collector.paths import NO_ROUTES
 from collector.records import shown_session
 from collector.store import SessionQuery, SessionRecord, SessionSummary
+from collector.terminal import safe
 
 log = logging.getLogger("phi_replay")
 
@@ -116,14 +119,16 @@ def _pages_cell(pages: tuple[str, ...]) -> str:
 
 def _session_row(summary: SessionSummary) -> tuple[str, ...]:
     s = summary.session
+    # Every string here came from a recorder: shown with its control characters escaped,
+    # so none can move the cursor, rewrite the screen or start a second row.
     return (
-        s.session_id,
-        s.instance,
-        s.user or "-",
+        safe(s.session_id),
+        safe(s.instance),
+        safe(s.user or "-"),
         _iso(s.started_at),
         _duration(s.duration_ms),
         str(s.event_count),
-        _pages_cell(summary.pages),
+        safe(_pages_cell(summary.pages)),
     )
 
 
@@ -166,6 +171,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     store, settings = _open_reader(args)
     try:
         keyring = Keyring.load(settings.keyring_path)
+        store.control.key_audit(keyring.audit_key())
         registry = InstanceRegistry(store.control, settings)
         ids = [s.session_id for s in store.list_sessions()] if args.all else [args.session]
         out = sys.stdout
@@ -217,7 +223,10 @@ def _new_password(args: argparse.Namespace) -> tuple[str, bool]:
 
 
 def _control(args: argparse.Namespace) -> Control:
-    return Control.open(_settings(args).data_dir)
+    """The control plane, keyed: every command that reaches it may append to the audit."""
+    settings = _settings(args)
+    audit_key = Keyring.load(settings.keyring_path).audit_key()
+    return Control.open(settings.data_dir, audit_key=audit_key)
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
@@ -270,12 +279,48 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    anchor = _read_anchor(args.anchor) if args.anchor else None
     with _control(args) as control:
         checked, broken = control.verify_audit()
+        anchored = control.check_anchor(anchor) if anchor is not None else None
+    failed = 0
     if broken is not None:
         print(f"audit chain BROKEN at record {broken.seq}: {broken.problem}")
-        return 1
-    print(f"audit chain intact: {checked} record(s)")
+        failed = 1
+    else:
+        print(f"audit chain intact: {checked} record(s)")
+    if isinstance(anchored, AuditBreak):
+        print(f"audit chain BROKEN at anchored record {anchored.seq}: {anchored.problem}")
+        failed = 1
+    elif anchor is not None and anchored == "holds":
+        print(f"anchor holds: record {anchor.seq} is as it was anchored")
+    elif anchor is not None:
+        print(
+            f"anchor not checked: record {anchor.seq} is past the audit retention; take a new one"
+        )
+    return failed
+
+
+def _read_anchor(given: str) -> Anchor:
+    """An anchor as text, or the file it was saved in."""
+    text = given
+    if not given.startswith("phi-replay-anchor/"):
+        try:
+            text = Path(given).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PhiReplayError(
+                f"--anchor: expected an anchor or a file holding one; cannot read {given}"
+                f" ({exc.strerror or type(exc).__name__})"
+            ) from exc
+    return Anchor.parse(text)
+
+
+def cmd_audit_anchor(args: argparse.Namespace) -> int:
+    with _control(args) as control:
+        # Recorded first, so the anchor covers the record of its own taking.
+        control.audit(AuditEntry(_operator(), "audit.anchor", "audit", "cli", "ok"))
+        anchor = control.anchor()
+    print(anchor.text())
     return 0
 
 
@@ -346,7 +391,13 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
 
-    purged = _with_writer(settings, lambda store: purge_expired(settings, store, time.time()))
+    audit_key = Keyring.load(settings.keyring_path).audit_key()
+
+    async def purge(store: EmbeddedStore) -> int:
+        store.control.key_audit(audit_key)
+        return await purge_expired(settings, store, time.time())
+
+    purged = _with_writer(settings, purge)
     print(f"purged {purged} expired session(s)")
     return 0
 
@@ -456,9 +507,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    verify = audit_sub.add_parser("verify", help="check the hash chain; name the first broken link")
+    verify = audit_sub.add_parser(
+        "verify", help="check the keyed chain; name the first broken link (needs the keyring)"
+    )
     _add_store_args(verify)
+    verify.add_argument(
+        "--anchor",
+        metavar="ANCHOR_OR_FILE",
+        default=None,
+        help="also check that the chain still holds this anchor (records removed or rewritten"
+        " since it was taken); default: no anchor",
+    )
     verify.set_defaults(func=cmd_audit_verify)
+    anchor = audit_sub.add_parser(
+        "anchor", help="print the chain's signed head, to keep somewhere off this host"
+    )
+    _add_store_args(anchor)
+    anchor.set_defaults(func=cmd_audit_anchor)
 
     rules = sub.add_parser("rules", help="masking rules")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")

@@ -183,6 +183,11 @@ class Settings(BaseModel):
     console_idle_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lock_minutes: float = Field(default=15.0, ge=0, le=24 * 60)
+    # Per client address (an IPv6 one by its /64): password checks at once, and how many
+    # come back per minute; a login ends this many hours after sign-in, however active.
+    login_address_burst: int = Field(default=10, ge=1, le=10_000)
+    login_address_per_minute: float = Field(default=2.0, gt=0, le=10_000)
+    console_session_hours: float = Field(default=12.0, gt=0, le=7 * 24)
     audit_retention_days: int = Field(default=AUDIT_RETENTION_DAYS, ge=365, le=36500)
 
     @property

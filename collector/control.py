@@ -6,15 +6,24 @@ CLI (`phi-replay users ...`, `export`) while `serve` runs. Every write is one
 `BEGIN IMMEDIATE` transaction, so SQLite's write lock serialises them across processes;
 that is what keeps the audit chain a chain.
 
-The audit trail is hash-chained: each record carries the SHA-256 of the previous
-record's hash and its own fields, so `phi-replay audit verify` finds the first record
-that was altered, removed or moved. Audit records never hold recording content: who,
-when, what (action and target id), from where, and the outcome.
+The audit trail is a keyed chain: each record carries an HMAC-SHA-256 (key from the
+keyring, collector.crypto.AuditKey) over the previous record's MAC and its own fields,
+so `phi-replay audit verify` finds the first record that was altered, removed or moved,
+even by someone who can write the database but has no keyring. Records removed from the
+end leave a valid chain; `phi-replay audit anchor` prints a signed head to keep
+elsewhere, and `verify --anchor` finds that. Audit records never hold recording
+content: who, when, what (action and target id), from where, and the outcome.
+
+Chains written before keyed audit (plain SHA-256) are re-keyed in place the first time a
+keyed process opens them, after checking them as they were; one `audit.rekey` record
+says how many there were and whether they verified (docs/operations.md, "Audit
+anchoring").
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -24,9 +33,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from collector.crypto import AuditKey
 from collector.exceptions import PhiReplayError
 
 Role = Literal["superadmin", "support", "customer"]
@@ -34,6 +45,10 @@ ROLES: tuple[Role, ...] = ("superadmin", "support", "customer")
 USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 MIN_PASSWORD_CHARS = 12
 GENESIS = "0" * 64  # the previous hash of the first audit record ever written
+ANCHOR_FORMAT = "phi-replay-anchor/1"
+# A clock may step back a little between processes; an unkeyed record this much younger
+# than the audit key is still taken for one written before the upgrade.
+KEY_CLOCK_SLACK_SECONDS = 1.0
 AUDIT_RETENTION_DAYS = 6 * 365  # audit outlives recordings (HIPAA: six years)
 
 _SCHEMA = """
@@ -81,6 +96,10 @@ CREATE INDEX IF NOT EXISTS audit_by_at ON audit (at);
 
 class AccountError(PhiReplayError):
     """A user command that cannot be carried out (unknown user, bad role, ...)."""
+
+
+class AuditError(PhiReplayError):
+    """The audit chain cannot be written or checked as asked (no key, a bad anchor)."""
 
 
 @dataclass(frozen=True)
@@ -142,9 +161,46 @@ class AuditBreak:
 
 
 @dataclass(frozen=True)
+class Anchor:
+    """The head of the chain at one moment, signed with the audit key: kept off the host,
+    it shows later whether records up to it were removed or rewritten."""
+
+    seq: int
+    head: str
+    at: float
+    signature: str
+
+    def body(self) -> str:
+        when = datetime.fromtimestamp(self.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{ANCHOR_FORMAT}:seq={self.seq}:head={self.head}:at={when}"
+
+    def text(self) -> str:
+        return f"{self.body()}:sig={self.signature}"
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        """`phi-replay-anchor/1:seq=N:head=HEX:at=YYYY-MM-DDTHH:MM:SSZ:sig=HEX`."""
+        found = _ANCHOR.fullmatch(text.strip())
+        if found is None:
+            raise AuditError(
+                f"expected an anchor like {ANCHOR_FORMAT}:seq=N:head=...:at=...:sig=..."
+                " (as `phi-replay audit anchor` prints it), but it does not have that form"
+            )
+        at = datetime.strptime(found["at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return cls(int(found["seq"]), found["head"], at.timestamp(), found["sig"])
+
+
+_ANCHOR = re.compile(
+    re.escape(ANCHOR_FORMAT) + r":seq=(?P<seq>[0-9]{1,18}):head=(?P<head>[0-9a-f]{64})"
+    r":at=(?P<at>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z):sig=(?P<sig>[0-9a-f]{64})"
+)
+
+
+@dataclass(frozen=True)
 class AuditQuery:
     actor: str | None = None
     action: str | None = None
+    actions: tuple[str, ...] = ()  # any of these (with `action`, both must hold)
     target: str | None = None
     at_from: float | None = None
     at_to: float | None = None
@@ -158,15 +214,17 @@ def record_hash(
     at: float,
     entry_fields: Sequence[str],
     details: dict[str, str],
+    key: AuditKey | None = None,
 ) -> str:
-    """SHA-256 over the previous hash and this record's fields, as canonical JSON."""
+    """HMAC-SHA-256 under `key` over the previous hash and this record's fields, as
+    canonical JSON; plain SHA-256 for the chains from before keyed audit (`key` None)."""
     body = json.dumps(
         [prev_hash, seq, repr(at), *entry_fields, details],
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=True,
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
+    ).encode()
+    return key.mac(body) if key is not None else hashlib.sha256(body).hexdigest()
 
 
 def _fields(record: AuditRecord | AuditEntry) -> tuple[str, str, str, str, str]:
@@ -230,16 +288,32 @@ class Control:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
+        self._audit_key: AuditKey | None = None
 
     @classmethod
-    def open(cls, data_dir: Path, *, clock: Callable[[], float] = time.time) -> Control:
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        audit_key: AuditKey | None = None,
+    ) -> Control:
         """The data directory's control plane, creating the directory if needed."""
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         old = os.umask(0o077)
         try:
-            return cls(data_dir / "index.sqlite3", clock=clock)
+            control = cls(data_dir / "index.sqlite3", clock=clock)
         finally:
             os.umask(old)
+        if audit_key is not None:
+            control.key_audit(audit_key)
+        return control
+
+    def key_audit(self, key: AuditKey) -> None:
+        """Key the audit chain from now on; re-key an unkeyed one (once, in place)."""
+        with self._write() as db:
+            self._audit_key = key
+            self._ensure_keyed(db)
 
     def close(self) -> None:
         with self._lock:
@@ -427,16 +501,142 @@ class Control:
             return self._append_audit(db, entry)
 
     def _append_audit(self, db: sqlite3.Connection, entry: AuditEntry) -> AuditRecord:
+        key = self._ensure_keyed(db)
         details = {str(k): str(v) for k, v in entry.details.items()}
         last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
         at = self.clock()
-        digest = record_hash(prev, seq, at, _fields(entry), details)
+        digest = record_hash(prev, seq, at, _fields(entry), details, key)
         db.execute(
             f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
             (seq, at, *_fields(entry), json.dumps(details, sort_keys=True), prev, digest),
         )
         return AuditRecord(seq, at, *_fields(entry), details, prev, digest)
+
+    def _keyed(self, db: sqlite3.Connection) -> bool:
+        row = db.execute("SELECT value FROM control_meta WHERE key = 'audit_keyed'").fetchone()
+        return bool(row and row[0])
+
+    def _ensure_keyed(self, db: sqlite3.Connection) -> AuditKey | None:
+        """The key to chain with (None: an unkeyed chain and no key, as in old data
+        directories read by tests). Inside a write transaction."""
+        if self._keyed(db):
+            if self._audit_key is None:
+                raise AuditError(
+                    "the audit chain is keyed and this process has no keyring to append to it"
+                )
+            self._check_key_id(db, self._audit_key)
+            return self._audit_key
+        if self._audit_key is None:
+            return None
+        self._check_key_id(db, self._audit_key)
+        db.execute(
+            "INSERT INTO control_meta (key, value) VALUES ('audit_keyed', 1)"
+            " ON CONFLICT (key) DO UPDATE SET value = 1"
+        )
+        if db.execute("SELECT 1 FROM audit LIMIT 1").fetchone():
+            self._rekey(db, self._audit_key)
+        return self._audit_key
+
+    def _check_key_id(self, db: sqlite3.Connection, key: AuditKey) -> None:
+        """Refuse another keyring's audit key before it writes a single record: one MAC
+        under the wrong key would read as tampering for ever after."""
+        row = db.execute("SELECT value FROM control_meta WHERE key = 'audit_key_id'").fetchone()
+        if row is None:
+            db.execute(
+                "INSERT INTO control_meta (key, value) VALUES ('audit_key_id', ?)", (key.key_id(),)
+            )
+        elif int(row[0]) != key.key_id():
+            raise AuditError(
+                "the audit chain was keyed with another keyring's audit key; expected the"
+                " keyring this data directory was used with (check --keyring)"
+            )
+
+    def _rekey(self, db: sqlite3.Connection, key: AuditKey) -> None:
+        """Check an unkeyed chain as it was, then MAC it in place and say so in the chain.
+        What it found is sealed in the `audit.rekey` record, so a break from before the
+        upgrade stays reported and is never laundered by the re-keying. Two passes in
+        pages: six years of audit need not fit in memory."""
+        _, broken = verify_chain(_pages(db), None)
+        late: AuditRecord | None = None  # the first unkeyed record younger than the key
+        last: AuditRecord | None = None  # as it was, before its MAC was rewritten
+        count = 0
+        prev: str | None = None
+        for record in _pages(db):
+            if late is None and record.at > key.created + KEY_CLOCK_SLACK_SECONDS:
+                late = record
+            last, count = record, count + 1
+            prev = record.prev_hash if prev is None else prev
+            digest = record_hash(prev, record.seq, record.at, _fields(record), record.details, key)
+            db.execute(
+                "UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, record.seq)
+            )
+            prev = digest
+        assert last is not None
+        if late is not None and (broken is None or late.seq < broken.seq):
+            broken = AuditBreak(late.seq, "it was written without the audit key after that existed")
+        details = {
+            "through_seq": str(last.seq),
+            "records": str(count),
+            "legacy_head": last.hash,
+            "legacy": "intact" if broken is None else "broken",
+        }
+        if broken is not None:
+            details.update(break_seq=str(broken.seq), problem=broken.problem)
+        entry = AuditEntry("-", "audit.rekey", "audit", "upgrade", details["legacy"], details)
+        self._append_audit(db, entry)
+
+    def anchor(self) -> Anchor:
+        """The signed head of the chain, now."""
+        key = self._verifying_key()
+        with self._lock:
+            last = self._db.execute(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+        if last is None:
+            raise AuditError("the audit chain is empty: there is no head to anchor yet")
+        unsigned = Anchor(int(last[0]), str(last[1]), float(int(self.clock())), "")
+        return Anchor(
+            unsigned.seq, unsigned.head, unsigned.at, key.sign_anchor(unsigned.body().encode())
+        )
+
+    def check_anchor(self, anchor: Anchor) -> AuditBreak | Literal["holds", "retired"]:
+        """Whether the chain still holds the anchored record as it was ("retired": it is
+        older than the records kept, gone with the audit retention)."""
+        key = self._verifying_key()
+        when = anchor.body().rsplit(":at=", 1)[1]
+        if not key.anchor_ok(anchor.body().encode(), anchor.signature):
+            raise AuditError(
+                "the anchor's signature does not verify with this keyring's audit key"
+                " (another keyring's anchor, or an edited one)"
+            )
+        with self._lock:
+            row = self._db.execute("SELECT hash FROM audit WHERE seq = ?", (anchor.seq,)).fetchone()
+            (last,) = self._db.execute("SELECT MAX(seq) FROM audit").fetchone()
+        if row is not None:
+            if str(row[0]) != anchor.head:
+                return AuditBreak(
+                    anchor.seq, f"it is not the record anchored at {when}: the chain was rewritten"
+                )
+            return "holds"
+        if last is None or int(last) < anchor.seq:
+            through = 0 if last is None else int(last)
+            gone = (
+                f"record {anchor.seq} was"
+                if through + 1 == anchor.seq
+                else f"records {through + 1} to {anchor.seq} were"
+            )
+            return AuditBreak(
+                anchor.seq,
+                f"the chain ends at record {through} but the anchor of {when} names record"
+                f" {anchor.seq}: {gone} removed",
+            )
+        return "retired"
+
+    def _verifying_key(self) -> AuditKey:
+        if self._audit_key is None:
+            raise AuditError("checking or anchoring the audit chain needs the keyring")
+        return self._audit_key
 
     def audit_records(self, query: AuditQuery) -> tuple[list[AuditRecord], int]:
         """Newest first, filtered; and how many match in all."""
@@ -470,7 +670,13 @@ class Control:
 
     def verify_audit(self) -> tuple[int, AuditBreak | None]:
         """(records checked, the first broken link or None)."""
-        return verify_chain(self.audit_chain())
+        with self._lock:
+            keyed = self._keyed(self._db)
+        if keyed:
+            return verify_chain(self.audit_chain(), self._verifying_key())
+        if self._audit_key is not None:
+            raise AuditError("the audit chain is not keyed yet")  # key_audit keys it
+        return verify_chain(self.audit_chain(), None)
 
     def purge_audit(self, before: float, actor: str = "-", source: str = "") -> int:
         """Drop the records older than `before` (the audit retention), oldest first, and
@@ -486,7 +692,9 @@ class Control:
         return removed
 
 
-def verify_chain(records: Iterator[AuditRecord]) -> tuple[int, AuditBreak | None]:
+def verify_chain(
+    records: Iterator[AuditRecord], key: AuditKey | None
+) -> tuple[int, AuditBreak | None]:
     checked = 0
     first: AuditRecord | None = None
     prev: AuditRecord | None = None
@@ -506,16 +714,39 @@ def verify_chain(records: Iterator[AuditRecord]) -> tuple[int, AuditBreak | None
                 record.seq, "it does not follow the record before it (removed or reordered)"
             )
         fields = _fields(record)
-        if record_hash(record.prev_hash, record.seq, record.at, fields, record.details) != (
-            record.hash
-        ):
+        digest = record_hash(record.prev_hash, record.seq, record.at, fields, record.details, key)
+        if not hmac.compare_digest(digest, record.hash):
             return checked, AuditBreak(record.seq, "its content was altered")
+        if record.action == "audit.rekey" and record.details.get("legacy") == "broken":
+            seq = record.details.get("break_seq", "")
+            problem = record.details.get("problem", "")
+            return checked, AuditBreak(
+                int(seq) if seq.isdigit() else record.seq,
+                f"{problem} (found when the unkeyed chain was keyed at upgrade, in record"
+                f" {record.seq})",
+            )
         if record.action == "audit.purge" and record.details.get("through_seq", "").isdigit():
             purged_through = max(purged_through, int(record.details["through_seq"]))
         prev = record
     if first is not None and first.seq > 1 and purged_through < first.seq - 1:
         return checked, AuditBreak(first.seq, f"records before {first.seq} are missing")
     return checked, None
+
+
+def _pages(db: sqlite3.Connection, page: int = 1000) -> Iterator[AuditRecord]:
+    """Every audit record in seq order, `page` rows per query (inside a transaction)."""
+    after: int | None = None
+    while True:
+        rows = db.execute(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+            (after if after is not None else -(2**62), page),
+        ).fetchall()
+        if not rows:
+            return
+        for row in rows:
+            record = _audit(row)
+            after = record.seq
+            yield record
 
 
 def sql_filter(
@@ -544,6 +775,9 @@ def sql_filter(
 def _audit_filter(query: AuditQuery) -> tuple[str, tuple[Any, ...]]:
     exact = (("actor", query.actor), ("action", query.action), ("target", query.target))
     clauses, params = sql_filter(exact, "at", query.at_from, query.at_to)
+    if query.actions:
+        clauses.append(f"action IN ({', '.join('?' for _ in query.actions)})")
+        params.extend(query.actions)
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
 
 

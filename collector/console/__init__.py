@@ -13,8 +13,6 @@ Every list, view and download of a recording, every sign-in and sign-out, is aud
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import secrets
 import time
@@ -62,6 +60,7 @@ from collector.exceptions import ConfigError, PhiReplayError, UnknownSession
 from collector.instances import InstanceRegistry
 from collector.paths import NO_ROUTES
 from collector.records import shown_session
+from collector.spreadsheet import rows_to_csv
 from collector.store import SORT_KEYS, SessionQuery, SessionRecord, Store
 
 HERE = Path(__file__).resolve().parent
@@ -232,6 +231,16 @@ class Console:
         outcome = await run_in_threadpool(
             self.auth.sign_in, username, form.get("password", ""), source
         )
+        if outcome == "throttled":
+            wait = max(1, round(self.auth.throttle.retry_after(source)))
+            error = (
+                "Too many sign-in attempts from your address; no password was checked."
+                f" Try again in {wait} second(s)."
+            )
+            response = self._login_form(request, username, error, "")
+            response.status_code = 429
+            response.headers["Retry-After"] = str(wait)
+            return response
         if isinstance(outcome, str):
             error = "Wrong user name or password, or the account is locked or disabled."
             return self._login_form(request, username, error, "")
@@ -354,8 +363,10 @@ class Console:
         if isinstance(found, Response):
             return found
         viewer, session = found
-        viewers, _ = self.control.audit_records(AuditQuery(target=session.session_id, limit=200))
-        seen = [r for r in viewers if r.action in ("session.view", "session.export")]
+        # Filtered in SQL: anyone can write audit records with this target (a failed login
+        # typed as the session id), and they must not push the real viewers off the page.
+        looks = AuditQuery(target=session.session_id, actions=VIEWING_ACTIONS, limit=200)
+        seen, _ = self.control.audit_records(looks)
         return self.render(
             request, "session.html", viewer=viewer, nav="sessions", s=session, viewers=seen
         )
@@ -488,28 +499,35 @@ class Console:
         query = self._audit_query(request, 10**9)
         records, _ = self.control.audit_records(query)
         self.control.audit(viewer.entry("audit.export", "", "ok", records=str(len(records))))
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(
-            ["seq", "at_utc", "actor", "action", "target", "source", "outcome", "details", "hash"]
+        header = (
+            "seq",
+            "at_utc",
+            "actor",
+            "action",
+            "target",
+            "source",
+            "outcome",
+            "details",
+            "hash",
         )
-        for r in records:
-            writer.writerow(
-                [
-                    r.seq,
-                    _when(r.at),
-                    r.actor,
-                    r.action,
-                    r.target,
-                    r.source,
-                    r.outcome,
-                    json.dumps(r.details, sort_keys=True),
-                    r.hash,
-                ]
+        rows = (
+            (
+                r.seq,
+                _when(r.at),
+                r.actor,
+                r.action,
+                r.target,
+                r.source,
+                r.outcome,
+                json.dumps(r.details, sort_keys=True),
+                r.hash,
             )
+            for r in records
+        )
+        text = rows_to_csv([header, *rows])  # every cell made inert: actors are typed by anyone
         headers = security_headers(request)
         headers["Content-Disposition"] = 'attachment; filename="phi-replay-audit.csv"'
-        return PlainTextResponse(out.getvalue(), media_type="text/csv", headers=headers)
+        return PlainTextResponse(text, media_type="text/csv", headers=headers)
 
     def users_page(
         self,
@@ -773,6 +791,8 @@ AUDIT_ACTIONS = (
     "audit.list",
     "audit.export",
     "audit.purge",
+    "audit.rekey",
+    "audit.anchor",
     "user.add",
     "user.passwd",
     "user.disable",
@@ -780,6 +800,9 @@ AUDIT_ACTIONS = (
     "user.lock",
     "config.change",
 )
+
+
+VIEWING_ACTIONS = ("session.view", "session.export")  # what "who viewed this session" lists
 
 
 def _token() -> str:

@@ -1,0 +1,78 @@
+"""What the operator's terminal shows of recorder-supplied strings: every control
+character as a visible escape, never as a command to the terminal or a row of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from collector.crypto import DataKey, Keyring
+from collector.embedded import EmbeddedStore
+from collector.store import SessionRecord
+from collector.terminal import safe
+
+# A synthetic user name as a hostile page would send it in its hello (any string of up
+# to 200 characters is allowed there): clear the screen, retitle the window, a C1 CSI,
+# a forged second row, a bidi override that reverses what follows.
+HOSTILE_USER = (
+    "canary.user\x1b[2J\x1b]0;owned\x07\x9b31m\nsess-forged-row  trials  admin\u202etxt.exe"
+)
+
+
+def store_session(data_dir: Path, keyring: Keyring) -> None:
+    async def run() -> None:
+        store = EmbeddedStore(data_dir)
+        try:
+            sid = "sess-hostile-0001"
+            dek = DataKey.generate()
+            record = SessionRecord(
+                sid, "trials", HOSTILE_USER, "prod", "tab-00000001", 0.0,
+                keyring.wrap(dek, "trials", sid),
+            )  # fmt: skip
+            await store.open_session(record)
+        finally:
+            await store.aclose()
+
+    asyncio.run(run())
+
+
+def sessions(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "collector", "sessions", "--data-dir", str(data_dir), *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_sessions_shows_control_characters_as_escapes(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    store_session(data_dir, Keyring.create(tmp_path / "keyring.json"))
+    result = sessions(data_dir)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2  # the header and the one session: no forged row
+    for bad in ("\x1b", "\x07", "\x9b", "\u202e", "\r"):
+        assert bad not in result.stdout
+    row = lines[1]
+    assert "canary.user\\x1b[2J\\x1b]0;owned\\x07\\x9b31m\\x0asess-forged-row" in row
+    assert "\\u202etxt.exe" in row
+
+
+def test_sessions_json_keeps_the_value_and_escapes_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    store_session(data_dir, Keyring.create(tmp_path / "keyring.json"))
+    result = sessions(data_dir, "--json")
+    assert "\x1b" not in result.stdout
+    assert "\x9b" not in result.stdout
+    [line] = result.stdout.splitlines()
+    assert json.loads(line)["user"] == HOSTILE_USER  # lossless for tools
+
+
+def test_safe_keeps_printable_text_and_escapes_the_rest() -> None:
+    assert safe("nurse.jones@clinic.test Ünïcødé 看护") == "nurse.jones@clinic.test Ünïcødé 看护"
+    assert safe("a\tb\x00c\x7fd\u2028e\u2066f") == "a\\x09b\\x00c\\x7fd\\u2028e\\u2066f"
