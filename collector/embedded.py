@@ -372,15 +372,19 @@ class EmbeddedStore:
             else:
                 live.append(job)
         if live:
+            began = time.perf_counter()
             try:
                 self._sync(live)
+                synced = time.perf_counter() - began
                 self._index([(j.session_id, j.batch, j.offset) for j in live])
             except Exception as exc:
                 for job in live:
                     self._cut[job.session_id] = (job.generation, exc)
                 outcomes.extend((job, exc) for job in live)
+                self._observe(len(live), None)
             else:
                 outcomes.extend((job, None) for job in live)
+                self._observe(len(live), synced)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Append, BaseException | None]]] = {}
         for outcome in outcomes:
             by_loop.setdefault(outcome[0].loop, []).append(outcome)
@@ -388,6 +392,16 @@ class EmbeddedStore:
             # One wake-up per group; a closed loop has nobody waiting for these any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._settle, settled)
+
+    # (batches, seconds to make them durable, or None: the commit failed); from the
+    # writer thread. The metrics set it (collector/metrics.py).
+    commit_observer: Callable[[int, float | None], None] | None = None
+
+    def _observe(self, batches: int, seconds: float | None) -> None:
+        observer = self.commit_observer
+        if observer is not None:
+            with contextlib.suppress(Exception):  # metrics never fail a commit
+                observer(batches, seconds)
 
     def _sync(self, group: list[_Append]) -> None:
         """Make the group's records (and new files and directories) durable."""
