@@ -30,6 +30,7 @@ from collector.crypto import Keyring, WrappedKey, hash_password
 from collector.embedded import EmbeddedStore
 from collector.exceptions import PhiReplayError
 from collector.instances import InstanceRegistry
+from collector.logs import TEXT_FORMAT, use_format
 from collector.paths import NO_ROUTES
 from collector.records import shown_session
 from collector.store import SessionQuery, SessionRecord, SessionSummary
@@ -57,6 +58,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from collector.server import hypercorn_config, open_collector, serve_apps
 
     settings = _settings(args)
+    if args.log_format:  # the command line wins over the config file
+        settings = settings.model_copy(update={"log_format": args.log_format})
+    use_format(settings.log_format)
     if settings.dev:
         print(DEV_WARNING, file=sys.stderr)
     if not settings.instances and not _stored_instances(settings):
@@ -383,6 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--certfile", type=Path, default=None, help="TLS certificate (PEM)")
     serve.add_argument("--keyfile", type=Path, default=None, help="TLS private key (PEM)")
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=None,
+        help="log lines as text or as JSON lines (default: log_format in the config, text)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="collector in dev mode plus a sample clinical app")
@@ -472,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=TEXT_FORMAT,
     )
     try:
         return int(args.func(args))
