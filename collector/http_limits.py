@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ BEACON_PATH = "/v1/beacon"
 # A refused body up to this many times the limit is read (and dropped) before the 413, so
 # that clients which send before they read see it; larger ones are cut off at once.
 DRAIN_FACTOR = 2
+LOG_EVERY_SECONDS = 10.0  # refusals of one kind are logged at most this often
 
 log = logging.getLogger("phi_replay.limits")
 
@@ -179,6 +181,19 @@ class LimitsMiddleware:
         self.limits = limits
         self.metrics = metrics or Metrics()
         self._open: Counter[str] = Counter()  # per address_key: sockets and requests open
+        self._logged: dict[str, tuple[float, int]] = {}  # code: (last logged, since then)
+
+    def _log(self, code: str, what: str) -> None:
+        """One line per code every LOG_EVERY_SECONDS at most: a flood of refusals must not
+        become a flood of log lines. No address: a client's address identifies a person."""
+        now = time.monotonic()
+        last, suppressed = self._logged.get(code, (-LOG_EVERY_SECONDS, 0))
+        if now - last < LOG_EVERY_SECONDS:
+            self._logged[code] = (last, suppressed + 1)
+            return
+        self._logged[code] = (now, 0)
+        more = f" (and {suppressed} more like it since the last line)" if suppressed else ""
+        log.info("refused (%s): %s%s", code, what, more)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -191,7 +206,7 @@ class LimitsMiddleware:
         cap = self.limits.max_connections_per_address
         if self._open[key] >= cap:
             self.metrics.refused("too_many_connections")
-            log.info("refused a %s: %d connections open from one address", kind, cap)
+            self._log("too_many_connections", f"{cap} connections open from one address")
             reason = f"more than {cap} connections from one address; retry later"
             if kind == "http":
                 await _respond(send, 429, "too_many_connections", reason)
@@ -218,7 +233,7 @@ class LimitsMiddleware:
             body = await self._read_body(scope, receive)
         except _BodyRefused as refused:
             self.metrics.refused(refused.code)
-            log.info("refused a request body: %s", refused.reason)
+            self._log(refused.code, refused.reason)
             await _respond(send, refused.status, refused.code, refused.reason)
             return
         if body is None:
@@ -315,6 +330,7 @@ class LimitsMiddleware:
             except TimeoutError:
                 pass
             self.metrics.refused("idle_timeout")
+            self._log("idle_timeout", f"a socket sent nothing for {idle:g} s")
             reason = f"nothing received for {idle:g} s; reconnect when there is more to send"
             closed = True
             await send({"type": "websocket.send", "text": _error("idle_timeout", reason)})

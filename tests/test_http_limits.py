@@ -272,11 +272,16 @@ def test_1500_sockets_from_one_address_get_only_the_cap(tmp_path: Path) -> None:
             welcomed, refusals = asyncio.run(_hold(server.ws_url, 1500))
             after = start_session(server.ws_url, new_id("sess"))[0]  # the cap is released
             after.close()
+            log = server.log
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert welcomed == 200
     assert len(refusals) == 1300
     assert set(refusals) == {("too_many_connections", 4029)}
+    # 1,300 refusals are not 1,300 log lines (one per kind every 10 s), and name no address.
+    lines = [line for line in log.read_text().splitlines() if "too_many_connections" in line]
+    assert 1 <= len(lines) <= 3, lines
+    assert "127.0.0.1" not in "".join(lines)
 
 
 def test_ipv6_clients_count_per_64() -> None:
