@@ -116,12 +116,15 @@ def readiness_problem(settings: Settings, store: Store) -> str | None:
 
 
 def _problem_of(report: object) -> str | None:
-    """A store's own health report (None, True, a reason, or an object or dict with `ok`
-    and `reason`) as a reason or None."""
+    """A store's own health report (`Store.health()`: a list of problems, empty when
+    ready; also None, a reason, or an object or dict with `ok` and `reason`) as one
+    reason or None."""
     if report is None or report is True:
         return None
     if isinstance(report, str):
         return report or None
+    if isinstance(report, list | tuple):
+        return "; ".join(str(p) for p in report) or None
     ok = report.get("ok") if isinstance(report, dict) else getattr(report, "ok", None)
     if ok is None or ok:
         return None

@@ -26,6 +26,7 @@ give sizes and limits, never content.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -49,6 +50,7 @@ BEACON_PATH = "/v1/beacon"
 # A refused body up to this many times the limit is read (and dropped) before the 413, so
 # that clients which send before they read see it; larger ones are cut off at once.
 DRAIN_FACTOR = 2
+CLOSE_WAIT_SECONDS = 5.0  # how long a refused socket's own close is waited for
 LOG_EVERY_SECONDS = 10.0  # refusals of one kind are logged at most this often
 
 log = logging.getLogger("phi_replay.limits")
@@ -167,6 +169,16 @@ def _too_large(limit: int, size: int | None) -> str:
     if size is None:
         return f"the body is over the limit of {limit} bytes"
     return f"a body of {size} bytes is over the limit of {limit}"
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    """After our close, read on until the client's: hypercorn queues at most 10 frames
+    for the application, and a client still sending would fill the queue, so that its
+    disconnect never arrived and the connection stayed open."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(CLOSE_WAIT_SECONDS):
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
 
 
 class _BodyRefused(Exception):
@@ -305,6 +317,7 @@ class LimitsMiddleware:
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.send", "text": _error(code, reason)})
         await send({"type": "websocket.close", "code": CLOSE_TOO_MANY, "reason": reason[:123]})
+        await _until_disconnect(receive)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         idle = self.limits.idle_timeout
@@ -335,6 +348,7 @@ class LimitsMiddleware:
             closed = True
             await send({"type": "websocket.send", "text": _error("idle_timeout", reason)})
             await send({"type": "websocket.close", "code": CLOSE_IDLE, "reason": reason[:123]})
+            await _until_disconnect(receive)
             return {"type": "websocket.disconnect", "code": CLOSE_IDLE}
 
         await self.app(scope, idle_receive, watched_send)
