@@ -41,9 +41,10 @@ from collector.store import Store
 log = logging.getLogger("phi_replay.retention")
 
 PURGE_EVERY_SECONDS = 3600  # expired sessions are gone within an hour of expiring
-# /readyz reports not ready below this much free space on the data directory's volume:
-# a full snapshot is ~300 KB compressed, the SQLite index needs room for its WAL.
-READY_MIN_FREE_BYTES = 64 * 1024 * 1024
+# Without a store that reports its own health: /readyz reports not ready below this much
+# free space on the data directory's volume (a batch is at most 4 MiB, the SQLite index
+# needs room for its WAL); the embedded store resumes writing at the same figure.
+READY_MIN_FREE_BYTES = 8 * 1024 * 1024
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -99,10 +100,8 @@ def _audit_head(store: Store) -> int | None:
 def readiness_problem(settings: Settings, store: Store) -> str | None:
     """Why the collector should get no traffic now, or None. Names the volume, never data."""
     health = getattr(store, "health", None)
-    if callable(health):
-        problem = _problem_of(health())
-        if problem is not None:
-            return problem
+    if callable(health):  # the store knows best when it can write again
+        return _problem_of(health())
     data_dir = settings.data_dir
     try:
         free = shutil.disk_usage(data_dir).free

@@ -3,6 +3,7 @@ a real collector (docs/operations.md "Metrics")."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
@@ -14,10 +15,20 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from websockets.exceptions import ConnectionClosed
 
 from collector.logs import JsonFormatter
 from collector.testing import RunningServer, running_collector
-from tests.wsclient import batch, hello, new_id, open_socket, receive, refused, start_session
+from tests.wsclient import (
+    batch,
+    custom,
+    hello,
+    new_id,
+    open_socket,
+    receive,
+    refused,
+    start_session,
+)
 
 CANARY_USER = "canary-metrics-user-7f3a"
 
@@ -133,8 +144,7 @@ def test_readyz_is_separate_from_healthz(collector: RunningServer) -> None:
 
 @pytest.fixture
 def small_volume(tmp_path: Path) -> Iterator[Path]:
-    """A 40 MiB tmpfs: below the readiness floor (64 MiB free) from the start. Needs root,
-    as CI has."""
+    """A 40 MiB tmpfs of its own for the data directory. Needs root, as CI has."""
     mount = tmp_path / "small"
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mount)], check=True)
@@ -144,14 +154,36 @@ def small_volume(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
-def test_readyz_says_not_ready_when_the_data_volume_is_nearly_full(small_volume: Path) -> None:
+def fill(path: Path) -> None:
+    """Write zeros to `path` until the volume is full."""
+    with path.open("wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * (1024 * 1024))
+                out.flush()
+        except OSError:
+            pass
+
+
+def test_readyz_says_not_ready_while_the_data_volume_is_full(small_volume: Path) -> None:
     with running_collector(small_volume / "var") as server:
+        assert request(server, "GET", "/readyz")[0] == 200
+        filler = small_volume / "filler"
+        fill(filler)
+        ws = open_socket(server.ws_url)  # a session and a batch that cannot be stored now
+        ws.send(hello(new_id("sess")))
+        with contextlib.suppress(ConnectionClosed):
+            ws.send(batch(1, custom(1, blob="z" * 200_000)))
+            assert receive(ws)["type"] == "error"
+        ws.close()
         status, body = request(server, "GET", "/readyz")
         assert status == 503
         reply = json.loads(body)
         assert reply["status"] == "not ready"
-        assert re.fullmatch(rf"the volume of {small_volume}/var has \d+ MiB free", reply["reason"])
+        assert str(small_volume / "var") in reply["reason"]  # names the volume's directory
         assert request(server, "GET", "/healthz")[0] == 200  # alive, just not ready
+        filler.unlink()
+        assert request(server, "GET", "/readyz")[0] == 200  # ready again by itself
 
 
 def test_logs_as_json_lines_carry_events_not_contents(tmp_path: Path) -> None:
