@@ -371,21 +371,21 @@ class EmbeddedStore:
                 outcomes.append((job, cut[1]))  # behind a failed record: its bytes are cut
             else:
                 live.append(job)
+        began = time.perf_counter()
         if live:
-            began = time.perf_counter()
             try:
                 self._sync(live)
-                synced = time.perf_counter() - began
                 self._index([(j.session_id, j.batch, j.offset) for j in live])
             except Exception as exc:
                 for job in live:
                     self._cut[job.session_id] = (job.generation, exc)
                 outcomes.extend((job, exc) for job in live)
-                self._observe(len(live), None)
             else:
                 outcomes.extend((job, None) for job in live)
-                self._observe(len(live), synced)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Append, BaseException | None]]] = {}
+        if live:  # the metrics: the group's size and how long it took to be durable, or failed
+            failed = outcomes[-1][1] is not None  # the live jobs' outcomes come last
+            self._observe(len(live), None if failed else time.perf_counter() - began)
         for outcome in outcomes:
             by_loop.setdefault(outcome[0].loop, []).append(outcome)
         for loop, settled in by_loop.items():
@@ -393,8 +393,8 @@ class EmbeddedStore:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._settle, settled)
 
-    # (batches, seconds to make them durable, or None: the commit failed); from the
-    # writer thread. The metrics set it (collector/metrics.py).
+    # (batches, seconds to make them durable: syncfs, then the index's own fsync; or None:
+    # the commit failed); from the writer thread. The metrics set it (collector/metrics.py).
     commit_observer: Callable[[int, float | None], None] | None = None
 
     def _observe(self, batches: int, seconds: float | None) -> None:

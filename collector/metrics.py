@@ -40,7 +40,7 @@ CONNECTION_KINDS = ("websocket", "http")
 VIA = ("socket", "beacon")
 # Batches per group commit: one at idle, hundreds when thousands of sessions write.
 GROUP_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
-# syncfs/fsync on an SSD takes 0.5-5 ms; a slow or failing disk, seconds.
+# A group's syncfs plus the index's fsync: 1-10 ms on an SSD; a slow or failing disk, seconds.
 FSYNC_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 
 
@@ -96,7 +96,8 @@ class Metrics:
         )
         self.fsync = Histogram(
             "phi_replay_fsync_seconds",
-            "Time one group commit spent making its records durable.",
+            "Time one group commit took to be durable: syncfs of the segments, then the"
+            " index transaction (synchronous=FULL, its own fsync).",
             buckets=FSYNC_SECONDS,
             registry=r,
         )
