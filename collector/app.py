@@ -184,7 +184,7 @@ def create_app(
     metrics.watch_audit(lambda: _audit_head(store))
     if hasattr(store, "commit_observer"):
         store.commit_observer = metrics.commit
-    ingest = Ingest(settings, store, keyring, registry, workers, metrics)
+    ingest = Ingest(settings, store, keyring, registry, workers)
     console = Console(settings, store, keyring, registry)
 
     async def ingest_endpoint(websocket: WebSocket) -> None:

@@ -142,6 +142,15 @@ def address_key(host: str) -> str:
     return str(address) if address is not None else host
 
 
+def _code_of(body: bytes) -> str:
+    """The `code` of a JSON error body (docs/protocol.md), or "other"."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return "other"
+    return str(message.get("code", "other")) if isinstance(message, dict) else "other"
+
+
 def _error(code: str, reason: str) -> str:
     return json.dumps({"type": "error", "code": code, "reason": reason})
 
@@ -259,7 +268,26 @@ class LimitsMiddleware:
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
 
+        if scope.get("path") == BEACON_PATH:
+            self.metrics.received("beacon", len(body))
+            send = self._watch_beacon(send)
         await self.app(scope, replay, send)
+
+    def _watch_beacon(self, send: Send) -> Send:
+        """Count the beacon's outcome from its answer: 204 stored, else the error's code."""
+        status = 0
+
+        async def watched(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                if status == 204:
+                    self.metrics.session("beacon")
+            elif message["type"] == "http.response.body" and status >= 400:
+                self.metrics.refused(_code_of(message.get("body", b"")))
+            await send(message)
+
+        return watched
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or None if the client went away first.
@@ -319,15 +347,37 @@ class LimitsMiddleware:
         await send({"type": "websocket.close", "code": CLOSE_TOO_MANY, "reason": reason[:123]})
         await _until_disconnect(receive)
 
+    def _observe_sent(self, text: str | None) -> bool:
+        """Count a protocol message the endpoint sends (welcome, ack, error); True for
+        the welcome. They are a few dozen bytes each: parsing them costs a microsecond."""
+        if not text:
+            return False
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return False
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "ack":
+            self.metrics.ack()
+        elif kind == "welcome":
+            self.metrics.session("socket")
+            return True
+        elif kind == "error":
+            self.metrics.refused(str(message.get("code")))
+        return False
+
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         idle = self.limits.idle_timeout
         accepted = closed = False
+        welcomed = False  # every frame after the welcome is a batch (docs/protocol.md)
 
         async def watched_send(message: Message) -> None:
-            nonlocal accepted, closed
+            nonlocal accepted, closed, welcomed
             if closed:
                 return  # closed for idleness: the application has not heard yet
-            if message["type"] == "websocket.accept":
+            if message["type"] == "websocket.send":
+                welcomed = self._observe_sent(message.get("text")) or welcomed
+            elif message["type"] == "websocket.accept":
                 accepted = True
             elif message["type"] == "websocket.close":
                 closed = True
@@ -339,9 +389,16 @@ class LimitsMiddleware:
                 return await receive()
             try:
                 async with asyncio.timeout(idle):
-                    return await receive()
+                    message = await receive()
             except TimeoutError:
                 pass
+            else:
+                if message["type"] == "websocket.receive":
+                    frame = message.get("text") or message.get("bytes") or b""
+                    self.metrics.received("socket", len(frame))
+                    if welcomed:
+                        self.metrics.batch()
+                return message
             self.metrics.refused("idle_timeout")
             self._log("idle_timeout", f"a socket sent nothing for {idle:g} s")
             reason = f"nothing received for {idle:g} s; reconnect when there is more to send"

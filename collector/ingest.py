@@ -34,7 +34,6 @@ from collector.exceptions import Refusal
 from collector.exclusions import ExcludedRoutes
 from collector.instances import InstanceRegistry
 from collector.limits import TokenBucket
-from collector.metrics import Metrics
 from collector.origins import OriginPattern, origin_allowed
 from collector.paths import RouteTable, path_of, template_path
 from collector.protocol import (
@@ -244,10 +243,8 @@ class Ingest:
         keyring: Keyring,
         registry: InstanceRegistry,
         workers: ProcessPoolExecutor | None = None,
-        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
-        self.metrics = metrics or Metrics()
         self.store = store
         self.keyring = keyring
         self.registry = registry
@@ -299,13 +296,11 @@ class Ingest:
             await self._receive_batches(websocket, session, dek, instance)
         except Refusal as refusal:
             log.info("ingest refused session=%s code=%s", session_id or "-", refusal.code)
-            self.metrics.refused(refusal.code)
             await self._refuse(websocket, refusal)
         except WebSocketDisconnect:
             pass
         except Exception as exc:  # never let one socket take the collector down
             log.error("ingest failed session=%s error=%s", session_id or "-", type(exc).__name__)
-            self.metrics.refused("internal")
             await self._refuse(
                 websocket, Refusal("internal", CLOSE_INTERNAL, "the collector could not store it")
             )
@@ -346,7 +341,6 @@ class Ingest:
         if rules:
             welcome["config"] = rules
         await websocket.send_json(welcome)
-        self.metrics.session("socket")
         log.info(
             "ingest session=%s instance=%s next_seq=%d",
             session.session_id,
@@ -398,7 +392,6 @@ class Ingest:
         route = RouteState(ExcludedRoutes(instance.exclude_routes), routes)
         while True:
             frame = text_of(await self._receive(websocket))
-            self.metrics.received("socket", len(frame))
             if not bucket.take():
                 raise Refusal(
                     "rate_limited",
@@ -411,9 +404,7 @@ class Ingest:
                 compressed = route.filter(frame, compressed)
             sealed = seal(session, dek, compressed, routes=routes)
             await self.store.append(session.session_id, sealed)
-            self.metrics.batch("socket")
             await websocket.send_json({"type": "ack", "seq": sealed.seq})
-            self.metrics.ack()
 
     async def beacon(self, request: Request) -> Response:
         """`POST /v1/beacon`: the tail of a session sent by `navigator.sendBeacon` on page
@@ -424,28 +415,23 @@ class Ingest:
             if not self.instances.any_allows(origin):
                 raise Refusal("origin_not_allowed", CLOSE_ORIGIN, "origin is not allowed")
             body = await self._read_body(request)
-            self.metrics.received("beacon", len(body))
             message = decode_beacon(body)
             hello = parse_hello(message["hello"])
             instance = self._authorise(hello, origin)
             batches = [(parse_batch(b), b["events"]) for b in message["batches"]]
             session, dek = await self._open_session(instance, hello)
             session_id = session.session_id
-            self.metrics.session("beacon")
             routes = instance.route_table()
             route = RouteState(ExcludedRoutes(instance.exclude_routes), routes)
             for batch, events in batches:
                 kept = route.filter_events(events) if route.excluded else events
                 sealed = seal_batch(session, dek, batch.seq, kept, routes=routes)
                 await self.store.append(session.session_id, sealed)
-                self.metrics.batch("beacon")
         except Refusal as refusal:
             log.info("beacon refused session=%s code=%s", session_id or "-", refusal.code)
-            self.metrics.refused(refusal.code)
             return JSONResponse(error_message(refusal), status_code=HTTP_STATUS[refusal.code])
         except Exception as exc:
             log.error("beacon failed session=%s error=%s", session_id or "-", type(exc).__name__)
-            self.metrics.refused("internal")
             failed = Refusal("internal", CLOSE_INTERNAL, "the collector could not store it")
             return JSONResponse(error_message(failed), status_code=500)
         log.info("beacon session=%s batches=%d", session_id, len(batches))

@@ -1,6 +1,8 @@
 """The collector's Prometheus metrics (`GET /metrics`, docs/operations.md "Metrics").
 
-One registry per application, not prometheus-client's global one: tests build several
+Ingest is observed at the protocol's boundary (collector/http_limits.py watches the
+documented messages: welcome, ack, error), so the endpoint itself carries no metrics
+code. One registry per application, not prometheus-client's global one: tests build several
 apps in one process, and a global registry would refuse the second. Label values come
 from fixed sets only (a refusal code, a connection kind, the route a batch came by):
 never from the payload, an instance name or an address, so a scrape carries no PHI and a
@@ -78,13 +80,21 @@ class Metrics:
             "phi_replay_connections", "Connections accepted.", ["kind"], registry=r
         )
         self.sessions = Counter(
-            "phi_replay_sessions", "Sessions opened or resumed (handshakes).", ["via"], registry=r
+            "phi_replay_sessions",
+            "Sessions opened or resumed: welcomes on the socket, beacons stored.",
+            ["via"],
+            registry=r,
         )
-        self.batches = Counter("phi_replay_batches", "Batches made durable.", ["via"], registry=r)
+        self.batches = Counter(
+            "phi_replay_batches_received", "Batch frames received on the socket.", registry=r
+        )
         self.bytes_in = Counter(
-            "phi_replay_received_bytes", "Bytes of batches received.", ["via"], registry=r
+            "phi_replay_received_bytes",
+            "Bytes received: socket frames, beacon bodies.",
+            ["via"],
+            registry=r,
         )
-        self.acks = Counter("phi_replay_acks", "Acks sent on the socket.", registry=r)
+        self.acks = Counter("phi_replay_acks", "Acks sent: batches made durable.", registry=r)
         self.refusals = Counter(
             "phi_replay_refusals", "Refusals, by protocol error code.", ["code"], registry=r
         )
@@ -111,7 +121,6 @@ class Metrics:
             self.connections.labels(kind)
         for via in VIA:
             self.sessions.labels(via)
-            self.batches.labels(via)
             self.bytes_in.labels(via)
         for code in REFUSAL_CODES:
             self.refusals.labels(code)
@@ -147,8 +156,8 @@ class Metrics:
     def received(self, via: str, size: int) -> None:
         self.bytes_in.labels(via).inc(size)
 
-    def batch(self, via: str) -> None:
-        self.batches.labels(via).inc()
+    def batch(self) -> None:
+        self.batches.inc()
 
     def ack(self) -> None:
         self.acks.inc()

@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from collector.logs import JsonFormatter
 from collector.testing import RunningServer, running_collector
+from tests.test_beacon import beacon_body, post
 from tests.wsclient import (
     batch,
     custom,
@@ -65,26 +66,26 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 def test_metrics_count_what_the_collector_did(collector: RunningServer) -> None:
     before, _ = scrape(collector)
     session = new_id("sess")
+    frames = [hello(session, user=CANARY_USER), batch(1), batch(2), batch(3)]
+    invalid = json.dumps({"type": "batch", "seq": 4, "events": [{"type": 99}]})
     ws = open_socket(collector.ws_url)
     try:
-        ws.send(hello(session, user=CANARY_USER))
+        ws.send(frames[0])
         assert receive(ws)["type"] == "welcome"
-        for seq in (1, 2, 3):
-            ws.send(batch(seq))
+        for seq, frame in enumerate(frames[1:], start=1):
+            ws.send(frame)
             assert receive(ws) == {"type": "ack", "seq": seq}
         during, _ = scrape(collector)
-        ws.send(json.dumps({"type": "batch", "seq": 4, "events": [{"type": 99}]}))
+        ws.send(invalid)
         assert refused(ws)[0]["code"] == "invalid_batch"
     finally:
         ws.close()
-    status, _ = request(
-        collector,
-        "POST",
-        "/login",
-        b"username=canary-metrics-login&password=wrong",
-        **{"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    assert status == 401  # a failed sign-in is audited
+    tail = beacon_body(session, batch(5))
+    assert post(collector, tail) == (204, None)
+    assert post(collector, beacon_body(session, batch(6), app_key="nope"))[0] == 401
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    login = b"username=canary-metrics-login&password=wrong"
+    assert request(collector, "POST", "/login", login, **form)[0] == 401  # audited
     assert request(collector, "POST", "/login", b"x" * 20000)[0] == 413
     after, text = scrape(collector)
 
@@ -93,16 +94,18 @@ def test_metrics_count_what_the_collector_did(collector: RunningServer) -> None:
 
     assert value(during, "phi_replay_open_connections", kind="websocket") >= 1
     assert delta("phi_replay_sessions_total", via="socket") == 1
-    assert delta("phi_replay_batches_total", via="socket") == 3
-    assert delta("phi_replay_received_bytes_total", via="socket") == sum(
-        len(batch(seq)) for seq in (1, 2, 3)
-    ) + len(json.dumps({"type": "batch", "seq": 4, "events": [{"type": 99}]}))
+    assert delta("phi_replay_sessions_total", via="beacon") == 1
+    assert delta("phi_replay_batches_received_total") == 4
+    sent = sum(len(f) for f in frames) + len(invalid)
+    assert delta("phi_replay_received_bytes_total", via="socket") == sent
+    assert delta("phi_replay_received_bytes_total", via="beacon") >= len(tail)
     assert delta("phi_replay_acks_total") == 3
     assert delta("phi_replay_refusals_total", code="invalid_batch") == 1
+    assert delta("phi_replay_refusals_total", code="unauthorised") == 1
     assert delta("phi_replay_refusals_total", code="too_large") == 1
     commits = delta("phi_replay_group_commit_batches_count")
-    assert 1 <= commits <= 3
-    assert delta("phi_replay_group_commit_batches_sum") == 3
+    assert 2 <= commits <= 4  # the socket's 3 batches, then the beacon's
+    assert delta("phi_replay_group_commit_batches_sum") == 4
     assert delta("phi_replay_fsync_seconds_count") == commits
     assert value(after, "phi_replay_store_errors_total") == 0
     assert value(after, "phi_replay_disk_free_bytes") > 0
