@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from collector import __version__
+from collector import __version__, logs
 from collector.config import DEFAULT_DATA_DIR, DEFAULT_PORT, Settings, load_settings
 from collector.control import (
     MIN_PASSWORD_CHARS,
@@ -30,7 +30,6 @@ from collector.crypto import Keyring, WrappedKey, hash_password
 from collector.embedded import EmbeddedStore
 from collector.exceptions import PhiReplayError
 from collector.instances import InstanceRegistry
-from collector.logs import TEXT_FORMAT, use_format
 from collector.paths import NO_ROUTES
 from collector.records import shown_session
 from collector.store import SessionQuery, SessionRecord, SessionSummary
@@ -51,6 +50,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         data_dir=getattr(args, "data_dir", None),
         keyring=getattr(args, "keyring", None),
     )
+    logs.use_format(args.log_format or settings.log_format)  # the command line wins
     return settings.with_dev_instance() if getattr(args, "dev", False) else settings
 
 
@@ -58,9 +58,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from collector.server import hypercorn_config, open_collector, serve_apps
 
     settings = _settings(args)
-    if args.log_format:  # the command line wins over the config file
-        settings = settings.model_copy(update={"log_format": args.log_format})
-    use_format(settings.log_format)
     if settings.dev:
         print(DEV_WARNING, file=sys.stderr)
     if not settings.instances and not _stored_instances(settings):
@@ -375,6 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"phi-replay {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=None,
+        help="log lines as text or as JSON lines (default: log_format of --config, else text)",
+    )
 
     serve = sub.add_parser("serve", help="run the collector")
     serve.add_argument("--host", default="127.0.0.1")
@@ -387,12 +390,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--certfile", type=Path, default=None, help="TLS certificate (PEM)")
     serve.add_argument("--keyfile", type=Path, default=None, help="TLS private key (PEM)")
-    serve.add_argument(
-        "--log-format",
-        choices=("text", "json"),
-        default=None,
-        help="log lines as text or as JSON lines (default: log_format in the config, text)",
-    )
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="collector in dev mode plus a sample clinical app")
@@ -482,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format=TEXT_FORMAT,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         return int(args.func(args))

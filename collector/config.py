@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from datetime import date
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
@@ -205,16 +205,17 @@ class Settings(BaseModel):
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lock_minutes: float = Field(default=15.0, ge=0, le=24 * 60)
     audit_retention_days: int = Field(default=AUDIT_RETENTION_DAYS, ge=365, le=36500)
+
     # HTTP limits (collector/http_limits.py, docs/operations.md "Limits and their defaults").
-    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=64 << 20)
-    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
-    idle_timeout_seconds: float = Field(default=300.0, gt=0, le=24 * 3600)
-    max_connections_per_address: int = Field(default=200, ge=1, le=1_000_000)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=64 << 20, strict=True)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600, strict=True)
+    idle_timeout_seconds: float = Field(default=300.0, gt=0, le=24 * 3600, strict=True)
+    max_connections_per_address: int = Field(default=200, ge=1, le=1_000_000, strict=True)
     # Addresses (CIDR) whose X-Forwarded-For / X-Forwarded-Proto are believed; no one's by
     # default. Who may scrape /metrics (the client address, after trusted proxies).
     trusted_proxies: tuple[Network, ...] = ()
     metrics_allow: tuple[Network, ...] = DEFAULT_METRICS_ALLOW
-    log_format: Literal["text", "json"] = "text"
+    log_format: str = Field(default="text", pattern="^(text|json)$")  # "json": JSON lines
 
     @property
     def keyring_path(self) -> Path:

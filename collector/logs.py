@@ -13,8 +13,6 @@ import logging
 import traceback
 from datetime import UTC, datetime
 
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -31,7 +29,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def use_format(log_format: str) -> None:
-    """Switch every handler of the root logger to `log_format` ("text" or "json")."""
-    formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    """Switch the root logger's handlers to JSON lines for "json"; "text" keeps the
+    format `phi-replay` starts with (cli.main)."""
+    if log_format != "json":
+        return
     for handler in logging.getLogger().handlers:
-        handler.setFormatter(formatter)
+        handler.setFormatter(JsonFormatter())

@@ -190,7 +190,9 @@ def test_readyz_says_not_ready_while_the_data_volume_is_full(small_volume: Path)
 
 
 def test_logs_as_json_lines_carry_events_not_contents(tmp_path: Path) -> None:
-    with running_collector(tmp_path / "var", "--log-format", "json") as server:
+    config = tmp_path / "collector.toml"
+    config.write_text('log_format = "json"\n', encoding="utf-8")
+    with running_collector(tmp_path / "var", "--config", config) as server:
         ws, seq = start_session(server.ws_url, new_id("sess"))
         ws.send(batch(seq))
         assert receive(ws)["type"] == "ack"
