@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from collector import __version__, logs
+from collector import __version__
 from collector.config import DEFAULT_DATA_DIR, DEFAULT_PORT, Settings, load_settings
 from collector.control import (
     MIN_PASSWORD_CHARS,
@@ -50,7 +50,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         data_dir=getattr(args, "data_dir", None),
         keyring=getattr(args, "keyring", None),
     )
-    logs.use_format(args.log_format or settings.log_format)  # the command line wins
+    from collector.logs import use_format  # here: the import block is busy with others
+
+    use_format(args.log_format or settings.log_format)  # the command line wins
     return settings.with_dev_instance() if getattr(args, "dev", False) else settings
 
 
