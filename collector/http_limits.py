@@ -1,9 +1,9 @@
 """Limits on every request before the application sees it (one ASGI middleware).
 
 - Bodies: at most `max_body_bytes` (16 KiB: the console's forms) on every route but the
-  beacon, which takes `max_message_bytes` (a batch). A Content-Length over the limit is
-  refused with 413 before a byte is read; a body without one is counted as it arrives
-  and refused as soon as it passes the limit. The whole body must arrive within
+  beacon, which takes `max_message_bytes` (a batch). A Content-Length far over the limit
+  is refused with 413 before a byte is read; any other body is counted as it arrives and
+  never kept past the limit. The whole body must arrive within
   `body_timeout_seconds` (408), so a body dripped a byte at a time cannot hold a request
   open. The application is handed the body only once it is complete, so no route ever
   buffers more than its limit.
@@ -118,7 +118,7 @@ def forwarded(scope: Scope, proxies: tuple[IPNetwork, ...]) -> Scope:
         for hop in reversed(chain.split(",")):
             address = _address(hop)
             if address is None:
-                break  # not an address: the proxy's own peer is all that is known
+                break  # not an address: the nearest hop known so far is the client
             scope["client"] = (str(address), 0)
             if not _trusted(address, proxies):
                 break

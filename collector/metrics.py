@@ -36,6 +36,11 @@ REFUSAL_CODES = (
     "too_many_connections",
     "idle_timeout",
     "body_timeout",
+    # Codes other items of issue 11 add (storage, sessions bound to their user, drain).
+    "storage_full",
+    "session_mismatch",
+    "seq_out_of_range",
+    "shutting_down",
     "other",
 )
 CONNECTION_KINDS = ("websocket", "http")
