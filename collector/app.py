@@ -92,7 +92,7 @@ def _allowed(host: str, settings: Settings) -> bool:
     return any(address in network for network in settings.metrics_allow)
 
 
-def _audit_head(store: Store) -> int | None:
+def _audit_head(store: Store) -> int:
     records, _ = store.control.audit_records(AuditQuery(limit=1))
     return records[0].seq if records else 0
 

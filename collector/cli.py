@@ -30,6 +30,7 @@ from collector.crypto import Keyring, WrappedKey, hash_password
 from collector.embedded import EmbeddedStore
 from collector.exceptions import PhiReplayError
 from collector.instances import InstanceRegistry
+from collector.logs import use_format
 from collector.paths import NO_ROUTES
 from collector.records import shown_session
 from collector.store import SessionQuery, SessionRecord, SessionSummary
@@ -50,9 +51,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         data_dir=getattr(args, "data_dir", None),
         keyring=getattr(args, "keyring", None),
     )
-    from collector.logs import use_format  # here: the import block is busy with others
-
-    use_format(args.log_format or settings.log_format)  # the command line wins
+    use_format(getattr(args, "log_format", None) or settings.log_format)  # the command line wins
     return settings.with_dev_instance() if getattr(args, "dev", False) else settings
 
 
