@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
 from collector.logs import JsonFormatter
-from collector.testing import RunningServer, running_collector
+from collector.testing import RunningServer, free_port, running_collector, running_process
 from tests.test_beacon import beacon_body, post
 from tests.wsclient import (
     batch,
@@ -192,15 +192,23 @@ def test_readyz_says_not_ready_while_the_data_volume_is_full(small_volume: Path)
         assert request(server, "GET", "/readyz")[0] == 200  # ready again by itself
 
 
-def test_logs_as_json_lines_carry_events_not_contents(tmp_path: Path) -> None:
-    config = tmp_path / "collector.toml"
-    config.write_text('log_format = "json"\n', encoding="utf-8")
-    with running_collector(tmp_path / "var", "--config", config) as server:
-        ws, seq = start_session(server.ws_url, new_id("sess"))
+@pytest.mark.parametrize("how", ["config", "flag"])
+def test_logs_as_json_lines_carry_events_not_contents(tmp_path: Path, how: str) -> None:
+    data_dir, port = tmp_path / "var", free_port()
+    log = tmp_path / "collector.log"
+    argv: list[str | Path] = [sys.executable, "-m", "collector"]
+    if how == "flag":
+        argv += ["--log-format", "json", "serve"]
+    else:
+        config = tmp_path / "collector.toml"
+        config.write_text('log_format = "json"\n', encoding="utf-8")
+        argv += ["serve", "--config", config]
+    argv += ["--dev", "--port", str(port), "--data-dir", data_dir]
+    with running_process(argv, f"http://127.0.0.1:{port}/healthz", log):
+        ws, seq = start_session(f"ws://127.0.0.1:{port}/v1/ingest", new_id("sess"))
         ws.send(batch(seq))
         assert receive(ws)["type"] == "ack"
         ws.close()
-        log = server.log
     lines = log.read_text().splitlines()
     text_line = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ")
     assert not [line for line in lines if text_line.match(line)], "a text log line in JSON mode"
