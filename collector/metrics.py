@@ -82,7 +82,7 @@ class Metrics:
             registry=r,
         )
         self.connections = Counter(
-            "phi_replay_connections", "Connections accepted.", ["kind"], registry=r
+            "phi_replay_connections", "WebSockets and HTTP requests let in.", ["kind"], registry=r
         )
         self.sessions = Counter(
             "phi_replay_sessions",
