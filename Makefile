@@ -16,9 +16,12 @@ help:
 setup: $(VENV)/.installed sdk-js/dist/phi-replay.min.js chromium
 
 # The virtual environment, with the package (editable) and dev tools at locked versions.
+# Every file pip installs must match its hash in the lock; the package itself is built
+# with the locked setuptools, not one fetched into an isolated (unhashed) build.
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 sdk-js/node_modules/.installed: sdk-js/package.json sdk-js/package-lock.json

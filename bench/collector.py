@@ -48,7 +48,11 @@ def check_frames() -> None:
 def running_server(kind: str, workdir: Path, bare_workers: int = 1) -> Iterator[tuple[int, str]]:
     """(pid, ws url) of a fresh server of `kind`; stopped on exit, whatever happened."""
     if kind == "collector":
-        with running_collector(workdir / "data") as server:
+        # One load generator on loopback stands for thousands of clients: lift the
+        # per-address connection cap (docs/operations.md) that would refuse all but 200.
+        config = workdir / "bench.toml"
+        config.write_text("max_connections_per_address = 1000000\n", encoding="utf-8")
+        with running_collector(workdir / "data", "--config", config) as server:
             yield server.proc.pid, server.ws_url
         return
     port = free_port()

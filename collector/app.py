@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
+from ipaddress import ip_address
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -20,14 +30,21 @@ from collector import __version__
 from collector.assets import recorder_bundle
 from collector.config import Settings, retention_cutoffs
 from collector.console import Console
+from collector.control import AuditQuery
 from collector.crypto import Keyring
+from collector.http_limits import HttpLimits, LimitsMiddleware
 from collector.ingest import Ingest
 from collector.instances import InstanceRegistry
+from collector.metrics import Metrics
 from collector.store import Store
 
 log = logging.getLogger("phi_replay.retention")
 
 PURGE_EVERY_SECONDS = 3600  # expired sessions are gone within an hour of expiring
+# Without a store that reports its own health: /readyz reports not ready below this much
+# free space on the data directory's volume (a batch is at most 4 MiB, the SQLite index
+# needs room for its WAL); the embedded store resumes writing at the same figure.
+READY_MIN_FREE_BYTES = 8 * 1024 * 1024
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -67,6 +84,53 @@ async def purge_periodically(settings: Settings, store: Store, registry: Instanc
         await asyncio.sleep(PURGE_EVERY_SECONDS)
 
 
+def _allowed(host: str, settings: Settings) -> bool:
+    try:
+        address = ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in settings.metrics_allow)
+
+
+def _audit_head(store: Store) -> int:
+    records, _ = store.control.audit_records(AuditQuery(limit=1))
+    return records[0].seq if records else 0
+
+
+def readiness_problem(settings: Settings, store: Store) -> str | None:
+    """Why the collector should get no traffic now, or None. Names the volume, never data."""
+    health = getattr(store, "health", None)
+    if callable(health):  # the store knows best when it can write again
+        return _problem_of(health())
+    data_dir = settings.data_dir
+    try:
+        free = shutil.disk_usage(data_dir).free
+    except OSError as exc:
+        return f"the data directory {data_dir} cannot be read ({exc.strerror})"
+    if free < READY_MIN_FREE_BYTES:
+        return f"the volume of {data_dir} has {free // (1024 * 1024)} MiB free"
+    if not os.access(data_dir, os.W_OK):
+        return f"the data directory {data_dir} is not writable"
+    return None
+
+
+def _problem_of(report: object) -> str | None:
+    """A store's own health report (`Store.health()`: a list of problems, empty when
+    ready; also None, a reason, or an object or dict with `ok` and `reason`) as one
+    reason or None."""
+    if report is None or report is True:
+        return None
+    if isinstance(report, str):
+        return report or None
+    if isinstance(report, list | tuple):
+        return "; ".join(str(p) for p in report) or None
+    ok = report.get("ok") if isinstance(report, dict) else getattr(report, "ok", None)
+    if ok is None or ok:
+        return None
+    reason = report.get("reason") if isinstance(report, dict) else getattr(report, "reason", "")
+    return str(reason or "the store reports it cannot write")
+
+
 def create_app(
     settings: Settings,
     store: Store,
@@ -79,6 +143,22 @@ def create_app(
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__}, headers=SECURITY_HEADERS)
+
+    async def ready(request: Request) -> JSONResponse:
+        """Whether to send this collector traffic: `/healthz` says only that it runs."""
+        problem = await run_in_threadpool(readiness_problem, settings, store)
+        if problem is not None:
+            body = {"status": "not ready", "reason": problem}
+            return JSONResponse(body, status_code=503, headers=SECURITY_HEADERS)
+        return JSONResponse({"status": "ready"}, headers=SECURITY_HEADERS)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        client = request.client.host if request.client else ""
+        if not _allowed(client, settings):
+            text = "metrics are served only to the addresses in metrics_allow\n"
+            return PlainTextResponse(text, status_code=403, headers=SECURITY_HEADERS)
+        body, content_type = await run_in_threadpool(metrics.render)
+        return Response(body, media_type=content_type, headers=SECURITY_HEADERS)
 
     async def landing(request: Request) -> HTMLResponse:
         return HTMLResponse(_LANDING.format(version=__version__), headers=SECURITY_HEADERS)
@@ -101,6 +181,11 @@ def create_app(
     changed = registry.import_file(settings.instances, "config file")
     if changed:
         log.info("configuration of instance(s) %s taken from the config file", ", ".join(changed))
+    metrics = Metrics()
+    metrics.watch_disk(settings.data_dir)
+    metrics.watch_audit(lambda: _audit_head(store))
+    if hasattr(store, "commit_observer"):
+        store.commit_observer = metrics.commit
     ingest = Ingest(settings, store, keyring, registry, workers)
     console = Console(settings, store, keyring, registry)
 
@@ -119,12 +204,22 @@ def create_app(
         routes=[
             Route("/", landing),
             Route("/healthz", health),
+            Route("/readyz", ready),
+            Route("/metrics", metrics_endpoint),
             Route("/sdk/phi-replay.min.js", recorder),
             WebSocketRoute("/v1/ingest", ingest_endpoint),
             Route("/v1/beacon", ingest.beacon, methods=["POST"]),
             *console.routes(),
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(
+                LimitsMiddleware,
+                limits=HttpLimits.from_settings(settings),
+                metrics=metrics,
+            )
+        ],
     )
+    app.state.metrics = metrics
     app.state.store = store
     return app

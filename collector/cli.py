@@ -32,6 +32,7 @@ from collector.crypto import Keyring, WrappedKey, hash_password
 from collector.embedded import EmbeddedStore
 from collector.exceptions import PhiReplayError
 from collector.instances import InstanceRegistry
+from collector.logs import use_format
 from collector.paths import NO_ROUTES
 from collector.records import shown_session
 from collector.store import SessionQuery, SessionRecord, SessionSummary
@@ -53,6 +54,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         data_dir=getattr(args, "data_dir", None),
         keyring=getattr(args, "keyring", None),
     )
+    use_format(getattr(args, "log_format", None) or settings.log_format)  # the command line wins
     return settings.with_dev_instance() if getattr(args, "dev", False) else settings
 
 
@@ -422,6 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"phi-replay {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=None,
+        help="log lines as text or as JSON lines (default: log_format of --config, else text)",
+    )
 
     serve = sub.add_parser("serve", help="run the collector")
     serve.add_argument("--host", default="127.0.0.1")

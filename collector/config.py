@@ -21,11 +21,13 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable
 from datetime import date
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -49,6 +51,25 @@ DEV_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*")
 # index its page paths with their literals, as the sample app declares them to its recorder.
 DEV_ROUTES = ("/patients", "/patients/:patient_id", "/api/visits", "/volunteers/")
 DEFAULT_RETENTION_DAYS = 30  # recordings expire after 30 days unless an instance says otherwise
+# Every request body but the beacon's: the console's largest form is a few KiB.
+DEFAULT_MAX_BODY_BYTES = 16 * 1024
+IPNetwork = IPv4Network | IPv6Network
+
+
+def _network(value: object) -> IPNetwork:
+    """An address or CIDR network from the config file (`10.0.0.0/8`, `::1`)."""
+    if isinstance(value, IPv4Network | IPv6Network):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected an address or network as a string, like 10.0.0.0/8")
+    try:
+        return ip_network(value.strip())
+    except ValueError as exc:
+        raise ValueError(f"expected an address or network like 10.0.0.0/8 ({exc})") from None
+
+
+Network = Annotated[IPNetwork, BeforeValidator(_network)]
+DEFAULT_METRICS_ALLOW: tuple[IPNetwork, ...] = (IPv4Network("127.0.0.0/8"), IPv6Network("::1/128"))
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
@@ -189,6 +210,17 @@ class Settings(BaseModel):
     login_address_per_minute: float = Field(default=2.0, gt=0, le=10_000)
     console_session_hours: float = Field(default=12.0, gt=0, le=7 * 24)
     audit_retention_days: int = Field(default=AUDIT_RETENTION_DAYS, ge=365, le=36500)
+
+    # HTTP limits (collector/http_limits.py, docs/operations.md "Limits and their defaults").
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=64 << 20, strict=True)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600, strict=True)
+    idle_timeout_seconds: float = Field(default=300.0, gt=0, le=24 * 3600, strict=True)
+    max_connections_per_address: int = Field(default=200, ge=1, le=1_000_000, strict=True)
+    # Addresses (CIDR) whose X-Forwarded-For / X-Forwarded-Proto are believed; no one's by
+    # default. Who may scrape /metrics (the client address, after trusted proxies).
+    trusted_proxies: tuple[Network, ...] = ()
+    metrics_allow: tuple[Network, ...] = DEFAULT_METRICS_ALLOW
+    log_format: str = Field(default="text", pattern="^(text|json)$")  # "json": JSON lines
 
     @property
     def keyring_path(self) -> Path:

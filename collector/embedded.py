@@ -371,6 +371,7 @@ class EmbeddedStore:
                 outcomes.append((job, cut[1]))  # behind a failed record: its bytes are cut
             else:
                 live.append(job)
+        began = time.perf_counter()
         if live:
             try:
                 self._sync(live)
@@ -382,12 +383,25 @@ class EmbeddedStore:
             else:
                 outcomes.extend((job, None) for job in live)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Append, BaseException | None]]] = {}
+        if live:  # the metrics: the group's size and how long it took to be durable, or failed
+            failed = outcomes[-1][1] is not None  # the live jobs' outcomes come last
+            self._observe(len(live), None if failed else time.perf_counter() - began)
         for outcome in outcomes:
             by_loop.setdefault(outcome[0].loop, []).append(outcome)
         for loop, settled in by_loop.items():
             # One wake-up per group; a closed loop has nobody waiting for these any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._settle, settled)
+
+    # (batches, seconds to make them durable: syncfs, then the index's own fsync; or None:
+    # the commit failed); from the writer thread. The metrics set it (collector/metrics.py).
+    commit_observer: Callable[[int, float | None], None] | None = None
+
+    def _observe(self, batches: int, seconds: float | None) -> None:
+        observer = self.commit_observer
+        if observer is not None:
+            with contextlib.suppress(Exception):  # metrics never fail a commit
+                observer(batches, seconds)
 
     def _sync(self, group: list[_Append]) -> None:
         """Make the group's records (and new files and directories) durable."""

@@ -27,6 +27,9 @@ CLOSE_UNAUTHORISED = 4001
 CLOSE_ORIGIN = 4003
 CLOSE_DISABLED = 4004  # the instance or environment is not recording (configuration)
 CLOSE_RATE_LIMITED = 4029  # more batches than the per-connection limit allows
+# Refused by collector/http_limits.py, for every WebSocket route alike.
+CLOSE_TOO_MANY = 4029  # too_many_connections: back off like rate_limited (HTTP 429)
+CLOSE_IDLE = 4008  # idle_timeout: nothing received for idle_timeout_seconds (HTTP 408)
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 
