@@ -1,0 +1,445 @@
+"""Faults a crash test does not reach: a damaged index, damaged records, a full disk.
+
+Issue 11 (items 9-11): start-up never deletes what it cannot prove is garbage; `fsck`
+rebuilds the index from the segments and names what it cannot; `export --all` goes on
+past a damaged record; a full volume is named, refuses new sessions and heals itself.
+Each runs a real collector (or the real store) on real files; the disk-full tests mount
+a small tmpfs (the suite runs as root, as CI does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.crypto import DataKey, Keyring
+from collector.embedded import SEGMENT_MAGIC, EmbeddedStore, scan_records
+from collector.exceptions import StorageFull
+from collector.records import read_session, seal_batch
+from collector.testing import cli, export_events, free_port, running_collector, running_process
+from tests.factories import sealed_session
+from tests.wsclient import (
+    batch,
+    custom,
+    hello,
+    new_id,
+    open_socket,
+    receive,
+    refused,
+    start_session,
+)
+
+CANARY = "CANARY-FAULT-NOTE"
+
+
+def _note(session_id: str, seq: int) -> str:
+    return f"{CANARY}-{session_id}-{seq}"
+
+
+def _events(session_id: str, seq: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": 5,
+            "data": {"tag": "t", "payload": {"note": _note(session_id, seq)}},
+            "timestamp": 1_000 * seq,
+        }
+    ]
+
+
+def _exported(data_dir: Path, keyring: Path) -> set[tuple[str, int, str]]:
+    """(session, seq, note) of every exported event."""
+    return {
+        (e["session_id"], e["seq"], e["event"]["data"]["payload"]["note"])
+        for e in export_events(data_dir, keyring)
+    }
+
+
+def _records_on_disk(data_dir: Path) -> set[tuple[str, int]]:
+    """(session, seq) of every whole record (length and CRC check) in any file under the
+    data directory: live segments and whatever start-up moved aside."""
+    found = set()
+    for path in data_dir.rglob("*"):
+        if not path.is_file() or path.suffix not in (".seg", ".tail"):
+            continue
+        raw = path.read_bytes()
+        start = len(SEGMENT_MAGIC) if raw.startswith(SEGMENT_MAGIC) else 0
+        records, _ = scan_records(raw, start)
+        session_id = path.name.split(".", 1)[0]
+        found |= {(session_id, r.seq) for r in records if r.problem is None}
+    return found
+
+
+def _fsck(data_dir: Path, keyring: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return cli("fsck", "--data-dir", data_dir, "--keyring", keyring, *extra, check=False)
+
+
+# -- item 11: a damaged index never makes the collector delete data --------------------
+
+
+def test_a_wal_cut_in_half_loses_no_acknowledged_batch_and_fsck_restores_them(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "var"
+    acked: set[tuple[str, int, str]] = set()
+    sessions = [new_id("sess") for _ in range(10)]
+    with running_collector(data_dir) as server:
+        # One session after the other: the later ones' rows live only in the WAL's end.
+        for session_id in sessions:
+            ws, _ = start_session(server.ws_url, session_id)
+            for seq in range(1, 11):
+                ws.send(batch(seq, custom(1_000 * seq, note=_note(session_id, seq))))
+                assert receive(ws) == {"type": "ack", "seq": seq}
+                acked.add((session_id, seq, _note(session_id, seq)))
+            ws.close()
+        server.proc.kill()  # the WAL stays as it was: nothing checkpointed it
+        server.proc.wait()
+        keyring = server.keyring
+    wal = data_dir / "index.sqlite3-wal"
+    size = wal.stat().st_size
+    assert size > 0
+    os.truncate(wal, size // 2)
+    (data_dir / "index.sqlite3-shm").unlink()
+
+    with running_collector(data_dir, keyring=keyring) as server:
+        log = server.log
+    assert _records_on_disk(data_dir) >= {(s, q) for s, q, _ in acked}, (
+        "start-up deleted acknowledged records"
+    )
+    survived = _exported(data_dir, keyring)
+    assert survived < acked, "the cut WAL lost index rows: otherwise this proves nothing"
+    text = log.read_text()
+    assert "moved to" in text
+    assert "deleting nothing" in text
+    assert CANARY not in text
+    assert any((data_dir / "quarantine" / "orphans").iterdir())
+    assert any((data_dir / "quarantine" / "tails").iterdir())
+
+    report = _fsck(data_dir, keyring)
+    assert report.returncode == 1, report.stdout + report.stderr
+    assert "restorable: session" in report.stdout
+    assert "--repair" in report.stdout
+
+    repaired = _fsck(data_dir, keyring, "--repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "restored" in repaired.stdout
+    assert _exported(data_dir, keyring) == acked, "fsck --repair brings every batch back"
+    assert not [p for p in (data_dir / "quarantine").rglob("*") if p.is_file()]
+    again = _fsck(data_dir, keyring)
+    assert again.returncode == 0, again.stdout
+    # The recorder's next batch lands after the restored ones.
+    with running_collector(data_dir, keyring=keyring) as server:
+        ws, next_seq = start_session(server.ws_url, sessions[-1])
+        assert next_seq == 11
+        ws.close()
+
+
+@pytest.mark.anyio
+async def test_an_orphan_segment_is_quarantined_whole_never_deleted(tmp_path: Path) -> None:
+    keyring = Keyring.create(tmp_path / "k.json")
+    dek = DataKey.generate()
+    data_dir = tmp_path / "var"
+    store = EmbeddedStore(data_dir)
+    session = await store.open_session(sealed_session(keyring, dek, "sess-orphan01"))
+    for seq in (1, 2, 3):
+        assert await store.append(
+            session.session_id, seal_batch(session, dek, seq, _events("sess-orphan01", seq))
+        )
+    segment = store.segment_path(session.session_id)
+    raw = segment.read_bytes()
+    await store.aclose()
+    db = sqlite3.connect(data_dir / "index.sqlite3")
+    with db:  # an index that lost the session's rows (an older copy, a cut WAL)
+        db.execute("DELETE FROM batches")
+        db.execute("DELETE FROM sessions")
+    db.close()
+
+    store = EmbeddedStore(data_dir)
+    await store.aclose()
+    assert not segment.exists()
+    quarantined = list((data_dir / "quarantine" / "orphans").iterdir())
+    assert [p.read_bytes() for p in quarantined] == [raw], "moved whole, byte for byte"
+    assert list((data_dir / "quarantine" / "keys").iterdir())
+
+    result = _fsck(data_dir, keyring.path, "--repair")
+    assert result.returncode == 0, result.stdout + result.stderr
+    exported = _exported(data_dir, keyring.path)
+    assert exported == {("sess-orphan01", s, _note("sess-orphan01", s)) for s in (1, 2, 3)}
+    store = EmbeddedStore(data_dir, writer=False)
+    restored = store.get_session("sess-orphan01")
+    store.close()
+    assert (restored.user, restored.tab_id, restored.started_at) == (
+        session.user,
+        session.tab_id,
+        session.started_at,
+    )
+    assert (restored.event_count, restored.batch_count, restored.next_seq) == (3, 3, 4)
+    assert (restored.first_ts, restored.last_ts) == (1_000, 3_000)
+
+
+@pytest.mark.anyio
+async def test_an_interrupted_purge_is_finished_and_only_its_own_files_go(tmp_path: Path) -> None:
+    keyring = Keyring.create(tmp_path / "k.json")
+    data_dir = tmp_path / "var"
+    store = EmbeddedStore(data_dir)
+    ids = ("sess-purged01", "sess-reused01")
+    for session_id in ids:
+        dek = DataKey.generate()
+        session = await store.open_session(sealed_session(keyring, dek, session_id))
+        assert await store.append(session_id, seal_batch(session, dek, 1, _events(session_id, 1)))
+    paths = {sid: (store.segment_path(sid), store.key_path(sid)) for sid in ids}
+    await store.aclose()
+    db = sqlite3.connect(data_dir / "index.sqlite3")
+    with db:  # a purge that stopped after its transaction, before unlinking its files
+        for session_id in ids:
+            (dek_id,) = db.execute(
+                "SELECT dek_id FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            # The second id's files belong to a later session under another data key.
+            dek_id = dek_id if session_id == "sess-purged01" else "another-dek"
+            db.execute("DELETE FROM batches WHERE session_id = ?", (session_id,))
+            db.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+            db.execute("INSERT INTO purged VALUES (?, ?)", (session_id, dek_id))
+    db.close()
+
+    store = EmbeddedStore(data_dir)
+    await store.aclose()
+    segment, key = paths["sess-purged01"]
+    assert not segment.exists(), "proven garbage: deleted"
+    assert not key.exists(), "proven garbage: shredded"
+    quarantined = {p.name for p in (data_dir / "quarantine").rglob("*") if p.is_file()}
+    assert quarantined == {"sess-reused01.seg", "sess-reused01.key"}, "no proof: kept"
+
+
+# -- fsck: rebuilds a deleted index, names what it cannot ----------------------------------
+
+
+def _sessions_json(data_dir: Path) -> dict[str, dict[str, Any]]:
+    out = cli("sessions", "--data-dir", data_dir, "--json").stdout
+    rows = [json.loads(line) for line in out.splitlines()]
+    return {r["session_id"]: r for r in rows}
+
+
+def test_fsck_rebuilds_a_deleted_index_and_names_what_it_cannot(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    ids = [new_id("sess") for _ in range(3)]
+    with running_collector(data_dir) as server:
+        for session_id in ids:
+            ws, _ = start_session(server.ws_url, session_id)
+            for seq in (1, 2):
+                ws.send(batch(seq, custom(1_000 * seq, note=_note(session_id, seq))))
+                assert receive(ws)["type"] == "ack"
+            ws.close()
+        keyring = server.keyring
+    before = _exported(data_dir, keyring)
+    listed = _sessions_json(data_dir)
+    legacy = ids[0]  # a session indexed before key files existed: its key was only in the row
+    next(data_dir.glob(f"keys/*/{legacy}.key")).unlink()
+    for name in ("index.sqlite3", "index.sqlite3-wal", "index.sqlite3-shm"):
+        (data_dir / name).unlink(missing_ok=True)
+
+    report = _fsck(data_dir, keyring)
+    assert report.returncode == 1
+    assert "index.sqlite3 is missing" in report.stdout
+
+    repaired = _fsck(data_dir, keyring, "--repair")
+    assert repaired.returncode == 1, "something could not be recovered: not clean"
+    out = repaired.stdout
+    assert f"problem: session {legacy}: its quarantined records cannot be restored" in out
+    assert "data key was only in the index row that was lost" in out
+    assert "console users, their logins and the audit trail" in out
+    assert CANARY not in out
+    assert _exported(data_dir, keyring) == {e for e in before if e[0] != legacy}
+    rebuilt = _sessions_json(data_dir)
+    assert set(rebuilt) == set(ids[1:])
+    for session_id in ids[1:]:
+        for column in ("user", "environment", "started_at", "event_count", "duration_ms", "pages"):
+            assert rebuilt[session_id][column] == listed[session_id][column], column
+    # What it could not restore stays where it was, for a backup's key to open later.
+    assert list((data_dir / "quarantine" / "orphans").glob(f"{legacy}*.seg"))
+
+
+# -- item 10: export --all goes on past a damaged record ----------------------------------
+
+
+@pytest.mark.anyio
+async def test_export_all_names_each_damaged_record_and_exports_everything_else(
+    tmp_path: Path,
+) -> None:
+    keyring = Keyring.create(tmp_path / "k.json")
+    data_dir = tmp_path / "var"
+    store = EmbeddedStore(data_dir)
+    ids = ["sess-first001", "sess-\x1b[2J-evil", "sess-third001"]  # one id a terminal would obey
+    for session_id in ids:
+        dek = DataKey.generate()
+        session = await store.open_session(sealed_session(keyring, dek, session_id))
+        for seq in (1, 2, 3):
+            sealed = seal_batch(session, dek, seq, _events(session_id, seq))
+            assert await store.append(session_id, sealed)
+    damaged = store.segment_path(ids[1])
+    await store.aclose()
+    raw = bytearray(damaged.read_bytes())
+    records, _ = scan_records(bytes(raw), len(SEGMENT_MAGIC))
+    second = records[1]
+    raw[second.offset + second.length - 5] ^= 0x01  # a flipped bit inside seq 2's body
+    damaged.write_bytes(bytes(raw))
+
+    result = cli("export", "--data-dir", data_dir, "--keyring", keyring.path, "--all", check=False)
+    assert result.returncode == 1, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    got = {(e["session_id"], e["seq"]) for e in lines}
+    wanted = {(sid, seq) for sid in ids for seq in (1, 2, 3)} - {(ids[1], 2)}
+    assert got == wanted, "the damaged session's later batch and the sessions after it too"
+    assert "\x1b" not in result.stderr, "recorder-chosen ids reach the terminal escaped"
+    assert "session sess-\\x1b[2J-evil seq 2: CRC mismatch" in result.stderr
+    assert "1 record(s) and 1 session(s) could not be read in full" in result.stderr
+    assert CANARY not in result.stderr
+
+    # A record that passes its CRC but not its authentication tag: "does not decrypt".
+    raw = bytearray(damaged.read_bytes())
+    third = records[2]
+    body = bytearray(raw[third.offset + 16 : third.offset + third.length])
+    body[20] ^= 0x01
+    raw[third.offset + 4 : third.offset + 8] = zlib.crc32(body).to_bytes(4, "big")
+    raw[third.offset + 16 : third.offset + third.length] = body
+    damaged.write_bytes(bytes(raw))
+    result = cli("export", "--data-dir", data_dir, "--keyring", keyring.path, "--all", check=False)
+    assert result.returncode == 1
+    assert "seq 3: authentication tag does not verify" in result.stderr
+
+
+# -- item 9: a full disk --------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _small_volume(path: Path, size: str = "24m") -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs the suite as root)")
+    path.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)], check=True
+    )
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def _fill(volume: Path) -> Path:
+    """Fill the volume to the last byte; returns the filler, to free the space again."""
+    filler = volume / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (1 << 20, 4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
+    return filler
+
+
+@pytest.mark.anyio
+async def test_a_full_volume_is_named_refuses_new_sessions_and_heals_itself(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    keyring = Keyring.create(tmp_path / "k.json")
+    with _small_volume(tmp_path / "vol") as volume:
+        data_dir = volume / "var"
+        store = EmbeddedStore(data_dir)
+        dek = DataKey.generate()
+        session = await store.open_session(sealed_session(keyring, dek, "sess-full0001"))
+        assert await store.append(session.session_id, seal_batch(session, dek, 1, _events("s", 1)))
+        assert store.health() == []
+        filler = _fill(volume)
+
+        with pytest.raises(StorageFull, match="no space left on device on the volume holding"):
+            await store.append(session.session_id, seal_batch(session, dek, 2, _events("s", 2)))
+        [problem] = store.health()
+        assert problem.startswith(
+            f"disk full: no space left on device on the volume holding {data_dir}"
+        )
+        assert any(
+            "no space left on device" in r.getMessage() and r.levelname == "ERROR"
+            for r in caplog.records
+        )
+        fresh = DataKey.generate()
+        with pytest.raises(StorageFull):
+            await store.open_session(sealed_session(keyring, fresh, "sess-full0002"))
+        # An existing session is not refused (its batches fail while full, and retry).
+        assert (await store.open_session(session)).session_id == session.session_id
+
+        filler.unlink()
+        assert store.health() == [], "space is back: ready again, no restart"
+        other = await store.open_session(sealed_session(keyring, fresh, "sess-full0002"))
+        assert await store.append(other.session_id, seal_batch(other, fresh, 1, _events("o", 1)))
+        stored = [seq for seq, _ in read_session(store, keyring, session.session_id)]
+        await store.aclose()
+    assert stored == list(range(1, len(stored) + 1)), "every acked batch, in order"
+
+
+def test_a_full_volume_refuses_sockets_clearly_and_loses_nothing_acked(tmp_path: Path) -> None:
+    with _small_volume(tmp_path / "vol") as volume:
+        data_dir = volume / "var"
+        keyring = tmp_path / "keyring.json"
+        log = tmp_path / "collector.log"  # off the full volume: the log must get through
+        port = free_port()
+        argv = [
+            sys.executable,
+            "-m",
+            "collector",
+            "serve",
+            "--dev",
+            "--port",
+            str(port),
+            "--data-dir",
+            data_dir,
+            "--keyring",
+            keyring,
+        ]
+        url = f"ws://127.0.0.1:{port}/v1/ingest"
+        with running_process(argv, f"http://127.0.0.1:{port}/healthz", log):
+            first = new_id("sess")
+            ws, _ = start_session(url, first)
+            for seq in (1, 2):
+                ws.send(batch(seq, custom(seq, note=_note(first, seq))))
+                assert receive(ws) == {"type": "ack", "seq": seq}
+            filler = _fill(volume)
+            ws.send(batch(3, custom(3, note=_note(first, 3) + "x" * 200_000)))
+            error, code, _ = refused(ws)
+            assert error["code"] in ("storage_full", "internal"), error
+
+            later = new_id("sess")
+            ws = open_socket(url)
+            ws.send(hello(later))
+            error, code, _ = refused(ws)
+            assert (error["code"], code) == ("storage_full", 1013), error
+            assert str(data_dir) not in error["reason"], "the browser learns no server paths"
+            text = log.read_text()
+            assert f"no space left on device on the volume holding {data_dir}" in text
+            assert "code=storage_full" in text
+            assert "Traceback" not in text
+
+            filler.unlink()
+            ws, next_seq = start_session(url, later)  # no restart
+            ws.send(batch(1, custom(1, note=_note(later, 1))))
+            assert receive(ws) == {"type": "ack", "seq": 1}
+            ws.close()
+            ws, next_seq = start_session(url, first)
+            assert next_seq == 3
+            ws.send(batch(3, custom(3, note=_note(first, 3))))
+            assert receive(ws) == {"type": "ack", "seq": 3}
+            ws.close()
+        exported = _exported(data_dir, keyring)
+    assert exported == {(first, s, _note(first, s)) for s in (1, 2, 3)} | {
+        (later, 1, _note(later, 1))
+    }
