@@ -13,17 +13,19 @@ import contextlib
 import json
 import os
 import sqlite3
+import struct
 import subprocess
 import sys
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from collector.crypto import DataKey, Keyring
-from collector.embedded import SEGMENT_MAGIC, EmbeddedStore, scan_records
+from collector.embedded import EmbeddedStore
 from collector.exceptions import StorageFull
 from collector.records import read_session, seal_batch
 from collector.testing import cli, export_events, free_port, running_collector, running_process
@@ -40,6 +42,31 @@ from tests.wsclient import (
 )
 
 CANARY = "CANARY-FAULT-NOTE"
+SEGMENT_MAGIC = b"PHIRSEG1"  # docs/storage.md, "Segment files"
+RECORD_HEADER = struct.Struct(">IIQ")  # body length, CRC-32 of the body, seq
+
+
+@dataclass(frozen=True)
+class Record:
+    offset: int
+    seq: int
+    length: int
+    intact: bool  # its CRC-32 checks
+
+
+def scan_records(raw: bytes, start: int) -> tuple[list[Record], int]:
+    """Records back to back from `start`, as docs/storage.md lays them out; and where the
+    last whole one ends."""
+    records, at = [], start
+    while len(raw) - at >= RECORD_HEADER.size:
+        length, crc, seq = RECORD_HEADER.unpack_from(raw, at)
+        end = at + RECORD_HEADER.size + length
+        if end > len(raw):
+            break
+        intact = zlib.crc32(raw[at + RECORD_HEADER.size : end]) == crc
+        records.append(Record(at, seq, end - at, intact))
+        at = end
+    return records, at
 
 
 def _note(session_id: str, seq: int) -> str:
@@ -75,7 +102,7 @@ def _records_on_disk(data_dir: Path) -> set[tuple[str, int]]:
         start = len(SEGMENT_MAGIC) if raw.startswith(SEGMENT_MAGIC) else 0
         records, _ = scan_records(raw, start)
         session_id = path.name.split(".", 1)[0]
-        found |= {(session_id, r.seq) for r in records if r.problem is None}
+        found |= {(session_id, r.seq) for r in records if r.intact}
     return found
 
 
@@ -393,7 +420,7 @@ def test_a_full_volume_refuses_sockets_clearly_and_loses_nothing_acked(tmp_path:
         keyring = tmp_path / "keyring.json"
         log = tmp_path / "collector.log"  # off the full volume: the log must get through
         port = free_port()
-        argv = [
+        argv: list[str | Path] = [
             sys.executable,
             "-m",
             "collector",
