@@ -247,6 +247,55 @@ async def test_an_interrupted_purge_is_finished_and_only_its_own_files_go(tmp_pa
     assert quarantined == {"sess-reused01.seg", "sess-reused01.key"}, "no proof: kept"
 
 
+@pytest.mark.anyio
+async def test_rewrap_rewrites_key_files_so_fsck_restores_under_the_active_key(
+    tmp_path: Path,
+) -> None:
+    keyring = Keyring.create(tmp_path / "k.json")
+    data_dir = tmp_path / "var"
+    store = EmbeddedStore(data_dir)
+    dek = DataKey.generate()
+    session = await store.open_session(sealed_session(keyring, dek, "sess-rewrap01"))
+    assert await store.append(session.session_id, seal_batch(session, dek, 1, _events("r", 1)))
+    await store.aclose()
+    old_kek = keyring.active
+    keyring.rotate()
+    assert cli("keys", "rewrap", "--data-dir", data_dir, "--keyring", keyring.path).returncode == 0
+    db = sqlite3.connect(data_dir / "index.sqlite3")
+    with db:
+        db.execute("DELETE FROM batches")
+        db.execute("DELETE FROM sessions")
+    db.close()
+
+    result = _fsck(data_dir, keyring.path, "--repair")
+    assert result.returncode == 0, result.stdout + result.stderr
+    store = EmbeddedStore(data_dir, writer=False)
+    restored = store.get_session("sess-rewrap01")
+    store.close()
+    assert restored.wrapped_key.kek_id != old_kek, "the key file followed the rewrap"
+    assert _exported(data_dir, keyring.path) == {("sess-rewrap01", 1, _note("r", 1))}
+
+
+@pytest.mark.anyio
+async def test_sqlite_out_of_space_is_named_not_an_operational_error(tmp_path: Path) -> None:
+    keyring = Keyring.create(tmp_path / "k.json")
+    store = EmbeddedStore(tmp_path / "var")
+    dek = DataKey.generate()
+    session = await store.open_session(sealed_session(keyring, dek, "sess-sqlfull1"))
+    (pages,) = store._db.execute("PRAGMA page_count").fetchone()
+    store._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own SQLITE_FULL
+
+    async def index_until_full() -> None:
+        for seq in range(1, 500):
+            events = _events("q", seq)  # soon one more row needs a page SQLite may not add
+            await store.append(session.session_id, seal_batch(session, dek, seq, events))
+
+    with pytest.raises(StorageFull, match="no space left on device on the volume holding"):
+        await index_until_full()
+    store._db.execute("PRAGMA max_page_count = 1073741823")
+    await store.aclose()
+
+
 # -- fsck: rebuilds a deleted index, names what it cannot ----------------------------------
 
 
