@@ -118,6 +118,8 @@ _ORDER = {
 # The index's PRAGMA user_version from which session_pages holds only paths the collector
 # templated itself (collector/paths.py); before it, paths were kept as the recorder sent them.
 PAGES_TEMPLATED = 1
+# From this user_version on, every session row has its key file (written once at start).
+KEY_FILES_WRITTEN = 2
 
 _SESSION_COLUMNS = (
     "session_id, instance, user, environment, tab_id, started_at, dek_id, kek_id,"
@@ -347,6 +349,43 @@ def _shred(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+def _copy_tail(f: Any, start: int, target: Path) -> int:
+    """Copy a segment's bytes from `start` to a new file `target`, made durable, one
+    record at a time (a tail may be a whole session's records: never all in memory).
+    Returns how many whole records (length and CRC-32 check) it held."""
+    whole = 0
+    tmp = target.with_name(f".{target.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            f.seek(start)
+            while True:
+                header = f.read(HEADER.size)
+                out.write(header)
+                if len(header) < HEADER.size:
+                    break
+                body_len, crc, _ = HEADER.unpack(header)
+                left, check = body_len, 0
+                while left:  # in pieces: a damaged header may claim 4 GiB
+                    piece = f.read(min(left, 1 << 20))
+                    if not piece:
+                        break
+                    out.write(piece)
+                    check = zlib.crc32(piece, check)
+                    left -= len(piece)
+                if left:
+                    break  # torn: the rest of the file is this record's start
+                whole += check == crc
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, target)
+    _fsync_path(target.parent)
+    return whole
+
+
 def _free_name(directory: Path, stem: str, suffix: str) -> Path:
     """`directory/stem.suffix`, or with `.2`, `.3`... until no file has the name."""
     path = directory / f"{stem}{suffix}"
@@ -476,6 +515,7 @@ class EmbeddedStore:
             self._cut_unindexed_tails()
             self._log_recovery()
             self._template_old_pages()
+            self._write_missing_key_files()
 
     # -- layout ----------------------------------------------------------------------
 
@@ -557,17 +597,14 @@ class EmbeddedStore:
                 if end <= len(SEGMENT_MAGIC):
                     path.unlink()  # torn while writing the magic: holds no record at all
             elif size > end:
+                target = _free_name(self._quarantine_dir("tails"), session_id, f".{end}.tail")
                 with path.open("r+b") as f:
-                    f.seek(end)
-                    tail = f.read()
-                    records, _ = scan_records(tail, 0)
-                    target = _free_name(self._quarantine_dir("tails"), session_id, f".{end}.tail")
-                    _write_new_file(target, tail, sync=True)
+                    whole = _copy_tail(f, end, target)
                     f.truncate(end)
                     os.fsync(f.fileno())
                 self.recovery.tails += 1
-                self.recovery.tail_records += sum(r.problem is None for r in records)
-                self.recovery.tail_bytes += len(tail)
+                self.recovery.tail_records += whole
+                self.recovery.tail_bytes += size - end
 
     def _log_recovery(self) -> None:
         r = self.recovery
@@ -621,6 +658,23 @@ class EmbeddedStore:
             raise
         if rows:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _write_missing_key_files(self) -> None:
+        """Once per index: the key files of sessions indexed before key files existed,
+        so that fsck can restore them too if the index loses their rows."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version >= KEY_FILES_WRITTEN:
+            return
+        written = 0
+        for session in self._list_sessions(self._db):
+            path = self.key_path(session.session_id)
+            if not path.exists():
+                _write_new_file(path, key_document(session), sync=False)
+                written += 1
+        self._flush_all()  # durable before the index says it was done
+        self._db.execute(f"PRAGMA user_version = {KEY_FILES_WRITTEN}")
+        if written:
+            log.info("wrote the key files of %d session(s) indexed before them", written)
 
     # -- the writer thread -------------------------------------------------------------
 

@@ -296,6 +296,34 @@ async def test_sqlite_out_of_space_is_named_not_an_operational_error(tmp_path: P
     await store.aclose()
 
 
+@pytest.mark.anyio
+async def test_sessions_indexed_before_key_files_get_them_at_the_first_start(
+    tmp_path: Path,
+) -> None:
+    keyring = Keyring.create(tmp_path / "k.json")
+    data_dir = tmp_path / "var"
+    store = EmbeddedStore(data_dir)
+    dek = DataKey.generate()
+    session = await store.open_session(sealed_session(keyring, dek, "sess-legacy01"))
+    assert await store.append(session.session_id, seal_batch(session, dek, 1, _events("l", 1)))
+    await store.aclose()
+    for path in data_dir.glob("keys/*/*.key"):  # as an older collector left the directory
+        path.unlink()
+    db = sqlite3.connect(data_dir / "index.sqlite3")
+    db.execute("PRAGMA user_version = 1")
+    db.close()
+
+    EmbeddedStore(data_dir).close()
+    db = sqlite3.connect(data_dir / "index.sqlite3")
+    with db:  # and now the index loses the row
+        db.execute("DELETE FROM batches")
+        db.execute("DELETE FROM sessions")
+    db.close()
+    result = _fsck(data_dir, keyring.path, "--repair")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _exported(data_dir, keyring.path) == {("sess-legacy01", 1, _note("l", 1))}
+
+
 # -- fsck: rebuilds a deleted index, names what it cannot ----------------------------------
 
 
