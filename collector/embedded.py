@@ -406,6 +406,7 @@ class Recovery:
     tail_records: int = 0  # whole records (length and CRC check) among the tails
     tail_bytes: int = 0
     purges_finished: int = 0
+    rows_restored: int = 0  # session rows a damaged index lost, back from key files
 
     @property
     def quarantined(self) -> bool:
@@ -566,16 +567,31 @@ class EmbeddedStore:
             self._db.execute("DELETE FROM purged WHERE session_id = ?", (session_id,))
 
     def _quarantine_orphans(self) -> None:
-        """Segments and key files without a session row."""
+        """Sessions whose row is gone. A key file holds the row (counts aside): the row
+        comes back from it at once, so that a recorder resuming the session keeps its
+        data key and the records the index lost become an unindexed tail (quarantined
+        next, restored by fsck). Without a key file (a session from before them, or a
+        damaged one) the segment and key file go to the quarantine whole: they must leave
+        `segments/`, or a resumed session would append under a new key to the old file."""
         known = {row[0] for row in self._db.execute("SELECT session_id FROM sessions")}
+        for path in sorted(self._keys.glob("*/*.key")):
+            if path.stem in known:
+                continue
+            try:
+                session = parse_key_document(path.read_bytes())
+            except (OSError, CorruptRecord):
+                session = None
+            if session is None or session.session_id != path.stem:
+                self._move_to_quarantine(path, "keys")
+                self.recovery.orphan_keys += 1
+                continue
+            self._open_session(session, session.started_at)
+            known.add(session.session_id)
+            self.recovery.rows_restored += 1
         for path in sorted(self._segments.glob("*/*.seg")):
             if path.stem not in known:
                 self._move_to_quarantine(path, "orphans")
                 self.recovery.orphan_segments += 1
-        for path in sorted(self._keys.glob("*/*.key")):
-            if path.stem not in known:
-                self._move_to_quarantine(path, "keys")
-                self.recovery.orphan_keys += 1
 
     def _cut_unindexed_tails(self) -> None:
         """Bytes past a segment's last indexed record: an unacknowledged or torn tail
@@ -610,16 +626,18 @@ class EmbeddedStore:
         r = self.recovery
         if r.purges_finished:
             log.info("start-up finished %d interrupted purge(s)", r.purges_finished)
+        if r.rows_restored:
+            log.warning(
+                "start-up found %d session(s) whose index row was lost and restored them from"
+                " their key files (the index was damaged or restored from an older copy)",
+                r.rows_restored,
+            )
         if not r.quarantined:
             return
         # Counts only: session ids are chosen by recorders (fsck names them, escaped).
-        level = (
-            logging.WARNING
-            if r.orphan_segments or r.orphan_keys or r.tail_records
-            else (logging.INFO)
-        )
+        alarming = r.orphan_segments or r.orphan_keys or r.tail_records
         log.log(
-            level,
+            logging.WARNING if alarming else logging.INFO,
             "start-up moved to %s, deleting nothing: %d segment(s) and %d key file(s)"
             " without a session row, %d unindexed tail(s) (%d whole record(s), %d bytes;"
             " after a crash these are batches never acknowledged, after index damage they"

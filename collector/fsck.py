@@ -245,9 +245,10 @@ async def restore_quarantined(
         if not repair:
             if found:
                 seqs = sorted(found)
+                span = f"seq {seqs[0]}" + (f"-{seqs[-1]}" if len(seqs) > 1 else "")
+                again = "" if row else "; its index row too, from its key file"
                 report.restorable.append(
-                    f"session {sid}: {len(found)} record(s) in quarantine (seq {seqs[0]}-"
-                    f"{seqs[-1]})" + ("" if row else "; its index row too, from its key file")
+                    f"session {sid}: {len(found)} record(s) in quarantine ({span}){again}"
                 )
             continue
         if row is None:
@@ -270,6 +271,10 @@ async def fsck(
 ) -> FsckReport:
     report = FsckReport()
     r = store.recovery
+    if r.rows_restored:
+        report.notes.append(
+            f"start-up checks restored {r.rows_restored} lost session row(s) from key files"
+        )
     if r.quarantined:
         report.notes.append(
             f"start-up checks moved {r.orphan_segments} segment(s) and {r.orphan_keys} key"

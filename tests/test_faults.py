@@ -148,8 +148,8 @@ def test_a_wal_cut_in_half_loses_no_acknowledged_batch_and_fsck_restores_them(
     assert "moved to" in text
     assert "deleting nothing" in text
     assert CANARY not in text
-    assert any((data_dir / "quarantine" / "orphans").iterdir())
-    assert any((data_dir / "quarantine" / "tails").iterdir())
+    assert "restored them from their key files" in text
+    assert len(list((data_dir / "quarantine" / "tails").iterdir())) > 1
 
     report = _fsck(data_dir, keyring)
     assert report.returncode == 1, report.stdout + report.stderr
@@ -171,46 +171,58 @@ def test_a_wal_cut_in_half_loses_no_acknowledged_batch_and_fsck_restores_them(
 
 
 @pytest.mark.anyio
-async def test_an_orphan_segment_is_quarantined_whole_never_deleted(tmp_path: Path) -> None:
+async def test_a_segment_whose_row_is_lost_is_kept_and_its_session_resumes_under_its_key(
+    tmp_path: Path,
+) -> None:
     keyring = Keyring.create(tmp_path / "k.json")
-    dek = DataKey.generate()
     data_dir = tmp_path / "var"
     store = EmbeddedStore(data_dir)
-    session = await store.open_session(sealed_session(keyring, dek, "sess-orphan01"))
-    for seq in (1, 2, 3):
-        assert await store.append(
-            session.session_id, seal_batch(session, dek, seq, _events("sess-orphan01", seq))
-        )
-    segment = store.segment_path(session.session_id)
-    raw = segment.read_bytes()
+    raw: dict[str, bytes] = {}
+    for session_id in ("sess-orphan01", "sess-nokey001"):
+        dek = DataKey.generate()
+        session = await store.open_session(sealed_session(keyring, dek, session_id))
+        for seq in (1, 2, 3):
+            sealed = seal_batch(session, dek, seq, _events(session_id, seq))
+            assert await store.append(session_id, sealed)
+        raw[session_id] = store.segment_path(session_id).read_bytes()
+    orphan = store.get_session("sess-orphan01")
+    segment = store.segment_path("sess-orphan01")
     await store.aclose()
+    next(data_dir.glob("keys/*/sess-nokey001.key")).unlink()  # as before key files
     db = sqlite3.connect(data_dir / "index.sqlite3")
-    with db:  # an index that lost the session's rows (an older copy, a cut WAL)
+    with db:  # an index that lost the sessions' rows (an older copy, a cut WAL)
         db.execute("DELETE FROM batches")
         db.execute("DELETE FROM sessions")
     db.close()
 
     store = EmbeddedStore(data_dir)
+    # The row is back from the key file: a resuming recorder keeps the session's key.
+    back = store.get_session("sess-orphan01")
+    assert (back.wrapped_key, back.user, back.tab_id, back.started_at) == (
+        orphan.wrapped_key,
+        orphan.user,
+        orphan.tab_id,
+        orphan.started_at,
+    )
     await store.aclose()
-    assert not segment.exists()
-    quarantined = list((data_dir / "quarantine" / "orphans").iterdir())
-    assert [p.read_bytes() for p in quarantined] == [raw], "moved whole, byte for byte"
-    assert list((data_dir / "quarantine" / "keys").iterdir())
+    [tail] = (data_dir / "quarantine" / "tails").glob("sess-orphan01.*")
+    assert tail.read_bytes() == raw["sess-orphan01"][len(SEGMENT_MAGIC) :], "byte for byte"
+    assert segment.read_bytes() == SEGMENT_MAGIC
+    # Without a key file the segment cannot stay: it leaves segments/ whole.
+    [whole] = (data_dir / "quarantine" / "orphans").glob("sess-nokey001*")
+    assert whole.read_bytes() == raw["sess-nokey001"]
 
     result = _fsck(data_dir, keyring.path, "--repair")
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 1, "the session without a key file cannot come back"
+    assert "session sess-nokey001: its quarantined records cannot be restored" in result.stdout
     exported = _exported(data_dir, keyring.path)
     assert exported == {("sess-orphan01", s, _note("sess-orphan01", s)) for s in (1, 2, 3)}
     store = EmbeddedStore(data_dir, writer=False)
     restored = store.get_session("sess-orphan01")
     store.close()
-    assert (restored.user, restored.tab_id, restored.started_at) == (
-        session.user,
-        session.tab_id,
-        session.started_at,
-    )
     assert (restored.event_count, restored.batch_count, restored.next_seq) == (3, 3, 4)
     assert (restored.first_ts, restored.last_ts) == (1_000, 3_000)
+    assert whole.exists(), "what fsck cannot restore stays"
 
 
 @pytest.mark.anyio
@@ -244,7 +256,10 @@ async def test_an_interrupted_purge_is_finished_and_only_its_own_files_go(tmp_pa
     assert not segment.exists(), "proven garbage: deleted"
     assert not key.exists(), "proven garbage: shredded"
     quarantined = {p.name for p in (data_dir / "quarantine").rglob("*") if p.is_file()}
-    assert quarantined == {"sess-reused01.seg", "sess-reused01.key"}, "no proof: kept"
+    assert quarantined == {"sess-reused01.8.tail"}, "no proof: its records are kept"
+    store = EmbeddedStore(data_dir, writer=False)
+    assert [s.session_id for s in store.list_sessions()] == ["sess-reused01"]
+    store.close()
 
 
 @pytest.mark.anyio
