@@ -87,8 +87,14 @@ def index_damage(data_dir: Path) -> str | None:
 
 def set_aside_index(data_dir: Path) -> Path:
     """Move the damaged index (and its WAL) into the quarantine; nothing is deleted."""
-    target = data_dir / "quarantine" / time.strftime("index-%Y%m%dT%H%M%SZ", time.gmtime())
-    target.mkdir(parents=True, exist_ok=False)
+    stamp = time.strftime("index-%Y%m%dT%H%M%SZ", time.gmtime())
+    (data_dir / "quarantine").mkdir(parents=True, exist_ok=True)
+    target = data_dir / "quarantine" / stamp
+    n = 1
+    while target.exists():
+        n += 1
+        target = data_dir / "quarantine" / f"{stamp}.{n}"
+    target.mkdir()
     for suffix in ("", "-wal", "-shm"):
         path = data_dir / f"{INDEX}{suffix}"
         if path.exists():

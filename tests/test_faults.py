@@ -386,6 +386,16 @@ def test_fsck_rebuilds_a_deleted_index_and_names_what_it_cannot(tmp_path: Path) 
     # What it could not restore stays where it was, for a backup's key to open later.
     assert list((data_dir / "quarantine" / "orphans").glob(f"{legacy}*.seg"))
 
+    (data_dir / "index.sqlite3").write_bytes(b"CANARY-NOT-A-DATABASE" * 200)
+    report = _fsck(data_dir, keyring)
+    assert report.returncode == 1
+    assert "index.sqlite3 is damaged: SQLite cannot read it" in report.stdout
+    repaired = _fsck(data_dir, keyring, "--repair")
+    assert "moved to" in repaired.stdout, repaired.stdout + repaired.stderr
+    [aside] = (data_dir / "quarantine").glob("index-*/index.sqlite3")
+    assert aside.read_bytes().startswith(b"CANARY-NOT-A-DATABASE"), "set aside, not deleted"
+    assert _exported(data_dir, keyring) == {e for e in before if e[0] != legacy}
+
 
 # -- item 10: export --all goes on past a damaged record ----------------------------------
 
