@@ -333,19 +333,24 @@ def _write_new_file(path: Path, data: bytes, *, sync: bool) -> None:
         _fsync_path(path.parent)
 
 
-def _shred(path: Path) -> None:
-    """Overwrite a file with zeros (made durable) before unlinking it: what secure_delete
-    does for an index row holding a wrapped key."""
+def _zero(path: Path, *, sync: bool) -> None:
+    """Overwrite a file with zeros in place: what secure_delete does for an index row
+    holding a wrapped key. (On copy-on-write filesystems neither reaches the old blocks.)"""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
         return
     try:
-        size = os.fstat(fd).st_size
-        os.pwrite(fd, bytes(size), 0)
-        os.fsync(fd)
+        os.pwrite(fd, bytes(os.fstat(fd).st_size), 0)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _shred(path: Path) -> None:
+    """Zero a file, durably, then unlink it."""
+    _zero(path, sync=True)
     path.unlink(missing_ok=True)
 
 
@@ -1032,9 +1037,14 @@ class EmbeddedStore:
                 (session_id, dek_id),
             )
             self._db.execute("COMMIT")
-            _shred(self.key_path(session_id))
-            self.segment_path(session_id).unlink(missing_ok=True)
+            _zero(self.key_path(session_id), sync=_SYNCFS is None)
         if expired:
+            # One flush for all: the zeros reach the disk before the files are unlinked
+            # (a file unlinked first may never have its zeros written back).
+            self._flush_all()
+            for session_id, _ in expired:
+                self.key_path(session_id).unlink(missing_ok=True)
+                self.segment_path(session_id).unlink(missing_ok=True)
             self._flush_all()  # the unlinks are durable before their tombstones go
             self._db.execute("DELETE FROM purged")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no old page left in the WAL
