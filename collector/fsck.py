@@ -217,11 +217,14 @@ async def restore_quarantined(
     for session_id, files in sorted(_quarantined(store).items()):
         sid = escaped(session_id)
         keys: list[SessionRecord] = []
+        key_files: list[Path] = []  # the ones that parse: spent once the row is back
         for path in files.keys:
             try:
                 keys.append(parse_key_document(path.read_bytes()))
             except (OSError, CorruptRecord) as exc:
                 report.problems.append(f"session {sid}: quarantine/keys/{path.name}: {exc}")
+            else:
+                key_files.append(path)
         try:
             row: SessionRecord | None = store.get_session(session_id)
         except UnknownSession:
@@ -264,7 +267,7 @@ async def restore_quarantined(
         if found:
             again = "" if row else ", and its index row from its key file"
             report.repaired.append(f"session {sid}: restored {len(found)} record(s){again}")
-        for path in [*spent, *files.keys]:
+        for path in [*spent, *key_files]:
             path.unlink()  # every record in it is indexed again (or was a duplicate)
 
 
