@@ -29,7 +29,14 @@ from collector.control import (
 from collector.crypto import Keyring, WrappedKey, hash_password
 from collector.embedded import EmbeddedStore
 from collector.exceptions import CorruptRecord, PhiReplayError
-from collector.fsck import FsckReport, ensure_no_writer, fsck, index_damage, set_aside_index
+from collector.fsck import (
+    FsckReport,
+    ensure_no_writer,
+    escaped,
+    fsck,
+    index_damage,
+    set_aside_index,
+)
 from collector.instances import InstanceRegistry
 from collector.paths import NO_ROUTES, RouteTable
 from collector.records import open_batch, shown_event
@@ -163,16 +170,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     return 0
 
 
-def _escaped(text: str) -> str:
-    """Recorder-chosen text (session ids, users) for a terminal: control and format
-    characters (ESC, newlines, bidi overrides) as visible escapes."""
-    return "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
-    )
-
-
 def _unreadable(session_id: str, seq: int | None, why: str) -> None:
-    where = f"session {_escaped(session_id)}" + (f" seq {seq}" if seq is not None else "")
+    where = f"session {escaped(session_id)}" + (f" seq {seq}" if seq is not None else "")
     print(f"phi-replay: export: {where}: {why}; left out, going on", file=sys.stderr)
 
 

@@ -48,7 +48,8 @@ class FsckReport:
 
 
 def escaped(text: str) -> str:
-    """Recorder-chosen text (session ids) for a terminal: control characters escaped."""
+    """Recorder-chosen text (session ids, users) for a terminal: control and format
+    characters (ESC, newlines, bidi overrides) as visible escapes."""
     return "".join(
         c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
     )
