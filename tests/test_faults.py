@@ -445,6 +445,15 @@ async def test_export_all_names_each_damaged_record_and_exports_everything_else(
     assert result.returncode == 1
     assert "seq 3: authentication tag does not verify" in result.stderr
 
+    # fsck names both, and --repair cannot make them readable: it says so, deletes nothing.
+    for extra in ((), ("--repair",)):
+        checked = _fsck(data_dir, keyring.path, *extra)
+        assert checked.returncode == 1
+        assert "problem: session sess-\\x1b[2J-evil seq 2: CRC mismatch" in checked.stdout
+        assert "seq 3: does not decrypt (authentication tag does not verify)" in checked.stdout
+        assert "\x1b" not in checked.stdout
+    assert damaged.read_bytes() == bytes(raw)
+
 
 # -- item 9: a full disk --------------------------------------------------------------
 
