@@ -500,12 +500,29 @@ class EmbeddedStore:
                 ) from None
         elif not (data_dir / "index.sqlite3").exists():
             raise PhiReplayError(f"{data_dir} holds no phi-replay data (no index.sqlite3)")
-        self._db = _connect(data_dir / "index.sqlite3")  # the writer thread's own
-        self._db.executescript(_SCHEMA)
-        self._reader = _connect(data_dir / "index.sqlite3")  # public reads, any thread
+        opened: list[sqlite3.Connection] = []
+        try:
+            self._db = _connect(data_dir / "index.sqlite3")  # the writer thread's own
+            opened.append(self._db)
+            self._db.executescript(_SCHEMA)
+            self._reader = _connect(data_dir / "index.sqlite3")  # public reads, any thread
+            opened.append(self._reader)
+            self._loop_db = _connect(data_dir / "index.sqlite3")  # the event loop's reads
+            opened.append(self._loop_db)
+            self.control = Control(data_dir / "index.sqlite3", clock=clock)  # accounts, audit
+        except (sqlite3.Error, OSError) as exc:
+            for conn in opened:
+                conn.close()
+            self._unlock()
+            # SQLite reports a volume too full for its WAL index as a "disk I/O error".
+            free = free_bytes(data_dir)
+            if is_disk_full(exc) or (free is not None and free < 64 * 1024):
+                raise StorageFull(
+                    f"cannot open the index: {self._full_message()}; free space there and"
+                    " start again"
+                ) from exc
+            raise
         self._read_lock = threading.Lock()
-        self._loop_db = _connect(data_dir / "index.sqlite3")  # the event loop's reads
-        self.control = Control(data_dir / "index.sqlite3", clock=clock)  # accounts, audit
         # syncfs reports write-back errors that happened since this descriptor was opened.
         self._dir_fd = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._tails: OrderedDict[str, _Tail] = OrderedDict()  # least recently used first
@@ -516,12 +533,17 @@ class EmbeddedStore:
         self._thread = threading.Thread(target=self._write_loop, name="phi-store", daemon=True)
         self._thread.start()
         if writer:
-            self._finish_purges()
-            self._quarantine_orphans()
-            self._cut_unindexed_tails()
-            self._log_recovery()
-            self._template_old_pages()
-            self._write_missing_key_files()
+            try:
+                self._remove_partial_copies()
+                self._finish_purges()
+                self._quarantine_orphans()
+                self._cut_unindexed_tails()
+                self._log_recovery()
+                self._template_old_pages()
+                self._write_missing_key_files()
+            except BaseException:
+                self.close()  # the writer lock too: a later attempt must not find it held
+                raise
 
     # -- layout ----------------------------------------------------------------------
 
@@ -550,6 +572,15 @@ class EmbeddedStore:
         os.replace(path, target)  # same filesystem: atomic, the bytes never copied
         _fsync_path(directory)
         _fsync_path(path.parent)
+
+    def _remove_partial_copies(self) -> None:
+        """Temporary files a crash left half-written: their originals were never replaced
+        or cut (that happens only after the rename), so they are copies, and garbage."""
+        for pattern in ("tails/.*.tmp", "keys/.*.tmp"):
+            for path in self.quarantine.glob(pattern):
+                path.unlink()
+        for path in self._keys.glob("*/.*.tmp"):
+            path.unlink()
 
     def _finish_purges(self) -> None:
         """A purge that stopped after deleting its rows (its tombstone says so) left files
@@ -620,7 +651,16 @@ class EmbeddedStore:
             elif size > end:
                 target = _free_name(self._quarantine_dir("tails"), session_id, f".{end}.tail")
                 with path.open("r+b") as f:
-                    whole = _copy_tail(f, end, target)
+                    try:
+                        whole = _copy_tail(f, end, target)
+                    except OSError as exc:
+                        if not is_disk_full(exc):
+                            raise
+                        # Nothing was cut: the tail stays until there is room to keep it.
+                        raise StorageFull(
+                            f"start-up must copy {size - end} bytes of unindexed records to"
+                            f" {self.quarantine} before it may cut them, and {self._full_message()}"
+                        ) from exc
                     f.truncate(end)
                     os.fsync(f.fileno())
                 self.recovery.tails += 1
@@ -1057,16 +1097,23 @@ class EmbeddedStore:
         changed = 0
         for session in self._list_sessions(self._db):
             new = rewrap(session)
-            if new is None:
-                continue
-            self._db.execute(
-                "UPDATE sessions SET dek_id = ?, kek_id = ?, wrapped_dek = ? WHERE session_id = ?",
-                (new.dek_id, new.kek_id, new.blob, session.session_id),
-            )
-            # The key file follows, or fsck would restore a key wrapped by a retired KEK.
+            if new is not None:
+                self._db.execute(
+                    "UPDATE sessions SET dek_id = ?, kek_id = ?, wrapped_dek = ?"
+                    " WHERE session_id = ?",
+                    (new.dek_id, new.kek_id, new.blob, session.session_id),
+                )
+                changed += 1
+            # The key file follows, or fsck would restore a key wrapped by a retired KEK;
+            # also one an interrupted rewrap left behind its row.
             row = self._get_session(self._db, session.session_id)
-            _write_new_file(self.key_path(session.session_id), key_document(row), sync=True)
-            changed += 1
+            path = self.key_path(session.session_id)
+            try:
+                current = parse_key_document(path.read_bytes()).wrapped_key == row.wrapped_key
+            except (OSError, CorruptRecord):
+                current = False
+            if not current:
+                _write_new_file(path, key_document(row), sync=True)
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return changed
 

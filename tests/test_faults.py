@@ -525,6 +525,42 @@ async def test_a_full_volume_is_named_refuses_new_sessions_and_heals_itself(
     assert stored == list(range(1, len(stored) + 1)), "every acked batch, in order"
 
 
+@pytest.mark.anyio
+async def test_start_up_on_a_full_volume_keeps_an_unindexed_tail_until_it_can_be_kept(
+    tmp_path: Path,
+) -> None:
+    keyring = Keyring.create(tmp_path / "k.json")
+    with _small_volume(tmp_path / "vol") as volume:
+        data_dir = volume / "var"
+        store = EmbeddedStore(data_dir)
+        dek = DataKey.generate()
+        session = await store.open_session(sealed_session(keyring, dek, "sess-fullboot"))
+        bulky = [{"type": 5, "data": {"note": os.urandom(300_000).hex()}, "timestamp": 2}]
+        for seq, events in ((1, _events("b", 1)), (2, bulky)):  # seq 2: ~300 KB sealed
+            assert await store.append(session.session_id, seal_batch(session, dek, seq, events))
+        segment = store.segment_path(session.session_id)
+        await store.aclose()
+        db = sqlite3.connect(data_dir / "index.sqlite3")
+        with db:  # seq 2's row lost: its record is an unindexed tail now
+            db.execute("DELETE FROM batches WHERE seq = 2")
+        db.close()
+        raw = segment.read_bytes()
+        filler = _fill(volume)
+
+        with pytest.raises(StorageFull, match="cannot open the index: no space left on dev"):
+            EmbeddedStore(data_dir)
+        os.truncate(filler, filler.stat().st_size - 256 * 1024)  # room for SQLite, no more
+        with pytest.raises(StorageFull, match="before it may cut them, and no space left"):
+            EmbeddedStore(data_dir)
+        assert segment.read_bytes() == raw, "nothing cut that was not kept first"
+
+        filler.unlink()
+        EmbeddedStore(data_dir).close()
+        [tail] = (data_dir / "quarantine" / "tails").iterdir()
+        assert not [p for p in (data_dir / "quarantine").rglob(".*.tmp")]
+        assert len(segment.read_bytes()) + len(tail.read_bytes()) == len(raw)
+
+
 def test_a_full_volume_refuses_sockets_clearly_and_loses_nothing_acked(tmp_path: Path) -> None:
     with _small_volume(tmp_path / "vol") as volume:
         data_dir = volume / "var"
