@@ -659,7 +659,8 @@ class EmbeddedStore:
                         # Nothing was cut: the tail stays until there is room to keep it.
                         raise StorageFull(
                             f"start-up must copy {size - end} bytes of unindexed records to"
-                            f" {self.quarantine} before it may cut them, and {self._full_message()}"
+                            f" {self.quarantine} before it may cut them, and"
+                            f" {self._full_message()}; free space there and start again"
                         ) from exc
                     f.truncate(end)
                     os.fsync(f.fileno())
@@ -1238,20 +1239,17 @@ class EmbeddedStore:
     def _full_message(self) -> str:
         free = free_bytes(self.data_dir)
         shown = "unknown" if free is None else f"{free // 1024} KiB"
-        return (
-            f"no space left on device on the volume holding {self.data_dir} ({shown} free);"
-            " free space there: the collector resumes by itself"
-        )
+        return f"no space left on device on the volume holding {self.data_dir} ({shown} free)"
 
     def _check_full(self, exc: BaseException) -> None:
         """Raise StorageFull (and note the state) when `exc` says the volume is full."""
         if not is_disk_full(exc):
             return
-        message = self._full_message()
+        message = f"{self._full_message()}; free space there: the collector resumes by itself"
         if self._full is None:
             log.error(
-                "store: %s. Until then batches are refused (internal) and new sessions too"
-                " (storage_full); nothing acknowledged is affected",
+                "store: %s. Until then batches and new sessions are refused (storage_full);"
+                " nothing acknowledged is affected",
                 message,
             )
         self._full = message
