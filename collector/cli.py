@@ -35,6 +35,7 @@ from collector.fsck import (
     escaped,
     fsck,
     index_damage,
+    open_failure,
     set_aside_index,
 )
 from collector.instances import InstanceRegistry
@@ -203,14 +204,14 @@ def cmd_export(args: argparse.Namespace) -> int:
                 continue
             opened += 1
             for read in store.read_records(session_id):
-                try:
-                    if read.batch is None:
-                        raise CorruptRecord(read.problem or "unreadable")
-                    events = open_batch(session, dek, read.batch)
-                except CorruptRecord as exc:
-                    _unreadable(
-                        session_id, read.seq, str(exc).removeprefix(f"record seq {read.seq} ")
-                    )
+                why = read.problem
+                if read.batch is not None:
+                    try:
+                        events = open_batch(session, dek, read.batch)
+                    except CorruptRecord as exc:
+                        why = open_failure(read.seq, exc)
+                if why is not None or read.batch is None:
+                    _unreadable(session_id, read.seq, why or "unreadable")
                     unreadable.add(session_id)
                     bad_records += 1
                     continue

@@ -55,6 +55,13 @@ def escaped(text: str) -> str:
     )
 
 
+def open_failure(seq: int, exc: CorruptRecord) -> str:
+    """Why an intact record (its CRC checks) does not open: the AEAD, or what it holds."""
+    prefix = f"record seq {seq} "
+    text = str(exc)
+    return text.removeprefix(prefix) if text.startswith(prefix) else f"does not decrypt ({text})"
+
+
 def ensure_no_writer(data_dir: Path) -> None:
     """Refuse while `serve` (or another tool) holds the data directory."""
     lock = data_dir / "writer.lock"
@@ -150,8 +157,8 @@ def check_indexed(store: EmbeddedStore, keyring: Keyring, repair: bool, report: 
             try:
                 open_batch(session, dek, read.batch)
             except CorruptRecord as exc:
-                why = str(exc).removeprefix(f"record seq {read.seq} ")
-                report.problems.append(f"session {sid} seq {read.seq}: does not decrypt ({why})")
+                why = open_failure(read.seq, exc)
+                report.problems.append(f"session {sid} seq {read.seq}: {why}")
     if backfilled:
         report.repaired.append(
             f"wrote the key files of {backfilled} session(s) indexed before them"

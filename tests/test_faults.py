@@ -443,7 +443,7 @@ async def test_export_all_names_each_damaged_record_and_exports_everything_else(
     damaged.write_bytes(bytes(raw))
     result = cli("export", "--data-dir", data_dir, "--keyring", keyring.path, "--all", check=False)
     assert result.returncode == 1
-    assert "seq 3: authentication tag does not verify" in result.stderr
+    assert "seq 3: does not decrypt (authentication tag does not verify)" in result.stderr
 
     # fsck names both, and --repair cannot make them readable: it says so, deletes nothing.
     for extra in ((), ("--repair",)):
