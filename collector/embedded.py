@@ -260,7 +260,7 @@ def scan_records(raw: bytes, start: int) -> tuple[list[ScannedRecord], int]:
 def record_problem(raw: bytes, length: int, seq: int) -> str | None:
     """Why the bytes an index row points at are not its record, or None."""
     if len(raw) != length or length < HEADER.size:
-        return "truncated (the segment ends inside the record)"
+        return "truncated: missing from its segment (the file ends before it does)"
     body_len, crc, stored_seq = HEADER.unpack_from(raw)
     if body_len != length - HEADER.size:
         return "length mismatch"
@@ -1211,7 +1211,7 @@ class EmbeddedStore:
             f = self.segment_path(session_id).open("rb")
         except FileNotFoundError:
             for seq, *_ in rows:
-                yield RecordRead(seq, None, "the segment file is missing")
+                yield RecordRead(seq, None, "missing from the segments (its file is gone)")
             return
         with f:
             for seq, offset, length, events, first, last in rows:

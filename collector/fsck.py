@@ -265,7 +265,8 @@ async def restore_quarantined(
                 span = f"seq {seqs[0]}" + (f"-{seqs[-1]}" if len(seqs) > 1 else "")
                 again = "" if row else "; its index row too, from its key file"
                 report.restorable.append(
-                    f"session {sid}: {len(found)} record(s) in quarantine ({span}){again}"
+                    f"session {sid}: {len(found)} record(s) missing from the index, kept in"
+                    f" the quarantine ({span}){again}"
                 )
             continue
         if row is None:

@@ -455,6 +455,32 @@ async def test_export_all_names_each_damaged_record_and_exports_everything_else(
     assert damaged.read_bytes() == bytes(raw)
 
 
+@pytest.mark.anyio
+async def test_records_the_index_names_but_a_segment_lost_are_named_missing(tmp_path: Path) -> None:
+    keyring = Keyring.create(tmp_path / "k.json")
+    data_dir = tmp_path / "var"
+    store = EmbeddedStore(data_dir)
+    dek = DataKey.generate()
+    session = await store.open_session(sealed_session(keyring, dek, "sess-shorter1"))
+    for seq in (1, 2):
+        sealed = seal_batch(session, dek, seq, _events("m", seq))
+        assert await store.append(session.session_id, sealed)
+    segment = store.segment_path(session.session_id)
+    await store.aclose()
+    records, _ = scan_records(segment.read_bytes(), len(SEGMENT_MAGIC))
+    os.truncate(segment, records[1].offset + 5)  # an older copy of the segment, restored
+
+    checked = _fsck(data_dir, keyring.path)
+    assert checked.returncode == 1
+    assert "problem: session sess-shorter1 seq 2: truncated: missing from its segment" in (
+        checked.stdout
+    )
+    result = cli("export", "--data-dir", data_dir, "--keyring", keyring.path, "--all", check=False)
+    assert result.returncode == 1
+    assert {json.loads(line)["seq"] for line in result.stdout.splitlines()} == {1}
+    assert "seq 2: truncated: missing from its segment" in result.stderr
+
+
 # -- item 9: a full disk --------------------------------------------------------------
 
 
