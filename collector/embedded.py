@@ -412,6 +412,7 @@ class Recovery:
     tail_bytes: int = 0
     purges_finished: int = 0
     rows_restored: int = 0  # session rows a damaged index lost, back from key files
+    empty_rows_restored: int = 0  # the same for sessions that had no record yet
 
     @property
     def quarantined(self) -> bool:
@@ -623,7 +624,10 @@ class EmbeddedStore:
                 continue
             self._open_session(session, session.started_at)
             known.add(session.session_id)
-            self.recovery.rows_restored += 1
+            if self.segment_path(session.session_id).exists():
+                self.recovery.rows_restored += 1
+            else:  # a crash between its key file and its row, before any batch: no loss
+                self.recovery.empty_rows_restored += 1
         for path in sorted(self._segments.glob("*/*.seg")):
             if path.stem not in known:
                 self._move_to_quarantine(path, "orphans")
@@ -672,6 +676,12 @@ class EmbeddedStore:
         r = self.recovery
         if r.purges_finished:
             log.info("start-up finished %d interrupted purge(s)", r.purges_finished)
+        if r.empty_rows_restored:
+            log.info(
+                "start-up restored %d session row(s) with no records from their key files"
+                " (sessions opened just before a crash)",
+                r.empty_rows_restored,
+            )
         if r.rows_restored:
             log.warning(
                 "start-up found %d session(s) whose index row was lost and restored them from"
