@@ -30,11 +30,19 @@ from collector.control import (
 )
 from collector.crypto import Keyring, WrappedKey, hash_password
 from collector.embedded import EmbeddedStore
-from collector.exceptions import PhiReplayError
+from collector.exceptions import CorruptRecord, PhiReplayError
+from collector.fsck import (
+    FsckReport,
+    ensure_no_writer,
+    fsck,
+    index_damage,
+    open_failure,
+    set_aside_index,
+)
 from collector.instances import InstanceRegistry
 from collector.logs import use_format
-from collector.paths import NO_ROUTES
-from collector.records import shown_session
+from collector.paths import NO_ROUTES, RouteTable
+from collector.records import open_batch, shown_event
 from collector.store import SessionQuery, SessionRecord, SessionSummary
 from collector.terminal import safe
 
@@ -169,8 +177,18 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unreadable(session_id: str, seq: int | None, why: str) -> None:
+    where = f"session {safe(session_id)}" + (f" seq {seq}" if seq is not None else "")
+    print(f"phi-replay: export: {where}: {why}; left out, going on", file=sys.stderr)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    """Every readable record; each unreadable one is named on stderr (session, seq, why)
+    and skipped, and the exit code is 1 at the end: one damaged record does not hide
+    the session's later batches or the sessions after it."""
     store, settings = _open_reader(args)
+    unreadable: set[str] = set()
+    bad_records = opened = 0
     try:
         keyring = Keyring.load(settings.keyring_path)
         store.control.key_audit(keyring.audit_key())
@@ -179,24 +197,112 @@ def cmd_export(args: argparse.Namespace) -> int:
         out = sys.stdout
         for session_id in ids:
             # An unknown id is an error, not an audit record.
-            instance = registry.get(store.get_session(session_id).instance)
+            session = store.get_session(session_id)
+            instance = registry.get(session.instance)
             routes = instance.route_table() if instance is not None else NO_ROUTES
             store.control.audit(
                 AuditEntry(_operator(), "session.export", session_id, "cli", "ok", {"via": "cli"})
             )
-            for seq, event in shown_session(store, keyring, session_id, routes):
-                out.write(
-                    json.dumps(
-                        {"session_id": session_id, "seq": seq, "event": event},
-                        ensure_ascii=False,
-                        separators=(",", ":"),
-                    )
-                    + "\n"
-                )
+            try:
+                dek = keyring.unwrap(session.wrapped_key, session.instance, session.session_id)
+            except CorruptRecord as exc:
+                _unreadable(session_id, None, f"its data key does not unwrap ({exc})")
+                unreadable.add(session_id)
+                continue
+            opened += 1
+            for read in store.read_records(session_id):
+                why = read.problem
+                if read.batch is not None:
+                    try:
+                        events = open_batch(session, dek, read.batch)
+                    except CorruptRecord as exc:
+                        why = open_failure(read.seq, exc)
+                if why is not None or read.batch is None:
+                    _unreadable(session_id, read.seq, why or "unreadable")
+                    unreadable.add(session_id)
+                    bad_records += 1
+                    continue
+                for event in events:
+                    line = {
+                        "session_id": session_id,
+                        "seq": read.seq,
+                        "event": shown_event(event, routes),
+                    }
+                    out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
         out.flush()
     finally:
         store.close()
+    if unreadable and not opened:
+        raise PhiReplayError(
+            f"the keyring {settings.keyring_path} opens none of the sessions' data keys:"
+            " is it the right --keyring?"
+        )
+    if unreadable:
+        print(
+            f"phi-replay: export: {bad_records} record(s) and {len(unreadable)} session(s)"
+            " could not be read in full (named above); everything else was exported",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def cmd_fsck(args: argparse.Namespace) -> int:
+    """Check the index against the segments; with --repair, rebuild what it lost."""
+    settings = _settings(args)
+    data_dir = settings.data_dir
+    if not (data_dir / "index.sqlite3").exists() and not (data_dir / "segments").is_dir():
+        raise PhiReplayError(f"{data_dir} holds no phi-replay data (no index, no segments)")
+    keyring = Keyring.load(settings.keyring_path)
+    ensure_no_writer(data_dir)
+    notes = []
+    lost_control = (
+        "console users, their logins and the audit trail lived only in the index: restore"
+        " them from a backup (or add users again); the segments do not hold them"
+    )
+    if not (data_dir / "index.sqlite3").exists():
+        if not args.repair:
+            print("problem: index.sqlite3 is missing; run with --repair to rebuild it")
+            return 1
+        notes.append(
+            f"index.sqlite3 was missing: a new one is built from the segments; {lost_control}"
+        )
+    else:
+        damage = index_damage(data_dir)
+        if damage is not None:
+            if not args.repair:
+                print(f"problem: index.sqlite3 is damaged: {damage}; run with --repair")
+                return 1
+            moved = set_aside_index(data_dir)
+            notes.append(
+                f"index.sqlite3 was damaged ({damage}): moved to {moved}, and a new one is"
+                f" built from the segments; {lost_control}"
+            )
+
+    async def run(store: EmbeddedStore) -> FsckReport:
+        registry = InstanceRegistry(store.control, settings)
+
+        def routes_for(name: str) -> RouteTable:
+            instance = registry.get(name)
+            return instance.route_table() if instance is not None else NO_ROUTES
+
+        return await fsck(store, keyring, repair=args.repair, routes_for=routes_for)
+
+    report = _with_writer(settings, run)
+    for kind, lines in (
+        ("note", [*notes, *report.notes]),
+        ("repaired", report.repaired),
+        ("restorable", report.restorable),
+        ("problem", report.problems),
+    ):
+        for line in lines:
+            print(f"{kind}: {line}")
+    print(
+        f"fsck: {len(report.problems)} problem(s) left, {len(report.repaired)} repair(s) made,"
+        f" {len(report.restorable)} repair(s) possible"
+        + (" (run with --repair, serve stopped)" if report.restorable else "")
+    )
+    return 0 if report.clean else 1
 
 
 def _operator() -> str:
@@ -469,6 +575,19 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--session", metavar="ID")
     which.add_argument("--all", action="store_true")
     export.set_defaults(func=cmd_export)
+
+    check = sub.add_parser(
+        "fsck",
+        help="check the index against the segments and quarantine; --repair rebuilds it",
+    )
+    _add_store_args(check)
+    check.add_argument(
+        "--repair",
+        action="store_true",
+        help="rebuild lost index rows from segments, key files and the quarantine"
+        " (default: only report); needs the keyring and serve stopped",
+    )
+    check.set_defaults(func=cmd_fsck)
 
     keys = sub.add_parser("keys", help="manage the keyring")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")

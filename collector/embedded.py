@@ -3,25 +3,34 @@
     DATA_DIR/index.sqlite3          sessions and batches (offsets, counts), WAL mode
     DATA_DIR/segments/<h>/<id>.seg  "PHIRSEG1", then records (<h>: 2 hex of sha256(id))
 
+    DATA_DIR/keys/<h>/<id>.key      the session's index row without its counts (JSON)
+    DATA_DIR/quarantine/...         what start-up could not prove is garbage (moved here)
+
 Each record is a 16-byte header `>IIQ` (body length, CRC-32 of body, seq) and the body
 (the sealed batch). A batch is acknowledged only after its record is on disk (synced) and
-its index row committed; on open, segment bytes past the last indexed record (a torn or
-unacknowledged tail) are cut. See docs/storage.md.
+its index row committed. On open, segment bytes past the last indexed record, and
+segments without a session row, are moved to the quarantine, never deleted: a damaged
+index looks exactly like an unacknowledged tail (`phi-replay fsck` restores them). See
+docs/storage.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import fcntl
 import hashlib
 import itertools
 import json
+import logging
 import os
 import queue
 import resource
+import secrets
 import sqlite3
 import struct
 import threading
@@ -36,7 +45,7 @@ from typing import Any, TypeVar
 
 from collector.control import Control, sql_filter
 from collector.crypto import WrappedKey
-from collector.exceptions import CorruptRecord, PhiReplayError, UnknownSession
+from collector.exceptions import CorruptRecord, PhiReplayError, StorageFull, UnknownSession
 from collector.paths import NO_ROUTES, templated_pages
 from collector.store import (
     MAX_PAGES_PER_SESSION,
@@ -48,6 +57,10 @@ from collector.store import (
 
 SEGMENT_MAGIC = b"PHIRSEG1"
 HEADER = struct.Struct(">IIQ")  # body length, crc32(body), seq
+KEY_FILE_FORMAT = "phi-replay-session/1"
+QUARANTINE = "quarantine"
+
+log = logging.getLogger("phi_replay.store")
 
 T = TypeVar("T")
 
@@ -84,6 +97,11 @@ CREATE TABLE IF NOT EXISTS session_pages (
     path TEXT NOT NULL,
     PRIMARY KEY (session_id, path)
 ) WITHOUT ROWID;
+-- A purge in progress: its rows are gone, its files maybe not yet (start-up finishes it).
+CREATE TABLE IF NOT EXISTS purged (
+    session_id TEXT PRIMARY KEY,
+    dek_id TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_by_instance ON sessions (instance, started_at);
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user, started_at);
 """
@@ -100,6 +118,8 @@ _ORDER = {
 # The index's PRAGMA user_version from which session_pages holds only paths the collector
 # templated itself (collector/paths.py); before it, paths were kept as the recorder sent them.
 PAGES_TEMPLATED = 1
+# From this user_version on, every session row has its key file (written once at start).
+KEY_FILES_WRITTEN = 2
 
 _SESSION_COLUMNS = (
     "session_id, instance, user, environment, tab_id, started_at, dek_id, kek_id,"
@@ -179,6 +199,235 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+SQLITE_FULL = 13  # sqlite3's result code for "database or disk is full"
+# While full, space counts as back once the volume has this much free: a batch or two.
+FREE_SPACE_TO_RESUME = 8 * 1024 * 1024
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` (or what it was raised from) says the volume is out of space."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, StorageFull):
+            return True
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(seen, sqlite3.Error) and (
+            getattr(seen, "sqlite_errorcode", None) == SQLITE_FULL
+            or "database or disk is full" in str(seen)
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def free_bytes(path: Path) -> int | None:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+@dataclass(frozen=True)
+class ScannedRecord:
+    """A record as found in a segment (or a quarantined piece of one)."""
+
+    offset: int
+    seq: int
+    length: int  # header and body
+    problem: str | None  # None: length and CRC-32 check
+    body: bytes
+
+
+def scan_records(raw: bytes, start: int) -> tuple[list[ScannedRecord], int]:
+    """The records back to back from `start`, and where they end: short of `len(raw)`
+    when the last one is torn (its header or body runs past the end)."""
+    records: list[ScannedRecord] = []
+    at = start
+    while len(raw) - at >= HEADER.size:
+        body_len, crc, seq = HEADER.unpack_from(raw, at)
+        end = at + HEADER.size + body_len
+        if end > len(raw):
+            break
+        body = raw[at + HEADER.size : end]
+        problem = None if zlib.crc32(body) == crc else "CRC mismatch"
+        records.append(ScannedRecord(at, seq, end - at, problem, body))
+        at = end
+    return records, at
+
+
+def record_problem(raw: bytes, length: int, seq: int) -> str | None:
+    """Why the bytes an index row points at are not its record, or None."""
+    if len(raw) != length or length < HEADER.size:
+        return "truncated: missing from its segment (the file ends before it does)"
+    body_len, crc, stored_seq = HEADER.unpack_from(raw)
+    if body_len != length - HEADER.size:
+        return "length mismatch"
+    if stored_seq != seq:
+        return f"the record there is seq {stored_seq}"
+    if zlib.crc32(raw[HEADER.size :]) != crc:
+        return "CRC mismatch"
+    return None
+
+
+def key_document(session: SessionRecord) -> bytes:
+    """A session's key file: its index row without the counts, which the records give
+    back. It lets `fsck` rebuild a session whose row a damaged index lost."""
+    key = session.wrapped_key
+    doc = {
+        "format": KEY_FILE_FORMAT,
+        "session_id": session.session_id,
+        "instance": session.instance,
+        "user": session.user,
+        "environment": session.environment,
+        "tab_id": session.tab_id,
+        "started_at": session.started_at,
+        "dek_id": key.dek_id,
+        "kek_id": key.kek_id,
+        "wrapped_dek": base64.b64encode(key.blob).decode("ascii"),
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def parse_key_document(raw: bytes) -> SessionRecord:
+    """A key file's session (no counts); CorruptRecord when it is not one."""
+    try:
+        doc = json.loads(raw)
+        if not isinstance(doc, dict) or doc.get("format") != KEY_FILE_FORMAT:
+            raise ValueError("not a session key file")
+        key = WrappedKey(
+            str(doc["dek_id"]), str(doc["kek_id"]), base64.b64decode(doc["wrapped_dek"])
+        )
+        return SessionRecord(
+            session_id=str(doc["session_id"]),
+            instance=str(doc["instance"]),
+            user=str(doc["user"]),
+            environment=str(doc["environment"]),
+            tab_id=str(doc["tab_id"]),
+            started_at=float(doc["started_at"]),
+            wrapped_key=key,
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptRecord("the session key file is not valid") from exc
+
+
+def _write_new_file(path: Path, data: bytes, *, sync: bool) -> None:
+    """Write `data` under `path` whole or not at all (a fresh temporary, renamed over)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if sync:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    if sync:
+        _fsync_path(path.parent)
+
+
+def _zero(path: Path, *, sync: bool) -> None:
+    """Overwrite a file with zeros in place: what secure_delete does for an index row
+    holding a wrapped key. (On copy-on-write filesystems neither reaches the old blocks.)"""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return
+    try:
+        os.pwrite(fd, bytes(os.fstat(fd).st_size), 0)
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _shred(path: Path) -> None:
+    """Zero a file, durably, then unlink it."""
+    _zero(path, sync=True)
+    path.unlink(missing_ok=True)
+
+
+def _copy_tail(f: Any, start: int, target: Path) -> int:
+    """Copy a segment's bytes from `start` to a new file `target`, made durable, one
+    record at a time (a tail may be a whole session's records: never all in memory).
+    Returns how many whole records (length and CRC-32 check) it held."""
+    whole = 0
+    tmp = target.with_name(f".{target.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            f.seek(start)
+            while True:
+                header = f.read(HEADER.size)
+                out.write(header)
+                if len(header) < HEADER.size:
+                    break
+                body_len, crc, _ = HEADER.unpack(header)
+                left, check = body_len, 0
+                while left:  # in pieces: a damaged header may claim 4 GiB
+                    piece = f.read(min(left, 1 << 20))
+                    if not piece:
+                        break
+                    out.write(piece)
+                    check = zlib.crc32(piece, check)
+                    left -= len(piece)
+                if left:
+                    break  # torn: the rest of the file is this record's start
+                whole += check == crc
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, target)
+    _fsync_path(target.parent)
+    return whole
+
+
+def _free_name(directory: Path, stem: str, suffix: str) -> Path:
+    """`directory/stem.suffix`, or with `.2`, `.3`... until no file has the name."""
+    path = directory / f"{stem}{suffix}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = directory / f"{stem}.{n}{suffix}"
+    return path
+
+
+@dataclass
+class Recovery:
+    """What start-up moved to the quarantine (or finished deleting), for its one log line."""
+
+    orphan_segments: int = 0
+    orphan_keys: int = 0
+    tails: int = 0
+    tail_records: int = 0  # whole records (length and CRC check) among the tails
+    tail_bytes: int = 0
+    purges_finished: int = 0
+    rows_restored: int = 0  # session rows a damaged index lost, back from key files
+    empty_rows_restored: int = 0  # the same for sessions that had no record yet
+
+    @property
+    def quarantined(self) -> bool:
+        return bool(self.orphan_segments or self.orphan_keys or self.tails)
+
+
+@dataclass(frozen=True)
+class RecordRead:
+    """An indexed batch as read back: the batch, or why its record cannot be read."""
+
+    seq: int
+    batch: SealedBatch | None
+    problem: str | None = None
+
+
 @dataclass
 class _Tail:
     """A segment as the event loop appends to it (only the loop's thread touches this)."""
@@ -235,6 +484,10 @@ class EmbeddedStore:
         self.data_dir = data_dir
         self._clock = clock
         self._segments = data_dir / "segments"
+        self._keys = data_dir / "keys"
+        self.quarantine = data_dir / QUARANTINE
+        self._full: str | None = None  # why the volume counts as full, or None
+        self.recovery = Recovery()
         self._lock_fd: int | None = None
         if writer:
             self._segments.mkdir(parents=True, exist_ok=True)
@@ -248,12 +501,29 @@ class EmbeddedStore:
                 ) from None
         elif not (data_dir / "index.sqlite3").exists():
             raise PhiReplayError(f"{data_dir} holds no phi-replay data (no index.sqlite3)")
-        self._db = _connect(data_dir / "index.sqlite3")  # the writer thread's own
-        self._db.executescript(_SCHEMA)
-        self._reader = _connect(data_dir / "index.sqlite3")  # public reads, any thread
+        opened: list[sqlite3.Connection] = []
+        try:
+            self._db = _connect(data_dir / "index.sqlite3")  # the writer thread's own
+            opened.append(self._db)
+            self._db.executescript(_SCHEMA)
+            self._reader = _connect(data_dir / "index.sqlite3")  # public reads, any thread
+            opened.append(self._reader)
+            self._loop_db = _connect(data_dir / "index.sqlite3")  # the event loop's reads
+            opened.append(self._loop_db)
+            self.control = Control(data_dir / "index.sqlite3", clock=clock)  # accounts, audit
+        except (sqlite3.Error, OSError) as exc:
+            for conn in opened:
+                conn.close()
+            self._unlock()
+            # SQLite reports a volume too full for its WAL index as a "disk I/O error".
+            free = free_bytes(data_dir)
+            if is_disk_full(exc) or (free is not None and free < 64 * 1024):
+                raise StorageFull(
+                    f"cannot open the index: {self._full_message()}; free space there and"
+                    " start again"
+                ) from exc
+            raise
         self._read_lock = threading.Lock()
-        self._loop_db = _connect(data_dir / "index.sqlite3")  # the event loop's reads
-        self.control = Control(data_dir / "index.sqlite3", clock=clock)  # accounts, audit
         # syncfs reports write-back errors that happened since this descriptor was opened.
         self._dir_fd = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._tails: OrderedDict[str, _Tail] = OrderedDict()  # least recently used first
@@ -264,9 +534,17 @@ class EmbeddedStore:
         self._thread = threading.Thread(target=self._write_loop, name="phi-store", daemon=True)
         self._thread.start()
         if writer:
-            self._remove_orphans()
-            self._cut_unindexed_tails()
-            self._template_old_pages()
+            try:
+                self._remove_partial_copies()
+                self._finish_purges()
+                self._quarantine_orphans()
+                self._cut_unindexed_tails()
+                self._log_recovery()
+                self._template_old_pages()
+                self._write_missing_key_files()
+            except BaseException:
+                self.close()  # the writer lock too: a later attempt must not find it held
+                raise
 
     # -- layout ----------------------------------------------------------------------
 
@@ -275,14 +553,91 @@ class EmbeddedStore:
         shard = hashlib.sha256(session_id.encode()).hexdigest()[:2]
         return self._segments / shard / f"{session_id}.seg"
 
-    def _remove_orphans(self) -> None:
-        """Segments whose session row is gone: a purge that stopped between the two."""
-        known = {row[0] for row in self._db.execute("SELECT session_id FROM sessions")}
-        for path in self._segments.glob("*/*.seg"):
-            if path.stem not in known:
+    def key_path(self, session_id: str) -> Path:
+        shard = hashlib.sha256(session_id.encode()).hexdigest()[:2]
+        return self._keys / shard / f"{session_id}.key"
+
+    # -- start-up: nothing is deleted that is not proven garbage ----------------------
+    # A damaged index (a WAL cut short, a restored old copy) looks like lost rows: a
+    # segment without a session row, records past the last indexed one. Those may be
+    # acknowledged batches, so they go to the quarantine, whole, and `fsck` restores them.
+
+    def _quarantine_dir(self, kind: str) -> Path:
+        directory = self.quarantine / kind
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def _move_to_quarantine(self, path: Path, kind: str) -> None:
+        directory = self._quarantine_dir(kind)
+        target = _free_name(directory, path.stem, path.suffix)
+        os.replace(path, target)  # same filesystem: atomic, the bytes never copied
+        _fsync_path(directory)
+        _fsync_path(path.parent)
+
+    def _remove_partial_copies(self) -> None:
+        """Temporary files a crash left half-written: their originals were never replaced
+        or cut (that happens only after the rename), so they are copies, and garbage."""
+        for pattern in ("tails/.*.tmp", "keys/.*.tmp"):
+            for path in self.quarantine.glob(pattern):
                 path.unlink()
+        for path in self._keys.glob("*/.*.tmp"):
+            path.unlink()
+
+    def _finish_purges(self) -> None:
+        """A purge that stopped after deleting its rows (its tombstone says so) left files
+        that are proven garbage: they are shredded now. A segment whose key file names
+        another data key belongs to a later session under the same id: not garbage."""
+        tombstones = self._db.execute("SELECT session_id, dek_id FROM purged").fetchall()
+        for session_id, dek_id in tombstones:
+            known = self._db.execute(
+                "SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            key_path = self.key_path(session_id)
+            try:
+                other = parse_key_document(key_path.read_bytes()).wrapped_key.dek_id != dek_id
+            except (OSError, CorruptRecord):
+                other = False
+            if known is None and not other:
+                _shred(key_path)
+                self.segment_path(session_id).unlink(missing_ok=True)
+                self.recovery.purges_finished += 1
+            self._db.execute("DELETE FROM purged WHERE session_id = ?", (session_id,))
+
+    def _quarantine_orphans(self) -> None:
+        """Sessions whose row is gone. A key file holds the row (counts aside): the row
+        comes back from it at once, so that a recorder resuming the session keeps its
+        data key and the records the index lost become an unindexed tail (quarantined
+        next, restored by fsck). Without a key file (a session from before them, or a
+        damaged one) the segment and key file go to the quarantine whole: they must leave
+        `segments/`, or a resumed session would append under a new key to the old file."""
+        known = {row[0] for row in self._db.execute("SELECT session_id FROM sessions")}
+        for path in sorted(self._keys.glob("*/*.key")):
+            if path.stem in known:
+                continue
+            try:
+                session = parse_key_document(path.read_bytes())
+            except (OSError, CorruptRecord):
+                session = None
+            if session is None or session.session_id != path.stem:
+                self._move_to_quarantine(path, "keys")
+                self.recovery.orphan_keys += 1
+                continue
+            self._open_session(session, session.started_at)
+            known.add(session.session_id)
+            if self.segment_path(session.session_id).exists():
+                self.recovery.rows_restored += 1
+            else:  # a crash between its key file and its row, before any batch: no loss
+                self.recovery.empty_rows_restored += 1
+        for path in sorted(self._segments.glob("*/*.seg")):
+            if path.stem not in known:
+                self._move_to_quarantine(path, "orphans")
+                self.recovery.orphan_segments += 1
 
     def _cut_unindexed_tails(self) -> None:
+        """Bytes past a segment's last indexed record: an unacknowledged or torn tail
+        after a crash, or acknowledged records whose rows a damaged index lost. Either
+        way they leave the segment (appends must not bury them behind indexed records),
+        copied to the quarantine first."""
         rows = self._db.execute(
             "SELECT s.session_id, COALESCE(MAX(b.offset + b.length), ?) FROM sessions s"
             " LEFT JOIN batches b USING (session_id) GROUP BY s.session_id",
@@ -295,11 +650,62 @@ class EmbeddedStore:
             except FileNotFoundError:
                 continue
             if size < len(SEGMENT_MAGIC):
-                path.unlink()  # torn while writing the magic: nothing was ever indexed
+                if end <= len(SEGMENT_MAGIC):
+                    path.unlink()  # torn while writing the magic: holds no record at all
             elif size > end:
+                target = _free_name(self._quarantine_dir("tails"), session_id, f".{end}.tail")
                 with path.open("r+b") as f:
+                    try:
+                        whole = _copy_tail(f, end, target)
+                    except OSError as exc:
+                        if not is_disk_full(exc):
+                            raise
+                        # Nothing was cut: the tail stays until there is room to keep it.
+                        raise StorageFull(
+                            f"start-up must copy {size - end} bytes of unindexed records to"
+                            f" {self.quarantine} before it may cut them, and"
+                            f" {self._full_message()}; free space there and start again"
+                        ) from exc
                     f.truncate(end)
                     os.fsync(f.fileno())
+                self.recovery.tails += 1
+                self.recovery.tail_records += whole
+                self.recovery.tail_bytes += size - end
+
+    def _log_recovery(self) -> None:
+        r = self.recovery
+        if r.purges_finished:
+            log.info("start-up finished %d interrupted purge(s)", r.purges_finished)
+        if r.empty_rows_restored:
+            log.info(
+                "start-up restored %d session row(s) with no records from their key files"
+                " (sessions opened just before a crash)",
+                r.empty_rows_restored,
+            )
+        if r.rows_restored:
+            log.warning(
+                "start-up found %d session(s) whose index row was lost and restored them from"
+                " their key files (the index was damaged or restored from an older copy)",
+                r.rows_restored,
+            )
+        if not r.quarantined:
+            return
+        # Counts only: session ids are chosen by recorders (fsck names them, escaped).
+        alarming = r.orphan_segments or r.orphan_keys or r.tail_records
+        log.log(
+            logging.WARNING if alarming else logging.INFO,
+            "start-up moved to %s, deleting nothing: %d segment(s) and %d key file(s)"
+            " without a session row, %d unindexed tail(s) (%d whole record(s), %d bytes;"
+            " after a crash these are batches never acknowledged, after index damage they"
+            " may be acknowledged ones); run `phi-replay fsck --repair` with serve stopped"
+            " to restore what the index lost",
+            self.quarantine,
+            r.orphan_segments,
+            r.orphan_keys,
+            r.tails,
+            r.tail_records,
+            r.tail_bytes,
+        )
 
     def _template_old_pages(self) -> None:
         """Once per index: template the paths indexed before the collector templated them,
@@ -326,6 +732,23 @@ class EmbeddedStore:
             raise
         if rows:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _write_missing_key_files(self) -> None:
+        """Once per index: the key files of sessions indexed before key files existed,
+        so that fsck can restore them too if the index loses their rows."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version >= KEY_FILES_WRITTEN:
+            return
+        written = 0
+        for session in self._list_sessions(self._db):
+            path = self.key_path(session.session_id)
+            if not path.exists():
+                _write_new_file(path, key_document(session), sync=False)
+                written += 1
+        self._flush_all()  # durable before the index says it was done
+        self._db.execute(f"PRAGMA user_version = {KEY_FILES_WRITTEN}")
+        if written:
+            log.info("wrote the key files of %d session(s) indexed before them", written)
 
     # -- the writer thread -------------------------------------------------------------
 
@@ -374,14 +797,19 @@ class EmbeddedStore:
         began = time.perf_counter()
         if live:
             try:
-                self._sync(live)
-                self._index([(j.session_id, j.batch, j.offset) for j in live])
+                try:
+                    self._sync(live)
+                    self._index([(j.session_id, j.batch, j.offset) for j in live])
+                except Exception as exc:
+                    self._check_full(exc)
+                    raise
             except Exception as exc:
                 for job in live:
                     self._cut[job.session_id] = (job.generation, exc)
                 outcomes.extend((job, exc) for job in live)
             else:
                 outcomes.extend((job, None) for job in live)
+                self._no_longer_full()
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Append, BaseException | None]]] = {}
         if live:  # the metrics: the group's size and how long it took to be durable, or failed
             failed = outcomes[-1][1] is not None  # the live jobs' outcomes come last
@@ -407,14 +835,27 @@ class EmbeddedStore:
         """Make the group's records (and new files and directories) durable."""
         if _SYNCFS is not None:
             if _SYNCFS(self._dir_fd) != 0:
-                errno = ctypes.get_errno()
-                raise OSError(errno, f"syncfs failed: {os.strerror(errno)}")
+                err = ctypes.get_errno()
+                raise OSError(err, f"syncfs failed: {os.strerror(err)}")
             return
         paths = {self.segment_path(job.session_id) for job in group}
         for path in paths:
             _fsync_path(path)
         for directory in {p.parent for p in paths} | {self._segments}:
             _fsync_path(directory)
+
+    def _flush_all(self) -> None:
+        """Make every change to the data directory durable (unlinks and renames too)."""
+        if _SYNCFS is not None and _SYNCFS(self._dir_fd) == 0:
+            return
+        for directory in [
+            self._segments,
+            self._keys,
+            *self._segments.glob("*"),
+            *self._keys.glob("*"),
+        ]:
+            with contextlib.suppress(OSError):
+                _fsync_path(directory)
 
     def _index(self, rows: list[tuple[str, SealedBatch, int]]) -> None:
         """One transaction for the whole group, in two statements (each statement is one
@@ -450,7 +891,8 @@ class EmbeddedStore:
                 self._index_pages(pages)
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLITE_FULL may have rolled it back already
+                self._db.execute("ROLLBACK")
             raise
 
     def _index_pages(self, pages: list[tuple[str, str]]) -> None:
@@ -479,7 +921,11 @@ class EmbeddedStore:
             return False
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
-        offset = self._write(session_id, tail, batch)
+        try:
+            offset = self._write(session_id, tail, batch)
+        except OSError as exc:
+            self._check_full(exc)
+            raise
         tail.pending[batch.seq] = future
         tail.top_seq = max(tail.top_seq, batch.seq)
         self._jobs.put(_Append(session_id, batch, offset, tail.generation, future, loop))
@@ -579,30 +1025,55 @@ class EmbeddedStore:
         try:
             return self._get_session(self._loop_db, new.session_id)
         except UnknownSession:
-            return await self._run(lambda: self._open_session(new), in_place=True)
+            pass
+        self._refuse_while_full()
+        return await self._run(lambda: self._open_session(new), in_place=True)
 
-    def _open_session(self, new: SessionRecord) -> SessionRecord:
+    async def restore_session(self, session: SessionRecord) -> SessionRecord:
+        """`fsck`: a session from its key file, with its own start time (retention)."""
+        return await self._run(lambda: self._open_session(session, session.started_at))
+
+    def _open_session(self, new: SessionRecord, started_at: float | None = None) -> SessionRecord:
         try:
             return self._get_session(self._db, new.session_id)
         except UnknownSession:
             pass
         key = new.wrapped_key
-        self._db.execute(
-            "INSERT INTO sessions (session_id, instance, user, environment, tab_id, started_at,"
-            " dek_id, kek_id, wrapped_dek) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                new.session_id,
-                new.instance,
-                new.user,
-                new.environment,
-                new.tab_id,
-                self._clock(),
-                key.dek_id,
-                key.kek_id,
-                key.blob,
-            ),
+        started = self._clock() if started_at is None else started_at
+        row = SessionRecord(
+            new.session_id, new.instance, new.user, new.environment, new.tab_id, started, key
         )
+        # Before the row: a row never exists without its key file. It needs no flush of
+        # its own: the group that makes the session's first batch durable flushes it too.
+        try:
+            _write_new_file(self.key_path(new.session_id), key_document(row), sync=False)
+        except OSError as exc:
+            self._check_full(exc)
+            raise
+        try:
+            self._db.execute(
+                "INSERT INTO sessions (session_id, instance, user, environment, tab_id,"
+                " started_at, dek_id, kek_id, wrapped_dek) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    new.session_id,
+                    new.instance,
+                    new.user,
+                    new.environment,
+                    new.tab_id,
+                    started,
+                    key.dek_id,
+                    key.kek_id,
+                    key.blob,
+                ),
+            )
+        except sqlite3.Error as exc:
+            self._check_full(exc)
+            raise
         return self._get_session(self._db, new.session_id)
+
+    def write_key_file(self, session: SessionRecord) -> None:
+        """`fsck --repair`: the key file of a session indexed before key files existed."""
+        _write_new_file(self.key_path(session.session_id), key_document(session), sync=True)
 
     async def purge(self, cutoffs: Mapping[str, float], default_cutoff: float) -> list[str]:
         purged = await self._run(lambda: self._purge(cutoffs, default_cutoff))
@@ -611,22 +1082,38 @@ class EmbeddedStore:
         return purged
 
     def _purge(self, cutoffs: Mapping[str, float], default_cutoff: float) -> list[str]:
-        rows = self._db.execute("SELECT session_id, instance, started_at FROM sessions")
+        rows = self._db.execute("SELECT session_id, instance, started_at, dek_id FROM sessions")
         expired = [
-            sid for sid, inst, started in rows if started < cutoffs.get(inst, default_cutoff)
+            (sid, dek_id)
+            for sid, inst, started, dek_id in rows
+            if started < cutoffs.get(inst, default_cutoff)
         ]
-        for session_id in expired:
-            # The index row holds the only copy of the wrapped data key: once it is gone
-            # (secure_delete overwrites it), the records are unreadable wherever they are.
+        for session_id, dek_id in expired:
+            # The index row and the key file hold the only copies of the wrapped data key:
+            # once both are gone (secure_delete overwrites the row, the file is zeroed),
+            # the records are unreadable wherever they are. The tombstone, in the same
+            # transaction, is start-up's proof that files left by a crash are garbage.
             self._db.execute("BEGIN")
             self._db.execute("DELETE FROM batches WHERE session_id = ?", (session_id,))
             self._db.execute("DELETE FROM session_pages WHERE session_id = ?", (session_id,))
             self._db.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+            self._db.execute(
+                "INSERT OR REPLACE INTO purged (session_id, dek_id) VALUES (?, ?)",
+                (session_id, dek_id),
+            )
             self._db.execute("COMMIT")
-            self.segment_path(session_id).unlink(missing_ok=True)
+            _zero(self.key_path(session_id), sync=_SYNCFS is None)
         if expired:
+            # One flush for all: the zeros reach the disk before the files are unlinked
+            # (a file unlinked first may never have its zeros written back).
+            self._flush_all()
+            for session_id, _ in expired:
+                self.key_path(session_id).unlink(missing_ok=True)
+                self.segment_path(session_id).unlink(missing_ok=True)
+            self._flush_all()  # the unlinks are durable before their tombstones go
+            self._db.execute("DELETE FROM purged")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no old page left in the WAL
-        return expired
+        return [sid for sid, _ in expired]
 
     async def rewrap(self, rewrap: Callable[[SessionRecord], WrappedKey | None]) -> int:
         return await self._run(lambda: self._rewrap(rewrap))
@@ -635,13 +1122,23 @@ class EmbeddedStore:
         changed = 0
         for session in self._list_sessions(self._db):
             new = rewrap(session)
-            if new is None:
-                continue
-            self._db.execute(
-                "UPDATE sessions SET dek_id = ?, kek_id = ?, wrapped_dek = ? WHERE session_id = ?",
-                (new.dek_id, new.kek_id, new.blob, session.session_id),
-            )
-            changed += 1
+            if new is not None:
+                self._db.execute(
+                    "UPDATE sessions SET dek_id = ?, kek_id = ?, wrapped_dek = ?"
+                    " WHERE session_id = ?",
+                    (new.dek_id, new.kek_id, new.blob, session.session_id),
+                )
+                changed += 1
+            # The key file follows, or fsck would restore a key wrapped by a retired KEK;
+            # also one an interrupted rewrap left behind its row.
+            row = self._get_session(self._db, session.session_id)
+            path = self.key_path(session.session_id)
+            try:
+                current = parse_key_document(path.read_bytes()).wrapped_key == row.wrapped_key
+            except (OSError, CorruptRecord):
+                current = False
+            if not current:
+                _write_new_file(path, key_document(row), sync=True)
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return changed
 
@@ -717,6 +1214,14 @@ class EmbeddedStore:
         return summaries, int(total)
 
     def read_batches(self, session_id: str) -> Iterator[SealedBatch]:
+        for read in self.read_records(session_id):
+            if read.batch is None:
+                raise CorruptRecord(f"record seq {read.seq}: {read.problem}")
+            yield read.batch
+
+    def read_records(self, session_id: str) -> Iterator[RecordRead]:
+        """Every indexed batch of a session in seq order, each with its problem when its
+        record cannot be read: a damaged record does not hide the ones after it."""
         with self._read_lock:
             self._get_session(self._reader, session_id)
             rows = self._reader.execute(
@@ -726,17 +1231,87 @@ class EmbeddedStore:
             ).fetchall()
         if not rows:
             return
-        with self.segment_path(session_id).open("rb") as f:
+        try:
+            f = self.segment_path(session_id).open("rb")
+        except FileNotFoundError:
+            for seq, *_ in rows:
+                yield RecordRead(seq, None, "missing from the segments (its file is gone)")
+            return
+        with f:
             for seq, offset, length, events, first, last in rows:
                 f.seek(offset)
                 raw = f.read(length)
-                if len(raw) != length or length < HEADER.size:
-                    raise CorruptRecord(f"record seq {seq} is truncated")
-                body_len, crc, stored_seq = HEADER.unpack_from(raw)
-                body = raw[HEADER.size :]
-                if body_len != len(body) or stored_seq != seq or zlib.crc32(body) != crc:
-                    raise CorruptRecord(f"record seq {seq} fails its length or checksum")
-                yield SealedBatch(seq, events, first, last, body)
+                problem = record_problem(raw, length, seq)
+                if problem is not None:
+                    yield RecordRead(seq, None, problem)
+                else:
+                    yield RecordRead(seq, SealedBatch(seq, events, first, last, raw[HEADER.size :]))
+
+    # -- health ------------------------------------------------------------------------
+
+    def health(self) -> list[str]:
+        """What keeps the store from taking new data now, one sentence each; empty when
+        it can (for `/readyz`). A full volume counts until it has FREE_SPACE_TO_RESUME
+        free again, which is checked on every call: no restart is needed."""
+        problems = []
+        if not self._thread.is_alive():
+            problems.append("the store's writer thread has stopped")
+        if self._full is not None and not self._space_returned():
+            problems.append(f"disk full: {self._full}")
+        return problems
+
+    def _full_message(self) -> str:
+        free = free_bytes(self.data_dir)
+        shown = "unknown" if free is None else f"{free // 1024} KiB"
+        return f"no space left on device on the volume holding {self.data_dir} ({shown} free)"
+
+    def _check_full(self, exc: BaseException) -> None:
+        """Raise StorageFull (and note the state) when `exc` says the volume is full."""
+        if not is_disk_full(exc):
+            return
+        message = f"{self._full_message()}; free space there: the collector resumes by itself"
+        if self._full is None:
+            log.error(
+                "store: %s. Until then batches and new sessions are refused (storage_full);"
+                " nothing acknowledged is affected",
+                message,
+            )
+        self._full = message
+        raise StorageFull(message) from exc
+
+    def _space_returned(self) -> bool:
+        try:
+            st = os.statvfs(self.data_dir)
+        except OSError:
+            return False
+        # A small volume (a test's tmpfs) counts as back with a twentieth of it free.
+        wanted = min(FREE_SPACE_TO_RESUME, st.f_blocks * st.f_frsize // 20)
+        if st.f_bavail * st.f_frsize < wanted:
+            return False
+        self._no_longer_full()
+        return True
+
+    def _no_longer_full(self) -> None:
+        if self._full is not None:
+            self._full = None
+            log.info(
+                "store: space on the volume holding %s is back; accepting again", self.data_dir
+            )
+
+    def _refuse_while_full(self) -> None:
+        if self._full is not None and not self._space_returned():
+            raise StorageFull(self._full)
+
+    def quarantined_files(self) -> list[Path]:
+        if not self.quarantine.is_dir():
+            return []
+        return sorted(p for p in self.quarantine.rglob("*") if p.is_file())
+
+    def run_sync(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the writer thread and wait (for tools with no event loop)."""
+        future: Future[T] = Future()
+        self._jobs.put(_Call(fn, future))
+        return future.result()
 
     def close(self) -> None:
         """Finish pending writes, stop the writer thread, release the directory."""

@@ -5,6 +5,7 @@
     ├── KeyringError         keyring missing, unreadable, too permissive or malformed
     ├── CorruptRecord        a stored record failed its length, checksum or AEAD check
     ├── UnknownSession       no such session in the store
+    ├── StorageFull          the data directory's volume has no space left (ENOSPC, SQLITE_FULL)
     └── Refusal              an ingest frame refused; carries the wire code and close code
 
 Messages name what was expected and what arrived, but never echo payload values:
@@ -32,6 +33,11 @@ class CorruptRecord(PhiReplayError):
 
 class UnknownSession(PhiReplayError):
     pass
+
+
+class StorageFull(PhiReplayError):
+    """The volume holding the data directory is full: the message names the directory,
+    never a payload. The store refuses new sessions until space returns."""
 
 
 class Refusal(PhiReplayError):

@@ -30,7 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from collector.config import InstanceConfig, Settings
 from collector.crypto import DataKey, Keyring
-from collector.exceptions import Refusal
+from collector.exceptions import Refusal, StorageFull
 from collector.exclusions import ExcludedRoutes
 from collector.instances import InstanceRegistry
 from collector.limits import TokenBucket
@@ -43,6 +43,7 @@ from collector.protocol import (
     CLOSE_POLICY,
     CLOSE_RATE_LIMITED,
     CLOSE_TOO_LARGE,
+    CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORISED,
     HTTP_STATUS,
     Hello,
@@ -177,6 +178,11 @@ def worker_count() -> int:
     return len(os.sched_getaffinity(0)) - 1
 
 
+def _storage_full() -> Refusal:
+    # The store's own message names the data directory: for the log, not for browsers.
+    return Refusal("storage_full", CLOSE_TRY_AGAIN, "the collector's storage is full; retry later")
+
+
 EXCLUDED_TAG = "phi-replay.excluded"  # stands in for events the collector dropped
 
 
@@ -299,6 +305,9 @@ class Ingest:
             await self._refuse(websocket, refusal)
         except WebSocketDisconnect:
             pass
+        except StorageFull as exc:
+            log.warning("ingest refused session=%s code=storage_full: %s", session_id or "-", exc)
+            await self._refuse(websocket, _storage_full())
         except Exception as exc:  # never let one socket take the collector down
             log.error("ingest failed session=%s error=%s", session_id or "-", type(exc).__name__)
             await self._refuse(
@@ -430,6 +439,9 @@ class Ingest:
         except Refusal as refusal:
             log.info("beacon refused session=%s code=%s", session_id or "-", refusal.code)
             return JSONResponse(error_message(refusal), status_code=HTTP_STATUS[refusal.code])
+        except StorageFull as exc:
+            log.warning("beacon refused session=%s code=storage_full: %s", session_id or "-", exc)
+            return JSONResponse(error_message(_storage_full()), status_code=503)
         except Exception as exc:
             log.error("beacon failed session=%s error=%s", session_id or "-", type(exc).__name__)
             failed = Refusal("internal", CLOSE_INTERNAL, "the collector could not store it")

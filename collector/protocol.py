@@ -23,6 +23,7 @@ CLOSE_INVALID_DATA = 1007
 CLOSE_POLICY = 1008
 CLOSE_TOO_LARGE = 1009
 CLOSE_INTERNAL = 1011
+CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later": the collector's storage is full
 CLOSE_UNAUTHORISED = 4001
 CLOSE_ORIGIN = 4003
 CLOSE_DISABLED = 4004  # the instance or environment is not recording (configuration)
@@ -148,6 +149,7 @@ HTTP_STATUS = {
     "too_large": 413,
     "rate_limited": 429,
     "internal": 500,
+    "storage_full": 503,
 }
 
 

@@ -107,6 +107,27 @@ def open_batch(session: SessionRecord, dek: DataKey, batch: SealedBatch) -> list
     return events
 
 
+def restored_batch(
+    session: SessionRecord, dek: DataKey, seq: int, sealed: bytes, routes: RouteTable = NO_ROUTES
+) -> SealedBatch:
+    """`fsck`: a record's index row rebuilt from its contents (event count, timestamps,
+    pages, templated by `routes`); CorruptRecord when it does not open under `dek` as
+    this session's `seq` (the associated data binds both)."""
+    events = open_batch(session, dek, SealedBatch(seq, 0, 0, 0, sealed))
+    stamps = [e.get("timestamp") if isinstance(e, dict) else None for e in events]
+    times = [t for t in stamps if isinstance(t, int) and not isinstance(t, bool)]
+    if not events or len(times) != len(events):
+        raise CorruptRecord(f"record seq {seq} holds an event without a timestamp")
+    hrefs = [
+        e["data"].get("href")
+        for e in events
+        if e.get("type") == META and isinstance(e.get("data"), dict)
+    ]
+    paths = list(dict.fromkeys(p for p in map(path_of, hrefs) if p is not None))
+    pages = templated_pages(paths[:MAX_PAGES_PER_SESSION], routes)
+    return SealedBatch(seq, len(events), min(times), max(times), sealed, pages)
+
+
 def read_session(
     store: Store, keyring: Keyring, session_id: str
 ) -> Iterator[tuple[int, dict[str, Any]]]:

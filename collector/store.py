@@ -109,4 +109,9 @@ class Store(Protocol):
         """Replace each session's wrapped key with `rewrap(session)` when not None."""
         ...
 
+    def health(self) -> list[str]:
+        """What keeps the store from taking new data now, one sentence each (no payload,
+        no session id); empty when ready. For `/readyz`."""
+        ...
+
     async def aclose(self) -> None: ...

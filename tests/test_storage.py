@@ -14,7 +14,13 @@ import pytest
 
 from collector.crypto import DataKey, Keyring, record_aad
 from collector.embedded import EmbeddedStore
-from collector.exceptions import CorruptRecord, KeyringError, PhiReplayError, UnknownSession
+from collector.exceptions import (
+    CorruptRecord,
+    KeyringError,
+    PhiReplayError,
+    StorageFull,
+    UnknownSession,
+)
 from collector.paths import compile_routes
 from collector.records import open_batch, read_session, seal_batch, seal_frame
 from collector.store import SealedBatch, SessionQuery, SessionRecord
@@ -214,7 +220,7 @@ async def test_a_group_that_fails_leaves_no_bytes_behind(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(store, "_index", disk_full)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(StorageFull, match="no space left on device on the volume holding"):
         await store.append(session.session_id, seal_batch(session, dek, 2, EVENTS))
     assert segment.stat().st_size == size, "the failed group's record was cut at once"
     monkeypatch.setattr(store, "_index", index)
