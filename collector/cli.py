@@ -228,7 +228,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                         "seq": read.seq,
                         "event": shown_event(event, routes),
                     }
-                    out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+                    # ASCII: recorder-chosen text reaches a terminal as \u escapes (no ESC,
+                    # C1 or bidi character), and the JSON reads back the same.
+                    out.write(json.dumps(line, separators=(",", ":")) + "\n")
         out.flush()
     finally:
         store.close()

@@ -11,8 +11,10 @@ from pathlib import Path
 
 from collector.crypto import DataKey, Keyring
 from collector.embedded import EmbeddedStore
+from collector.records import seal_batch
 from collector.store import SessionRecord
 from collector.terminal import safe
+from tests.factories import sealed_session
 
 # A synthetic user name as a hostile page would send it in its hello (any string of up
 # to 200 characters is allowed there): clear the screen, retitle the window, a C1 CSI,
@@ -76,3 +78,35 @@ def test_sessions_json_keeps_the_value_and_escapes_it(tmp_path: Path) -> None:
 def test_safe_keeps_printable_text_and_escapes_the_rest() -> None:
     assert safe("nurse.jones@clinic.test Ünïcødé 看护") == "nurse.jones@clinic.test Ünïcødé 看护"
     assert safe("a\tb\x00c\x7fd\u2028e\u2066f") == "a\\x09b\\x00c\\x7fd\\u2028e\\u2066f"
+
+
+def test_export_writes_recorder_text_as_json_escapes_not_terminal_commands(
+    tmp_path: Path,
+) -> None:
+    """`export` usually lands on a terminal first: a custom event's text carrying ESC, C1
+    and bidi characters comes out as JSON's \\u escapes, and reads back unchanged."""
+    keyring = Keyring.create(tmp_path / "keyring.json")
+    data_dir = tmp_path / "var"
+    text = "CANARY-TTY\x1b]0;owned\x07\x9b2J\u202eexe"
+    event = {"type": 5, "timestamp": 1_700_000_000_000, "data": {"tag": "t", "payload": text}}
+
+    async def run() -> None:
+        store = EmbeddedStore(data_dir)
+        try:
+            dek = DataKey.generate()
+            session = await store.open_session(sealed_session(keyring, dek, "sess-tty00001"))
+            assert await store.append("sess-tty00001", seal_batch(session, dek, 1, [event]))
+        finally:
+            await store.aclose()
+
+    asyncio.run(run())
+    result = subprocess.run(
+        [sys.executable, "-m", "collector", "export", "--data-dir", str(data_dir),
+         "--keyring", str(keyring.path), "--all"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for bad in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert bad not in result.stdout
+    [line] = result.stdout.splitlines()
+    assert json.loads(line)["event"]["data"]["payload"] == text
