@@ -127,11 +127,48 @@ def test_refusal_reasons_never_echo_field_names_sent_by_the_page(
     assert "CANARY" not in reason
 
 
-def test_a_frame_over_the_size_limit_is_refused_as_too_large(collector: RunningServer) -> None:
-    ws, _ = start_session(collector.ws_url, new_id("sess"))
-    ws.send(batch(1, custom(1, blob="x" * (5 * 1024 * 1024))))
-    error, close_code, _ = refused(ws)
-    assert (error["code"], close_code) == ("too_large", 1009)
+@pytest.mark.parametrize("megabytes", [5, 9, 40])
+def test_every_frame_over_the_size_limit_is_refused_as_too_large_naming_its_seq(
+    collector: RunningServer, megabytes: int
+) -> None:
+    """Whatever its size: hypercorn's own limit once answered a bare 1009, which left the
+    recorder resending the frame forever."""
+    bystander, _ = start_session(collector.ws_url, new_id("sess"))
+    session = new_id("sess")
+    ws, _ = start_session(collector.ws_url, session)
+    ws.send(batch(1))
+    assert receive(ws) == {"type": "ack", "seq": 1}
+    ws.send(batch(2, custom(1, blob="CANARY-BLOB-" + "x" * (megabytes << 20))))
+    error, close_code, reason = refused(ws)
+    assert (error["code"], error["seq"], close_code) == ("too_large", 2, 1009)
+    assert "over the limit of 4194304" in reason
+    assert "CANARY" not in reason
+    bystander.send(batch(1))
+    assert receive(bystander) == {"type": "ack", "seq": 1}
+    bystander.close()
+    ws, next_seq = start_session(collector.ws_url, session)
+    assert next_seq == 2
+    ws.close()
+
+
+@pytest.mark.parametrize("send", ["hello", "batch"])
+def test_deeply_nested_json_is_malformed_not_an_internal_error(
+    collector: RunningServer, send: str
+) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    ws = open_socket(collector.ws_url)
+    if send == "hello":
+        ws.send('{"type":"hello","v":1,"app_key":' + deep + "}")
+    else:
+        ws.send(hello(new_id("sess")))
+        assert receive(ws)["type"] == "welcome"
+        ws.send('{"type":"batch","seq":1,"events":' + deep + "}")
+    error, close_code, reason = refused(ws)
+    assert (error["code"], close_code) == ("malformed_json", 1007)
+    assert "nested too deeply" in reason
+    log = collector.log.read_text(errors="replace")
+    assert "RecursionError" not in log
+    assert "ingest failed" not in log
 
 
 def test_batches_must_follow_a_hello(collector: RunningServer) -> None:
