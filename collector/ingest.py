@@ -522,7 +522,11 @@ class Ingest:
         rules = instance.remote_rules()
         if rules:
             welcome["config"] = rules
-        await websocket.send_json(welcome)
+        try:
+            await websocket.send_json(welcome)
+        except BaseException:  # gone while waiting for the handover: hold nothing
+            self._release(session.session_id, holder)
+            raise
         log.info(
             "ingest session=%s instance=%s next_seq=%d",
             session.session_id,
