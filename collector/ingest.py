@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -29,6 +30,8 @@ from hypercorn.protocol import ws_stream
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol
 
 from collector.config import InstanceConfig, Settings
 from collector.crypto import DataKey, Keyring
@@ -223,6 +226,12 @@ def worker_count() -> int:
 # replaced by one that stops keeping a frame once it passes the limit, keeps counting
 # until the frame ends, and hands the app a note of its size and first characters
 # instead of its text: ingest then refuses it like any other frame.
+#
+# Frames compressed with permessage-deflate are inflated before that buffer sees them,
+# one read (64 KiB) at a time: zlib inflates 64 KiB of a repeated byte to ~64 MiB. So
+# inflating is bounded too: no more than the limit comes out of one read, and what a
+# read holds beyond it is inflated and thrown away in small steps (the stream must still
+# be decoded for the messages that follow, which share its window).
 
 OVERSIZE = "phi_replay.oversize"  # the ASGI receive message's key for that note
 
@@ -259,16 +268,45 @@ class _CappedFrames(ws_stream.WebsocketBuffer):
         return {"type": "websocket.receive", "bytes": None, "text": None, OVERSIZE: note}
 
 
-def cap_frames() -> bool:
-    """Install the capped buffer in hypercorn (for every WebSocket it serves from now on).
-    False, and hypercorn's own limit applies, if its internals are not what this expects."""
-    current = getattr(ws_stream, "WebsocketBuffer", None)
-    if current is _CappedFrames:
-        return True
-    if current is not _CappedFrames.__mro__[1] or not hasattr(ws_stream.WSStream, "_handle_events"):
+INFLATE_STEP = 1 << 20  # output per step when inflating what is thrown away
+
+
+class _BoundedInflate(PerMessageDeflate):
+    max_output = 1 << 22  # set by cap_frames to the frame limit
+
+    def frame_inbound_payload_data(
+        self, proto: FrameDecoder | FrameProtocol, data: bytes
+    ) -> bytes | CloseReason:
+        inflater = self._decompressor
+        if not self._inbound_compressed or not self._inbound_is_compressible or inflater is None:
+            return super().frame_inbound_payload_data(proto, data)
+        try:
+            out = inflater.decompress(bytes(data), self.max_output + 1)
+            while inflater.unconsumed_tail:  # over the limit: _CappedFrames refuses the frame
+                inflater.decompress(inflater.unconsumed_tail, INFLATE_STEP)
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        return out
+
+
+def cap_frames(limit: int) -> bool:
+    """Install the capped buffer and inflater in hypercorn (for every WebSocket it serves
+    from now on). False, and hypercorn's own limit applies, if its internals are not what
+    this expects."""
+    buffer = getattr(ws_stream, "WebsocketBuffer", None)
+    inflate = getattr(ws_stream, "PerMessageDeflate", None)
+    expected = (
+        buffer in (_CappedFrames, _CappedFrames.__mro__[1])
+        and inflate in (_BoundedInflate, PerMessageDeflate)
+        and hasattr(ws_stream.WSStream, "_handle_events")
+        and all(hasattr(PerMessageDeflate(), a) for a in ("_decompressor", "_inbound_compressed"))
+    )
+    if not expected:
         log.warning("hypercorn's frame buffer changed: oversize frames get a bare close 1009")
         return False
+    _BoundedInflate.max_output = limit
     ws_stream.WebsocketBuffer = _CappedFrames  # type: ignore[misc]
+    setattr(ws_stream, "PerMessageDeflate", _BoundedInflate)  # noqa: B010 (not exported)
     return True
 
 
@@ -381,7 +419,7 @@ class Ingest:
         self._workers = workers  # validation workers (start_workers), or the loop validates
         self._holders: dict[str, _Holder] = {}  # session id → the page whose socket writes it
         self._beacons = AddressBuckets(settings.beacons_per_second, settings.beacon_burst)
-        cap_frames()
+        cap_frames(settings.max_message_bytes)
 
     @property
     def instances(self) -> Instances:
@@ -465,15 +503,18 @@ class Ingest:
         if frame is None:
             frame = message.get("bytes")
         oversize = message.get(OVERSIZE)
-        head = ""
-        if isinstance(oversize, dict):  # _CappedFrames kept only its size and first characters
-            size, head = int(oversize["size"]), str(oversize["head"])
-        else:
-            size = len(frame) if frame is not None else 0
-            if isinstance(frame, str):
-                head = frame[:FRAME_HEAD]
         limit = self.settings.max_message_bytes
+        if isinstance(oversize, dict):  # _CappedFrames kept only its size and first characters
+            # The size is a lower bound: an inflated frame's excess is not counted.
+            raise Refusal(
+                "too_large",
+                CLOSE_TOO_LARGE,
+                f"frame of at least {int(oversize['size'])} bytes is over the limit of {limit}",
+                seq=seq_of_head(str(oversize["head"])),
+            )
+        size = len(frame) if frame is not None else 0
         if size > limit:
+            head = frame[:FRAME_HEAD] if isinstance(frame, str) else ""
             raise Refusal(
                 "too_large",
                 CLOSE_TOO_LARGE,

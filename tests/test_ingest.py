@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from collector.ingest import OFFLOAD_AT, worker_count
-from collector.testing import RunningServer, export_events
+from collector.testing import RunningServer, export_events, running_collector
 from tests.wsclient import (
+    ALLOWED_ORIGIN,
     batch,
     custom,
     hello,
@@ -149,6 +153,30 @@ def test_every_frame_over_the_size_limit_is_refused_as_too_large_naming_its_seq(
     ws, next_seq = start_session(collector.ws_url, session)
     assert next_seq == 2
     ws.close()
+
+
+def _peak_rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+
+
+def test_an_oversize_frame_is_not_held_in_memory_even_when_it_inflates(tmp_path: Path) -> None:
+    """64 KiB of permessage-deflate inflate to ~64 MiB: the collector must neither keep an
+    oversize frame nor inflate it whole. Peak RSS, not timing: what an operator sees."""
+    with running_collector(tmp_path / "var") as server:
+        before = _peak_rss_kib(server.proc.pid)
+        for compression in ("deflate", None):
+            session = new_id("sess")
+            with connect(
+                server.ws_url, origin=Origin(ALLOWED_ORIGIN), compression=compression, max_size=None
+            ) as ws:
+                ws.send(hello(session))
+                assert receive(ws)["type"] == "welcome"
+                ws.send(batch(1, custom(1, blob="x" * (100 << 20))))
+                error, close_code, _ = refused(ws)
+                assert (error["code"], error["seq"], close_code) == ("too_large", 1, 1009)
+        grown_mib = (_peak_rss_kib(server.proc.pid) - before) / 1024
+        assert grown_mib < 48, f"peak RSS grew by {grown_mib:.0f} MiB for 100 MiB frames"
 
 
 @pytest.mark.parametrize("send", ["hello", "batch"])
