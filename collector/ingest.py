@@ -229,9 +229,9 @@ def worker_count() -> int:
 #
 # Frames compressed with permessage-deflate are inflated before that buffer sees them,
 # one read (64 KiB) at a time: zlib inflates 64 KiB of a repeated byte to ~64 MiB. So
-# inflating is bounded too: no more than the limit comes out of one read, and what a
-# read holds beyond it is inflated and thrown away in small steps (the stream must still
-# be decoded for the messages that follow, which share its window).
+# inflating is bounded too: it goes in 1 MiB steps, and once a message passes the limit
+# the rest of it is inflated and thrown away (the stream must still be decoded for the
+# messages that follow, which share its window).
 
 OVERSIZE = "phi_replay.oversize"  # the ASGI receive message's key for that note
 
@@ -268,11 +268,17 @@ class _CappedFrames(ws_stream.WebsocketBuffer):
         return {"type": "websocket.receive", "bytes": None, "text": None, OVERSIZE: note}
 
 
-INFLATE_STEP = 1 << 20  # output per step when inflating what is thrown away
+INFLATE_STEP = 1 << 20  # bytes inflated at a time
+_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
 
 
 class _BoundedInflate(PerMessageDeflate):
-    max_output = 1 << 22  # set by cap_frames to the frame limit
+    limit = 1 << 22  # characters of a message; set by cap_frames
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._characters = 0  # inflated so far in this message
+        self._discarding = False  # this message is over the limit: inflated, not kept
 
     def frame_inbound_payload_data(
         self, proto: FrameDecoder | FrameProtocol, data: bytes
@@ -280,13 +286,44 @@ class _BoundedInflate(PerMessageDeflate):
         inflater = self._decompressor
         if not self._inbound_compressed or not self._inbound_is_compressible or inflater is None:
             return super().frame_inbound_payload_data(proto, data)
+        kept: list[bytes] = []
+        pending = bytes(data)
         try:
-            out = inflater.decompress(bytes(data), self.max_output + 1)
-            while inflater.unconsumed_tail:  # over the limit: _CappedFrames refuses the frame
-                inflater.decompress(inflater.unconsumed_tail, INFLATE_STEP)
+            while True:
+                piece = inflater.decompress(pending, INFLATE_STEP)
+                pending = inflater.unconsumed_tail
+                if not self._discarding:
+                    kept.append(piece)
+                    self._characters += len(piece.translate(None, _CONTINUATION))
+                    # One more than the limit: the cut below may take a character off the end.
+                    self._discarding = self._characters > self.limit + 1
+                if not pending and len(piece) < INFLATE_STEP:  # a full step may leave output
+                    break
         except zlib.error:
             return CloseReason.INVALID_FRAME_PAYLOAD_DATA
-        return out
+        out = b"".join(kept)
+        # Over the limit, the rest is dropped: end on a whole character, so the text stays
+        # valid UTF-8 and _CappedFrames, seeing more characters than the limit, refuses it.
+        return _whole_characters(out) if self._discarding else out
+
+    def frame_inbound_complete(
+        self, proto: FrameDecoder | FrameProtocol, fin: bool
+    ) -> bytes | CloseReason | None:
+        tail = super().frame_inbound_complete(proto, fin)
+        if not fin:
+            return tail
+        discarded, self._discarding, self._characters = self._discarding, False, 0
+        return None if discarded and not isinstance(tail, CloseReason) else tail
+
+
+def _whole_characters(data: bytes) -> bytes:
+    """`data` without a UTF-8 sequence cut at its end."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # ASCII or the first byte of a sequence
+            length = 1 if byte < 0xC0 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return data if length <= back else data[:-back]
+    return data
 
 
 def cap_frames(limit: int) -> bool:
@@ -304,7 +341,7 @@ def cap_frames(limit: int) -> bool:
     if not expected:
         log.warning("hypercorn's frame buffer changed: oversize frames get a bare close 1009")
         return False
-    _BoundedInflate.max_output = limit
+    _BoundedInflate.limit = limit
     ws_stream.WebsocketBuffer = _CappedFrames  # type: ignore[misc]
     setattr(ws_stream, "PerMessageDeflate", _BoundedInflate)  # noqa: B010 (not exported)
     return True

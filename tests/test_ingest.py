@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -177,6 +178,27 @@ def test_an_oversize_frame_is_not_held_in_memory_even_when_it_inflates(tmp_path:
                 assert (error["code"], error["seq"], close_code) == ("too_large", 1, 1009)
         grown_mib = (_peak_rss_kib(server.proc.pid) - before) / 1024
         assert grown_mib < 48, f"peak RSS grew by {grown_mib:.0f} MiB for 100 MiB frames"
+
+
+def test_compressed_frames_just_under_the_limit_arrive_whole(collector: RunningServer) -> None:
+    """The bound on inflating counts characters, as the limit does: 4 MiB of two-byte
+    characters (8 MiB of UTF-8) is within it, and the stream goes on for the next frame."""
+    session = new_id("sess")
+    ws, _ = start_session(collector.ws_url, session)  # the client offers permessage-deflate
+    assert ws.protocol.extensions, "the frames go compressed"
+    notes = {f"n{i}": "é" * 1_000_000 for i in range(4)} | {"last": "CANARY-Ü" + "ü" * 190_000}
+    frame = json.dumps(
+        {"type": "batch", "seq": 1, "events": [custom(1, **notes)]}, ensure_ascii=False
+    )
+    assert 4 << 20 > len(frame) > (4 << 20) - 10_000
+    ws.send(frame)
+    assert receive(ws) == {"type": "ack", "seq": 1}
+    ws.send(batch(2, custom(2, note="after")))
+    assert receive(ws) == {"type": "ack", "seq": 2}
+    ws.close()
+    stored = export_events(collector.data_dir, collector.keyring, session)
+    assert stored[0]["event"]["data"]["payload"] == notes
+    assert stored[1]["event"]["data"]["payload"] == {"note": "after"}
 
 
 @pytest.mark.parametrize("send", ["hello", "batch"])
