@@ -352,7 +352,9 @@ def cap_frames(limit: int) -> bool:
 # collector may have seen the old page's close, so a second page waits HANDOVER_SECONDS for
 # the first to go; one still there then (a duplicated tab) is refused as `session_in_use`
 # and its recorder starts its own session. The same page reconnecting (its `page_id`)
-# takes over at once: its old socket is one the network lost.
+# takes over at once: its old socket is one the network lost. So does a hello without a
+# `page_id` (a recorder from before it): refusing it would leave that recorder retrying
+# until the lost socket timed out.
 
 HANDOVER_SECONDS = 2.0
 
@@ -563,11 +565,11 @@ class Ingest:
     async def _hold(self, session_id: str, page_id: str | None) -> _Holder:
         """Make this page the session's writer (see HANDOVER_SECONDS), or refuse."""
         held = self._holders.get(session_id)
-        if held is not None and (page_id is None or held.page_id != page_id):
+        if held is not None and page_id is not None and held.page_id != page_id:
             with anyio.move_on_after(HANDOVER_SECONDS):
                 await held.ended.wait()
             held = self._holders.get(session_id)
-            if held is not None and (page_id is None or held.page_id != page_id):
+            if held is not None and held.page_id != page_id:
                 raise Refusal(
                     "session_in_use",
                     CLOSE_CONFLICT,

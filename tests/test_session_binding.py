@@ -111,6 +111,9 @@ def test_the_same_page_reconnecting_takes_over_and_a_reload_follows_the_closed_p
     assert welcome["type"] == "welcome", "the same page takes over while its old socket lingers"
     again.send(batch(1))
     assert receive(again) == {"type": "ack", "seq": 1}
+    legacy, welcome = _start(collector, session)  # no page_id: a recorder from before it
+    assert welcome["type"] == "welcome", "an older recorder is not locked out"
+    legacy.close()
     again.close()
     lost.close()
 
