@@ -78,3 +78,28 @@ def test_a_duplicated_tab_records_its_own_session_and_the_original_keeps_its_own
 
     assert _markers(collector, first["sessionId"]) == ["in-original", "in-original-later"]
     assert _markers(collector, second["sessionId"]) == ["in-duplicate"]
+
+
+def test_a_reload_continues_its_session_in_the_same_tab(
+    browser: Browser, collector: RunningServer, site: str
+) -> None:
+    """The reloaded page is another page: the collector hands the session over once the
+    old page's socket is gone, rather than refusing it as a duplicate."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{site}/ward")
+        page.evaluate("() => window.recording")
+        page.evaluate("() => PhiReplay.addEvent('before-reload', {})")
+        page.evaluate("() => PhiReplay.flush()")
+        before = json.loads(page.evaluate(f"() => sessionStorage.getItem('{STORAGE_KEY}')"))
+        for _ in range(3):
+            page.reload()
+            page.evaluate("() => window.recording")
+        page.evaluate("() => PhiReplay.addEvent('after-reload', {})")
+        page.evaluate("() => PhiReplay.flush()")
+        after = json.loads(page.evaluate(f"() => sessionStorage.getItem('{STORAGE_KEY}')"))
+    finally:
+        context.close()
+    assert after["sessionId"] == before["sessionId"]
+    assert _markers(collector, before["sessionId"]) == ["before-reload", "after-reload"]
