@@ -198,6 +198,11 @@ class Settings(BaseModel):
     # Per connection: sustained batches per second, and how many may come at once.
     batches_per_second: float = Field(default=100.0, gt=0, le=10_000)
     batch_burst: int = Field(default=1000, ge=1, le=100_000)
+    # Per client address on /v1/beacon: a page sends one beacon when it is hidden; a
+    # clinic's workstations behind one NAT address share these. A beacon costs one token,
+    # and one more per 64 KiB of body (browsers cap beacons at 64 KB).
+    beacons_per_second: float = Field(default=50.0, gt=0, le=10_000)
+    beacon_burst: int = Field(default=500, ge=1, le=100_000)
     dev: bool = False
     instances: tuple[InstanceConfig, ...] = ()
     # Support console (collector/console): idle logoff, lockout, how long audit is kept.

@@ -33,10 +33,11 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
 from collector.config import IPNetwork, Settings
+from collector.limits import address_key
 from collector.metrics import Metrics
 from collector.protocol import CLOSE_IDLE, CLOSE_TOO_MANY
 
@@ -132,14 +133,6 @@ def forwarded(scope: Scope, proxies: tuple[IPNetwork, ...]) -> Scope:
             else:
                 scope["scheme"] = nearest
     return scope
-
-
-def address_key(host: str) -> str:
-    """Whom a connection counts against: the address, or an IPv6 client's /64."""
-    address = _address(host)
-    if isinstance(address, IPv6Address):
-        return str(IPv6Network((address, 64), strict=False))
-    return str(address) if address is not None else host
 
 
 def _code_of(body: bytes) -> str:

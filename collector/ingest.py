@@ -11,32 +11,38 @@ import contextlib
 import ctypes
 import ctypes.util
 import gc
+import io
 import logging
 import multiprocessing
 import os
 import signal
 import sys
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+from hypercorn.protocol import ws_stream
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol
 
 from collector.config import InstanceConfig, Settings
 from collector.crypto import DataKey, Keyring
 from collector.exceptions import Refusal, StorageFull
 from collector.exclusions import ExcludedRoutes
 from collector.instances import InstanceRegistry
-from collector.limits import TokenBucket
+from collector.limits import AddressBuckets, TokenBucket
 from collector.origins import OriginPattern, origin_allowed
 from collector.paths import RouteTable, path_of, template_path
 from collector.protocol import (
+    CLOSE_CONFLICT,
     CLOSE_DISABLED,
     CLOSE_INTERNAL,
     CLOSE_ORIGIN,
@@ -45,7 +51,9 @@ from collector.protocol import (
     CLOSE_TOO_LARGE,
     CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORISED,
+    FRAME_HEAD,
     HTTP_STATUS,
+    MAX_SEQ_AHEAD,
     Hello,
     close_reason,
     decode,
@@ -53,6 +61,7 @@ from collector.protocol import (
     error_message,
     parse_batch,
     parse_hello,
+    seq_of_head,
     text_of,
 )
 from collector.records import (
@@ -61,7 +70,6 @@ from collector.records import (
     compress_batch,
     compress_frame,
     seal,
-    seal_batch,
 )
 from collector.store import SessionRecord, Store
 
@@ -126,7 +134,40 @@ def _compress_in_worker(frame: str) -> Compressed | RefusalFields:
     try:
         return _compress(frame)
     except Refusal as refusal:
-        return (refusal.code, refusal.close_code, refusal.reason, refusal.seq)
+        return _fields(refusal)
+
+
+@dataclass(frozen=True)
+class CheckedBeacon:
+    """A beacon body, validated and its batches compressed. A refused batch is kept
+    apart, to be raised only once the hello is authorised: a beacon with a wrong app key
+    is `unauthorised` whatever its batches hold."""
+
+    hello: Hello
+    batches: tuple[Compressed, ...] = ()
+    refused: RefusalFields | None = None
+
+
+def check_beacon(body: bytes) -> CheckedBeacon:
+    with _gc_paused():
+        message = decode_beacon(body)
+        hello = parse_hello(message["hello"])
+        try:
+            batches = [compress_batch(parse_batch(b).seq, b["events"]) for b in message["batches"]]
+        except Refusal as refusal:
+            return CheckedBeacon(hello, refused=_fields(refusal))
+    return CheckedBeacon(hello, tuple(batches))
+
+
+def _check_beacon_in_worker(body: bytes) -> CheckedBeacon | RefusalFields:
+    try:
+        return check_beacon(body)
+    except Refusal as refusal:
+        return _fields(refusal)
+
+
+def _fields(refusal: Refusal) -> RefusalFields:
+    return (refusal.code, refusal.close_code, refusal.reason, refusal.seq)
 
 
 def _prctl() -> Any:
@@ -181,6 +222,153 @@ def worker_count() -> int:
 def _storage_full() -> Refusal:
     # The store's own message names the data directory: for the log, not for browsers.
     return Refusal("storage_full", CLOSE_TRY_AGAIN, "the collector's storage is full; retry later")
+
+
+# -- frames over the size limit ---------------------------------------------------------
+# hypercorn gathers a frame whole before the app sees it, and one over its own limit
+# (`websocket_max_message_size`) only gets a bare close 1009: no `too_large` message, so
+# the recorder cannot tell which batch to give up, and a client that does not answer the
+# close is left holding the connection and the buffered frame. So hypercorn's buffer is
+# replaced by one that stops keeping a frame once it passes the limit, keeps counting
+# until the frame ends, and hands the app a note of its size and first characters
+# instead of its text: ingest then refuses it like any other frame.
+#
+# Frames compressed with permessage-deflate are inflated before that buffer sees them,
+# one read (64 KiB) at a time: zlib inflates 64 KiB of a repeated byte to ~64 MiB. So
+# inflating is bounded too: it goes in 1 MiB steps, and once a message passes the limit
+# the rest of it is inflated and thrown away (the stream must still be decoded for the
+# messages that follow, which share its window).
+
+OVERSIZE = "phi_replay.oversize"  # the ASGI receive message's key for that note
+
+
+class _CappedFrames(ws_stream.WebsocketBuffer):
+    def __init__(self, max_length: int) -> None:
+        super().__init__(max_length)
+        self.head: str | None = None  # set once the frame is over the limit
+
+    def extend(self, event: Any) -> None:
+        if self.head is None and self.length + len(event.data) <= self.max_length:
+            super().extend(event)
+            return
+        if self.head is None:
+            kept = ""
+            if isinstance(self.value, io.StringIO):
+                self.value.seek(0)
+                kept = self.value.read(FRAME_HEAD)
+            if isinstance(event.data, str):
+                kept = (kept + event.data[:FRAME_HEAD])[:FRAME_HEAD]
+            self.head = kept
+            self.value = None  # the memory goes now, not when the client is done sending
+        self.length += len(event.data)
+
+    def clear(self) -> None:
+        super().clear()
+        self.head = None
+
+    def to_message(self) -> dict[str, Any]:
+        if self.head is None:
+            message: dict[str, Any] = super().to_message()
+            return message
+        note = {"size": self.length, "head": self.head}
+        return {"type": "websocket.receive", "bytes": None, "text": None, OVERSIZE: note}
+
+
+INFLATE_STEP = 1 << 20  # bytes inflated at a time
+_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
+
+
+class _BoundedInflate(PerMessageDeflate):
+    limit = 1 << 22  # characters of a message; set by cap_frames
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._characters = 0  # inflated so far in this message
+        self._discarding = False  # this message is over the limit: inflated, not kept
+
+    def frame_inbound_payload_data(
+        self, proto: FrameDecoder | FrameProtocol, data: bytes
+    ) -> bytes | CloseReason:
+        inflater = self._decompressor
+        if not self._inbound_compressed or not self._inbound_is_compressible or inflater is None:
+            return super().frame_inbound_payload_data(proto, data)
+        kept: list[bytes] = []
+        pending = bytes(data)
+        try:
+            while True:
+                piece = inflater.decompress(pending, INFLATE_STEP)
+                pending = inflater.unconsumed_tail
+                if not self._discarding:
+                    kept.append(piece)
+                    self._characters += len(piece.translate(None, _CONTINUATION))
+                    # One more than the limit: the cut below may take a character off the end.
+                    self._discarding = self._characters > self.limit + 1
+                if not pending and len(piece) < INFLATE_STEP:  # a full step may leave output
+                    break
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        out = b"".join(kept)
+        # Over the limit, the rest is dropped: end on a whole character, so the text stays
+        # valid UTF-8 and _CappedFrames, seeing more characters than the limit, refuses it.
+        return _whole_characters(out) if self._discarding else out
+
+    def frame_inbound_complete(
+        self, proto: FrameDecoder | FrameProtocol, fin: bool
+    ) -> bytes | CloseReason | None:
+        tail = super().frame_inbound_complete(proto, fin)
+        if not fin:
+            return tail
+        discarded, self._discarding, self._characters = self._discarding, False, 0
+        return None if discarded and not isinstance(tail, CloseReason) else tail
+
+
+def _whole_characters(data: bytes) -> bytes:
+    """`data` without a UTF-8 sequence cut at its end."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # ASCII or the first byte of a sequence
+            length = 1 if byte < 0xC0 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return data if length <= back else data[:-back]
+    return data
+
+
+def cap_frames(limit: int) -> bool:
+    """Install the capped buffer and inflater in hypercorn (for every WebSocket it serves
+    from now on). False, and hypercorn's own limit applies, if its internals are not what
+    this expects."""
+    buffer = getattr(ws_stream, "WebsocketBuffer", None)
+    inflate = getattr(ws_stream, "PerMessageDeflate", None)
+    expected = (
+        buffer in (_CappedFrames, _CappedFrames.__mro__[1])
+        and inflate in (_BoundedInflate, PerMessageDeflate)
+        and hasattr(ws_stream.WSStream, "_handle_events")
+        and all(hasattr(PerMessageDeflate(), a) for a in ("_decompressor", "_inbound_compressed"))
+    )
+    if not expected:
+        log.warning("hypercorn's frame buffer changed: oversize frames get a bare close 1009")
+        return False
+    _BoundedInflate.limit = limit
+    ws_stream.WebsocketBuffer = _CappedFrames  # type: ignore[misc]
+    setattr(ws_stream, "PerMessageDeflate", _BoundedInflate)  # noqa: B010 (not exported)
+    return True
+
+
+# -- sessions held by a live socket -------------------------------------------------------
+# A session is written by one page at a time. A reload opens its socket before the
+# collector may have seen the old page's close, so a second page waits HANDOVER_SECONDS for
+# the first to go; one still there then (a duplicated tab) is refused as `session_in_use`
+# and its recorder starts its own session. The same page reconnecting (its `page_id`)
+# takes over at once: its old socket is one the network lost. So does a hello without a
+# `page_id` (a recorder from before it): refusing it would leave that recorder retrying
+# until the lost socket timed out.
+
+HANDOVER_SECONDS = 2.0
+
+
+@dataclass
+class _Holder:
+    page_id: str | None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 EXCLUDED_TAG = "phi-replay.excluded"  # stands in for events the collector dropped
@@ -241,6 +429,24 @@ class RouteState:
         return compress_batch(compressed.seq, kept)
 
 
+BEACON_TOKEN_BYTES = 64 * 1024  # a beacon costs one token, and one more per 64 KiB of body
+
+
+def _refusal(fields: RefusalFields) -> Refusal:
+    code, close_code, reason, seq = fields
+    return Refusal(code, close_code, reason, seq=seq)
+
+
+def _check_seq(seq: int, next_seq: int) -> None:
+    if seq > next_seq + MAX_SEQ_AHEAD:
+        raise Refusal(
+            "seq_out_of_range",
+            CLOSE_POLICY,
+            f"seq is more than {MAX_SEQ_AHEAD} past the session's next seq {next_seq}",
+            seq=seq,
+        )
+
+
 class Ingest:
     def __init__(
         self,
@@ -256,6 +462,9 @@ class Ingest:
         self.registry = registry
         self._built: tuple[tuple[InstanceConfig, ...], Instances] | None = None
         self._workers = workers  # validation workers (start_workers), or the loop validates
+        self._holders: dict[str, _Holder] = {}  # session id → the page whose socket writes it
+        self._beacons = AddressBuckets(settings.beacons_per_second, settings.beacon_burst)
+        cap_frames(settings.max_message_bytes)
 
     @property
     def instances(self) -> Instances:
@@ -285,8 +494,23 @@ class Ingest:
             return _compress(frame)
         if isinstance(outcome, Compressed):
             return outcome
-        code, close_code, reason, seq = outcome
-        raise Refusal(code, close_code, reason, seq=seq)
+        raise _refusal(outcome)
+
+    async def _check_beacon(self, body: bytes) -> CheckedBeacon:
+        pool = self._workers
+        if pool is None or len(body) < OFFLOAD_AT:
+            return check_beacon(body)
+        try:
+            outcome = await asyncio.get_running_loop().run_in_executor(
+                pool, _check_beacon_in_worker, body
+            )
+        except BrokenProcessPool:
+            log.error("a validation worker died; validating on the event loop from now on")
+            self.stop_workers()
+            return check_beacon(body)
+        if isinstance(outcome, CheckedBeacon):
+            return outcome
+        raise _refusal(outcome)
 
     async def __call__(self, websocket: WebSocket) -> None:
         origin = websocket.headers.get("origin")
@@ -296,8 +520,9 @@ class Ingest:
             return
         await websocket.accept()
         session_id = None
+        holder = None
         try:
-            session, dek, instance = await self._handshake(websocket, origin)
+            session, dek, instance, holder = await self._handshake(websocket, origin)
             session_id = session.session_id
             await self._receive_batches(websocket, session, dek, instance)
         except Refusal as refusal:
@@ -313,6 +538,9 @@ class Ingest:
             await self._refuse(
                 websocket, Refusal("internal", CLOSE_INTERNAL, "the collector could not store it")
             )
+        finally:
+            if holder is not None and session_id is not None:
+                self._release(session_id, holder)
 
     async def _receive(self, websocket: WebSocket) -> str | bytes | None:
         """The next frame, within the size limit."""
@@ -322,18 +550,51 @@ class Ingest:
         frame = message.get("text")
         if frame is None:
             frame = message.get("bytes")
-        size = len(frame) if frame is not None else 0
-        if size > self.settings.max_message_bytes:
+        oversize = message.get(OVERSIZE)
+        limit = self.settings.max_message_bytes
+        if isinstance(oversize, dict):  # _CappedFrames kept only its size and first characters
+            # The size is a lower bound: an inflated frame's excess is not counted.
             raise Refusal(
                 "too_large",
                 CLOSE_TOO_LARGE,
-                f"frame of {size} bytes is over the limit of {self.settings.max_message_bytes}",
+                f"frame of at least {int(oversize['size'])} bytes is over the limit of {limit}",
+                seq=seq_of_head(str(oversize["head"])),
+            )
+        size = len(frame) if frame is not None else 0
+        if size > limit:
+            head = frame[:FRAME_HEAD] if isinstance(frame, str) else ""
+            raise Refusal(
+                "too_large",
+                CLOSE_TOO_LARGE,
+                f"frame of {size} bytes is over the limit of {limit}",
+                seq=seq_of_head(head),
             )
         return frame
 
+    async def _hold(self, session_id: str, page_id: str | None) -> _Holder:
+        """Make this page the session's writer (see HANDOVER_SECONDS), or refuse."""
+        held = self._holders.get(session_id)
+        if held is not None and page_id is not None and held.page_id != page_id:
+            with anyio.move_on_after(HANDOVER_SECONDS):
+                await held.ended.wait()
+            held = self._holders.get(session_id)
+            if held is not None and held.page_id != page_id:
+                raise Refusal(
+                    "session_in_use",
+                    CLOSE_CONFLICT,
+                    "another page is recording this session; start a new session",
+                )
+        mine = self._holders[session_id] = _Holder(page_id)
+        return mine
+
+    def _release(self, session_id: str, holder: _Holder) -> None:
+        if self._holders.get(session_id) is holder:
+            del self._holders[session_id]
+        holder.ended.set()
+
     async def _handshake(
         self, websocket: WebSocket, origin: str | None
-    ) -> tuple[SessionRecord, DataKey, InstanceConfig]:
+    ) -> tuple[SessionRecord, DataKey, InstanceConfig, _Holder]:
         with anyio.move_on_after(self.settings.hello_timeout_seconds) as scope:
             frame = await self._receive(websocket)
         if scope.cancelled_caught:
@@ -341,6 +602,7 @@ class Ingest:
         hello = parse_hello(decode(frame))
         instance = self._authorise(hello, origin)
         session, dek = await self._open_session(instance, hello)
+        holder = await self._hold(session.session_id, hello.page_id)
         welcome: dict[str, Any] = {
             "type": "welcome",
             "session_id": session.session_id,
@@ -349,14 +611,18 @@ class Ingest:
         rules = instance.remote_rules()
         if rules:
             welcome["config"] = rules
-        await websocket.send_json(welcome)
+        try:
+            await websocket.send_json(welcome)
+        except BaseException:  # gone while waiting for the handover: hold nothing
+            self._release(session.session_id, holder)
+            raise
         log.info(
             "ingest session=%s instance=%s next_seq=%d",
             session.session_id,
             instance.name,
             session.next_seq,
         )
-        return session, dek, instance
+        return session, dek, instance, holder
 
     def _authorise(self, hello: Hello, origin: str | None) -> InstanceConfig:
         instance = self.instances.by_key.get(hello.app_key)
@@ -388,6 +654,12 @@ class Ingest:
         if session.instance != instance.name:
             # Session ids are chosen by clients: never let one instance write into another's.
             raise Refusal("unauthorised", CLOSE_UNAUTHORISED, "session belongs to another instance")
+        # A session is bound to the user and tab that started it: a session id alone (it
+        # shows in logs and URLs) must not let anyone add to someone else's recording.
+        if session.user != hello.user:
+            raise Refusal("session_mismatch", CLOSE_CONFLICT, "session was started by another user")
+        if session.tab_id != hello.tab_id:
+            raise Refusal("session_mismatch", CLOSE_CONFLICT, "session was started by another tab")
         if session.wrapped_key == wanted.wrapped_key:
             return session, fresh
         dek = self.keyring.unwrap(session.wrapped_key, session.instance, session.session_id)
@@ -399,6 +671,7 @@ class Ingest:
         bucket = TokenBucket(self.settings.batches_per_second, self.settings.batch_burst)
         routes = instance.route_table()
         route = RouteState(ExcludedRoutes(instance.exclude_routes), routes)
+        next_seq = session.next_seq
         while True:
             frame = text_of(await self._receive(websocket))
             if not bucket.take():
@@ -409,33 +682,46 @@ class Ingest:
                     " reconnect later",
                 )
             compressed = await self._validate(frame)
+            _check_seq(compressed.seq, next_seq)
             if route.affects(compressed):
                 compressed = route.filter(frame, compressed)
             sealed = seal(session, dek, compressed, routes=routes)
             await self.store.append(session.session_id, sealed)
+            next_seq = max(next_seq, sealed.seq + 1)
             await websocket.send_json({"type": "ack", "seq": sealed.seq})
 
     async def beacon(self, request: Request) -> Response:
         """`POST /v1/beacon`: the tail of a session sent by `navigator.sendBeacon` on page
         hide. Same checks, dedupe and durability as the socket; all or nothing."""
         origin = request.headers.get("origin")
+        address = request.client.host if request.client else "-"
         session_id = None
         try:
             if not self.instances.any_allows(origin):
                 raise Refusal("origin_not_allowed", CLOSE_ORIGIN, "origin is not allowed")
+            if not self._beacons.take(address):
+                raise self._beacon_limit()
             body = await self._read_body(request)
-            message = decode_beacon(body)
-            hello = parse_hello(message["hello"])
-            instance = self._authorise(hello, origin)
-            batches = [(parse_batch(b), b["events"]) for b in message["batches"]]
-            session, dek = await self._open_session(instance, hello)
+            if not self._beacons.take(address, len(body) // BEACON_TOKEN_BYTES):
+                raise self._beacon_limit()
+            checked = await self._check_beacon(body)
+            instance = self._authorise(checked.hello, origin)
+            if checked.refused is not None:
+                raise _refusal(checked.refused)
+            session, dek = await self._open_session(instance, checked.hello)
             session_id = session.session_id
             routes = instance.route_table()
             route = RouteState(ExcludedRoutes(instance.exclude_routes), routes)
-            for batch, events in batches:
-                kept = route.filter_events(events) if route.excluded else events
-                sealed = seal_batch(session, dek, batch.seq, kept, routes=routes)
+            next_seq = session.next_seq
+            batches = checked.batches
+            for index, compressed in enumerate(batches):
+                _check_seq(compressed.seq, next_seq)
+                if route.affects(compressed):  # rare: the events are needed again
+                    events = decode_beacon(body)["batches"][index]["events"]
+                    compressed = compress_batch(compressed.seq, route.filter_events(events))
+                sealed = seal(session, dek, compressed, routes=routes)
                 await self.store.append(session.session_id, sealed)
+                next_seq = max(next_seq, sealed.seq + 1)
         except Refusal as refusal:
             log.info("beacon refused session=%s code=%s", session_id or "-", refusal.code)
             return JSONResponse(error_message(refusal), status_code=HTTP_STATUS[refusal.code])
@@ -448,6 +734,14 @@ class Ingest:
             return JSONResponse(error_message(failed), status_code=500)
         log.info("beacon session=%s batches=%d", session_id, len(batches))
         return Response(status_code=204)
+
+    def _beacon_limit(self) -> Refusal:
+        return Refusal(
+            "rate_limited",
+            CLOSE_RATE_LIMITED,
+            f"more than {self.settings.beacons_per_second:g} beacons per second from this"
+            " address; retry later",
+        )
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_message_bytes

@@ -7,6 +7,7 @@ Parsing never echoes input: error reasons carry field paths and pydantic's messa
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -27,10 +28,17 @@ CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later": the collector's storage is
 CLOSE_UNAUTHORISED = 4001
 CLOSE_ORIGIN = 4003
 CLOSE_DISABLED = 4004  # the instance or environment is not recording (configuration)
+CLOSE_CONFLICT = 4009  # the session is another tab's, user's or page's: start a new one
 CLOSE_RATE_LIMITED = 4029  # more batches than the per-connection limit allows
 # Refused by collector/http_limits.py, for every WebSocket route alike.
 CLOSE_TOO_MANY = 4029  # too_many_connections: back off like rate_limited (HTTP 429)
 CLOSE_IDLE = 4008  # idle_timeout: nothing received for idle_timeout_seconds (HTTP 408)
+
+# How far a batch's seq may run ahead of the session's `next_seq`. A recorder's seqs run
+# ahead only by batches it numbered but the collector never made durable: its bounded
+# buffer (5 MB by default) holds at most ~60,000 of the smallest batches. Without a bound
+# one batch of seq 2**53 would leave the real recorder no seq to write with.
+MAX_SEQ_AHEAD = 100_000
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 
@@ -47,6 +55,9 @@ class Hello(_Message):
     tab_id: Ident
     user: Annotated[str, Field(max_length=200)] = ""
     environment: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")] = "default"
+    # One per loaded page (document): a reconnect of the same page takes its session over,
+    # another page (a duplicated tab, which copies sessionStorage) may not.
+    page_id: Ident | None = None
 
     def __repr__(self) -> str:
         return f"Hello(session_id={self.session_id!r}, app_key=[secure], user=[secure])"
@@ -107,6 +118,22 @@ def text_of(frame: str | bytes | None) -> str:
     return frame
 
 
+def too_deep() -> Refusal:
+    return Refusal("malformed_json", CLOSE_INVALID_DATA, "JSON nested too deeply")
+
+
+# A recorder's batch frame begins `{"type":"batch","seq":N,`: enough to name the seq of a
+# frame too large to be kept, so that the recorder knows which batch never to resend.
+_HEAD_SEQ = re.compile(r'\s*\{\s*"type"\s*:\s*"batch"\s*,\s*"seq"\s*:\s*([1-9][0-9]{0,15})[\s,}]')
+FRAME_HEAD = 64  # characters of an oversize frame kept for `seq_of_head`
+
+
+def seq_of_head(head: str) -> int | None:
+    """The seq a batch frame starts with, if it starts as the recorder's do."""
+    found = _HEAD_SEQ.match(head)
+    return int(found.group(1)) if found and int(found.group(1)) <= 2**53 else None
+
+
 def decode(frame: str | bytes | None) -> dict[str, Any]:
     """Turn one WebSocket frame into a JSON object, or refuse it."""
     frame = text_of(frame)
@@ -118,6 +145,8 @@ def decode(frame: str | bytes | None) -> dict[str, Any]:
             CLOSE_INVALID_DATA,
             f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
         ) from None
+    except RecursionError:  # json.loads gives up on deep nesting: the input's fault
+        raise too_deep() from None
     if not isinstance(message, dict):
         raise Refusal(
             "malformed_json",
@@ -147,6 +176,9 @@ HTTP_STATUS = {
     "origin_not_allowed": 403,
     "disabled": 403,
     "too_large": 413,
+    "session_mismatch": 409,
+    "session_in_use": 409,
+    "seq_out_of_range": 400,
     "rate_limited": 429,
     "internal": 500,
     "storage_full": 503,
@@ -159,6 +191,8 @@ def decode_beacon(body: bytes) -> dict[str, Any]:
         message = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise Refusal("malformed_json", CLOSE_INVALID_DATA, "expected a JSON body") from None
+    except RecursionError:
+        raise too_deep() from None
     if not isinstance(message, dict) or set(message) != {"hello", "batches"}:
         raise Refusal("protocol", CLOSE_POLICY, "expected an object with hello and batches")
     hello, batches = message["hello"], message["batches"]
@@ -211,11 +245,7 @@ def parse_batch_frame(frame: str) -> Batch:
             return _batch.validate_json(frame)
         except ValidationError:
             pass
-    try:
-        message = decode(frame)
-    except RecursionError:  # json.loads gives up on deep nesting, pydantic's parser sooner
-        raise Refusal("malformed_json", CLOSE_INVALID_DATA, "JSON nested too deeply") from None
-    return parse_batch(message)
+    return parse_batch(decode(frame))  # decode refuses nesting too deep for json.loads
 
 
 def error_message(refusal: Refusal) -> dict[str, Any]:

@@ -46,9 +46,9 @@ def hypercorn_config(
 ) -> HypercornConfig:
     config = HypercornConfig()
     config.bind = [f"{host}:{port}"]
-    # Frames over our own limit get a JSON error from ingest; hypercorn's limit is only
-    # the backstop against unbounded buffering.
-    config.websocket_max_message_size = max_message_bytes * 2
+    # ingest's capped frame buffer (collector/ingest.py, cap_frames) stops keeping a frame
+    # at this size and refuses it with a JSON `too_large`, whatever its size.
+    config.websocket_max_message_size = max_message_bytes
     # Thousands of tabs reconnect at once after a restart: hypercorn's default listen
     # queue of 100 would drop their SYNs, and each retry waits 1 s, then 3 s, ...
     config.backlog = LISTEN_BACKLOG

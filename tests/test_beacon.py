@@ -5,12 +5,27 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from collector.testing import RunningServer, export_events
-from tests.wsclient import ALLOWED_ORIGIN, batch, custom, new_id, receive, start_session
+from collector import ingest as ingest_module
+from collector.config import Settings
+from collector.crypto import Keyring
+from collector.embedded import EmbeddedStore
+from collector.ingest import OFFLOAD_AT, CheckedBeacon, Ingest, start_workers, worker_count
+from collector.instances import InstanceRegistry
+from collector.testing import RunningServer, export_events, running_collector
+from tests.wsclient import (
+    ALLOWED_ORIGIN,
+    batch,
+    custom,
+    new_id,
+    receive,
+    start_session,
+    tab_of,
+)
 
 
 def beacon_body(session_id: str, *batches: str, app_key: str = "dev") -> bytes:
@@ -18,7 +33,7 @@ def beacon_body(session_id: str, *batches: str, app_key: str = "dev") -> bytes:
         "v": 1,
         "app_key": app_key,
         "session_id": session_id,
-        "tab_id": "tab-beacon01",
+        "tab_id": tab_of(session_id),
         "user": "test.user",
         "environment": "dev",
     }
@@ -67,6 +82,8 @@ def test_a_beacon_tail_is_stored_once_even_when_the_socket_resends_it(
         ("bad-key", ALLOWED_ORIGIN, 401, "unauthorised"),
         ("invalid", ALLOWED_ORIGIN, 400, "invalid_batch"),
         ("huge", ALLOWED_ORIGIN, 413, "too_large"),
+        ("deep", ALLOWED_ORIGIN, 400, "malformed_json"),
+        ("bad-key-and-invalid", ALLOWED_ORIGIN, 401, "unauthorised"),
     ],
 )
 def test_a_refused_beacon_says_why_and_stores_nothing(
@@ -83,6 +100,11 @@ def test_a_refused_beacon_says_why_and_stores_nothing(
         body = beacon_body(session, good, bad)
     elif body == "huge":
         body = beacon_body(session, batch(1, custom(1, blob="x" * (5 * 1024 * 1024))))
+    elif body == "deep":
+        body = b'{"hello": ' + b"[" * 100_000 + b"]" * 100_000 + b', "batches": []}'
+    elif body == "bad-key-and-invalid":  # the key is checked first, as before validation
+        bad = json.dumps({"type": "batch", "seq": 2, "events": [{"type": 99}]})
+        body = beacon_body(session, bad, app_key="nope")
     assert isinstance(body, bytes)
     got_status, reply = post(collector, body, origin)
     assert (got_status, reply["code"]) == (status, code)
@@ -93,3 +115,59 @@ def test_a_refused_beacon_says_why_and_stores_nothing(
         if s["session_id"] == session
     ]
     assert listed == [], "nothing of a refused beacon is stored"
+
+
+def test_a_deeply_nested_beacon_logs_no_error(collector: RunningServer) -> None:
+    hello = json.loads(beacon_body(new_id("sess"), batch(1)))["hello"]
+    nested = "[" * 50_000 + "]" * 50_000
+    deep = f'{{"hello": {json.dumps(hello)}, "batches": [{nested}]}}'
+    status, reply = post(collector, deep.encode())
+    assert (status, reply["code"]) == (400, "malformed_json")
+    assert "nested too deeply" in reply["reason"]
+    assert "beacon failed" not in collector.log.read_text(errors="replace")
+
+
+def test_beacons_over_the_per_address_rate_are_refused_and_store_nothing(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "collector.toml"
+    config.write_text("beacons_per_second = 0.01\nbeacon_burst = 3\n")
+    with running_collector(tmp_path / "var", "--config", config) as server:
+        sessions = [new_id("sess") for _ in range(4)]
+        answers = [post(server, beacon_body(s, batch(1, custom(1))))[0] for s in sessions[:3]]
+        assert answers == [204, 204, 204]
+        status, reply = post(server, beacon_body(sessions[3], batch(1, custom(1))))
+        assert (status, reply["code"]) == (429, "rate_limited")
+        assert "beacons per second from this address" in reply["reason"]
+        stored = {e["session_id"] for e in export_events(server.data_dir, server.keyring)}
+        assert stored == set(sessions[:3])
+
+
+@pytest.mark.skipif(worker_count() < 1, reason="one core, or no prctl: no validation workers")
+@pytest.mark.anyio
+async def test_a_large_beacon_is_validated_in_a_worker_not_on_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workers = start_workers(1)
+    assert workers is not None
+    settings = Settings(data_dir=tmp_path / "var", dev=True).with_dev_instance()
+    store = EmbeddedStore(settings.data_dir)
+    keyring = Keyring.load_or_create(settings.keyring_path)
+    ingest = Ingest(settings, store, keyring, InstanceRegistry(store.control, settings), workers)
+    try:
+        session = new_id("sess")
+        big = beacon_body(session, batch(1, custom(1, note="y" * OFFLOAD_AT)))
+        bad = beacon_body(session, json.dumps({"type": "batch", "seq": 2, "events": [{}]}))
+
+        def on_the_loop(body: bytes) -> CheckedBeacon:
+            raise AssertionError("a large beacon was validated on the event loop")
+
+        monkeypatch.setattr(ingest_module, "check_beacon", on_the_loop)  # the workers forked
+        checked = await ingest._check_beacon(big)
+        assert [c.seq for c in checked.batches] == [1]
+        refused = await ingest._check_beacon(bad + b" " * OFFLOAD_AT)
+        assert refused.refused is not None
+        assert refused.refused[0] == "invalid_batch"
+    finally:
+        ingest.stop_workers()
+        await store.aclose()

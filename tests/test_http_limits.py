@@ -20,7 +20,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
-from collector.http_limits import address_key
+from collector.limits import address_key
 from collector.testing import RunningServer, running_collector
 from tests.wsclient import ALLOWED_ORIGIN, batch, hello, new_id, receive, refused, start_session
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from collector.ingest import OFFLOAD_AT, worker_count
-from collector.testing import RunningServer, export_events
+from collector.testing import RunningServer, export_events, running_collector
 from tests.wsclient import (
+    ALLOWED_ORIGIN,
     batch,
     custom,
     hello,
@@ -127,11 +132,93 @@ def test_refusal_reasons_never_echo_field_names_sent_by_the_page(
     assert "CANARY" not in reason
 
 
-def test_a_frame_over_the_size_limit_is_refused_as_too_large(collector: RunningServer) -> None:
-    ws, _ = start_session(collector.ws_url, new_id("sess"))
-    ws.send(batch(1, custom(1, blob="x" * (5 * 1024 * 1024))))
-    error, close_code, _ = refused(ws)
-    assert (error["code"], close_code) == ("too_large", 1009)
+@pytest.mark.parametrize("megabytes", [5, 9, 40])
+def test_every_frame_over_the_size_limit_is_refused_as_too_large_naming_its_seq(
+    collector: RunningServer, megabytes: int
+) -> None:
+    """Whatever its size: hypercorn's own limit once answered a bare 1009, which left the
+    recorder resending the frame forever."""
+    bystander, _ = start_session(collector.ws_url, new_id("sess"))
+    session = new_id("sess")
+    ws, _ = start_session(collector.ws_url, session)
+    ws.send(batch(1))
+    assert receive(ws) == {"type": "ack", "seq": 1}
+    ws.send(batch(2, custom(1, blob="CANARY-BLOB-" + "x" * (megabytes << 20))))
+    error, close_code, reason = refused(ws)
+    assert (error["code"], error["seq"], close_code) == ("too_large", 2, 1009)
+    assert "over the limit of 4194304" in reason
+    assert "CANARY" not in reason
+    bystander.send(batch(1))
+    assert receive(bystander) == {"type": "ack", "seq": 1}
+    bystander.close()
+    ws, next_seq = start_session(collector.ws_url, session)
+    assert next_seq == 2
+    ws.close()
+
+
+def _peak_rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+
+
+def test_an_oversize_frame_is_not_held_in_memory_even_when_it_inflates(tmp_path: Path) -> None:
+    """64 KiB of permessage-deflate inflate to ~64 MiB: the collector must neither keep an
+    oversize frame nor inflate it whole. Peak RSS, not timing: what an operator sees."""
+    with running_collector(tmp_path / "var") as server:
+        before = _peak_rss_kib(server.proc.pid)
+        for compression in ("deflate", None):
+            session = new_id("sess")
+            with connect(
+                server.ws_url, origin=Origin(ALLOWED_ORIGIN), compression=compression, max_size=None
+            ) as ws:
+                ws.send(hello(session))
+                assert receive(ws)["type"] == "welcome"
+                ws.send(batch(1, custom(1, blob="x" * (100 << 20))))
+                error, close_code, _ = refused(ws)
+                assert (error["code"], error["seq"], close_code) == ("too_large", 1, 1009)
+        grown_mib = (_peak_rss_kib(server.proc.pid) - before) / 1024
+        assert grown_mib < 48, f"peak RSS grew by {grown_mib:.0f} MiB for 100 MiB frames"
+
+
+def test_compressed_frames_just_under_the_limit_arrive_whole(collector: RunningServer) -> None:
+    """The bound on inflating counts characters, as the limit does: 4 MiB of two-byte
+    characters (8 MiB of UTF-8) is within it, and the stream goes on for the next frame."""
+    session = new_id("sess")
+    ws, _ = start_session(collector.ws_url, session)  # the client offers permessage-deflate
+    assert ws.protocol.extensions, "the frames go compressed"
+    notes = {f"n{i}": "é" * 1_000_000 for i in range(4)} | {"last": "CANARY-Ü" + "ü" * 190_000}
+    frame = json.dumps(
+        {"type": "batch", "seq": 1, "events": [custom(1, **notes)]}, ensure_ascii=False
+    )
+    assert 4 << 20 > len(frame) > (4 << 20) - 10_000
+    ws.send(frame)
+    assert receive(ws) == {"type": "ack", "seq": 1}
+    ws.send(batch(2, custom(2, note="after")))
+    assert receive(ws) == {"type": "ack", "seq": 2}
+    ws.close()
+    stored = export_events(collector.data_dir, collector.keyring, session)
+    assert stored[0]["event"]["data"]["payload"] == notes
+    assert stored[1]["event"]["data"]["payload"] == {"note": "after"}
+
+
+@pytest.mark.parametrize("send", ["hello", "batch"])
+def test_deeply_nested_json_is_malformed_not_an_internal_error(
+    collector: RunningServer, send: str
+) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    ws = open_socket(collector.ws_url)
+    if send == "hello":
+        ws.send('{"type":"hello","v":1,"app_key":' + deep + "}")
+    else:
+        ws.send(hello(new_id("sess")))
+        assert receive(ws)["type"] == "welcome"
+        ws.send('{"type":"batch","seq":1,"events":' + deep + "}")
+    error, close_code, reason = refused(ws)
+    assert (error["code"], close_code) == ("malformed_json", 1007)
+    assert "nested too deeply" in reason
+    log = collector.log.read_text(errors="replace")
+    assert "RecursionError" not in log
+    assert "ingest failed" not in log
 
 
 def test_batches_must_follow_a_hello(collector: RunningServer) -> None:

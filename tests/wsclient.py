@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from typing import Any
@@ -23,13 +24,18 @@ def open_socket(url: str, origin: str = ALLOWED_ORIGIN) -> ClientConnection:
     return connection.__enter__()
 
 
+def tab_of(session_id: str) -> str:
+    """The tab a test session belongs to: the collector binds a session to its tab."""
+    return "tab-" + hashlib.sha256(session_id.encode()).hexdigest()[:12]
+
+
 def hello(session_id: str, app_key: str = "dev", **extra: Any) -> str:
     message = {
         "type": "hello",
         "v": 1,
         "app_key": app_key,
         "session_id": session_id,
-        "tab_id": new_id("tab"),
+        "tab_id": tab_of(session_id),
         "user": "test.user",
         "environment": "dev",
         **extra,

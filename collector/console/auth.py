@@ -19,12 +19,8 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import secrets
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,6 +30,7 @@ from starlette.responses import Response
 from collector.config import Settings
 from collector.control import AuditEntry, Control, Login, User, token_hash
 from collector.crypto import hash_password, verify_password
+from collector.limits import AddressBuckets
 
 COOKIE = "phi_console"
 LOGIN_CSRF_COOKIE = "phi_login_csrf"
@@ -44,77 +41,7 @@ TOUCH_EVERY_SECONDS = 30.0  # last_seen is written at most this often per login
 # as a wrong password and names cannot be probed by timing.
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
-MAX_THROTTLED_ADDRESSES = 10_000  # buckets kept; the least recently used go first
-
 Failure = Literal["unknown_user", "bad_password", "locked", "disabled", "bad_csrf", "throttled"]
-
-
-def throttle_key(address: str) -> str:
-    """The bucket an address draws from: an IPv6 client by its /64, which one host
-    usually holds whole, so that it cannot take a fresh bucket per address."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
-
-
-class AddressThrottle:
-    """A token bucket per client address, in memory, for at most `max_addresses` of them."""
-
-    def __init__(
-        self,
-        burst: int,
-        per_minute: float,
-        max_addresses: int = MAX_THROTTLED_ADDRESSES,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.burst = float(burst)
-        self.per_second = per_minute / 60.0
-        self.max_addresses = max_addresses
-        self.clock = clock
-        self._lock = threading.Lock()
-        # key -> [tokens, when counted, refused since the last token was taken]
-        self._buckets: OrderedDict[str, list[float]] = OrderedDict()
-
-    def _bucket(self, key: str, now: float) -> list[float]:
-        bucket = self._buckets.pop(key, None)
-        if bucket is None:
-            bucket = [self.burst, now, 0.0]
-        else:
-            bucket[0] = min(self.burst, bucket[0] + (now - bucket[1]) * self.per_second)
-            bucket[1] = now
-        self._buckets[key] = bucket
-        while len(self._buckets) > self.max_addresses:
-            self._buckets.popitem(last=False)
-        return bucket
-
-    def take(self, address: str) -> tuple[bool, bool]:
-        """(allowed, first refusal since the last allowed attempt)."""
-        with self._lock:
-            bucket = self._bucket(throttle_key(address), self.clock())
-            if bucket[0] >= 1.0:
-                bucket[0] -= 1.0
-                bucket[2] = 0.0
-                return True, False
-            first = bucket[2] == 0.0
-            bucket[2] = 1.0
-            return False, first
-
-    def give_back(self, address: str) -> None:
-        with self._lock:
-            bucket = self._bucket(throttle_key(address), self.clock())
-            bucket[0] = min(self.burst, bucket[0] + 1.0)
-
-    def retry_after(self, address: str) -> float:
-        """Seconds until the address may try again (0 if it may now)."""
-        with self._lock:
-            bucket = self._bucket(throttle_key(address), self.clock())
-            return max(0.0, (1.0 - bucket[0]) / self.per_second)
 
 
 @dataclass(frozen=True)
@@ -147,8 +74,8 @@ class Auth:
     def __init__(self, settings: Settings, control: Control) -> None:
         self.settings = settings
         self.control = control
-        self.throttle = AddressThrottle(
-            settings.login_address_burst, settings.login_address_per_minute
+        self.throttle = AddressBuckets(
+            settings.login_address_per_minute / 60.0, settings.login_address_burst
         )
 
     # -- signing in and out -------------------------------------------------------------
@@ -157,8 +84,8 @@ class Auth:
         """A new login token, or why there is none. Audited either way, except a refusal
         by the address throttle past the first in a row (a flood must not become one
         audit write per request)."""
-        allowed, first_refusal = self.throttle.take(source)
-        if not allowed:
+        first_refusal = not self.throttle.refusing(source)
+        if not self.throttle.take(source):
             if first_refusal:
                 return self.failed(username, source, "throttled")
             return "throttled"

@@ -22,10 +22,10 @@ import { observeNavigation } from './observers/navigation';
 import { observeScroll } from './observers/scroll';
 import type { Config } from './options';
 import { buildRules, mergeRules, remoteRules, type CompiledRules, type RuleLists } from './rules';
-import { isExpired, loadSession, newSession, saveSession, type SessionState } from './session';
+import { isExpired, loadSession, newSession, randomId, saveSession, type SessionState } from './session';
 import { serializeNode } from './snapshot';
 import { RouteGate } from './gate';
-import { Transport } from './transport';
+import { Transport, type Hello } from './transport';
 import { EventType, type Observer, type RecordContext, type RecordedEvent, type Win } from './types';
 
 /** Every observer the recorder runs; each returns its own teardown. */
@@ -61,8 +61,12 @@ export class Recorder {
   readonly #gate: RouteGate;
   /** The transport's buffer is full: nothing is captured until it drains. */
   #full = false;
-  /** Events were lost to a full buffer: the next full snapshot is preceded by a gap marker. */
-  #gap = false;
+  /** Events were lost (a full buffer, a batch too large): why, for the gap marker before the next full snapshot. */
+  #gap: 'buffer-full' | 'too-large' | null = null;
+  /** The collector moved the tab to a fresh session: its first welcome needs a full snapshot. */
+  #resnapshot = false;
+  /** This page's own id: after a reload or in a duplicated tab (same sessionStorage) it differs. */
+  readonly #pageId: string;
   #stopped = false;
   #warned = false;
   /** The collector said this page does not record now: start() resolves, recording nothing. */
@@ -87,6 +91,7 @@ export class Recorder {
     this.#onStopped = onStopped;
     const doc = win.document;
     this.#user = config.user;
+    this.#pageId = randomId(win, 'd-');
     this.#rules = buildRules(config.rules);
     this.#rulesKey = JSON.stringify(config.rules);
     this.#gate = new RouteGate(
@@ -124,7 +129,7 @@ export class Recorder {
   }
 
   async start(): Promise<void> {
-    this.#session = loadSession(this.#win, Date.now());
+    this.#session = loadSession(this.#win, Date.now(), this.#user);
     saveSession(this.#win, this.#session);
     this.#transport = this.#openTransport(false);
     try {
@@ -207,17 +212,20 @@ export class Recorder {
   }
 
   #openTransport(retryFirst: boolean): Transport {
-    const session = this.#session;
+    let session = this.#session;
+    const user = this.#user;
+    const hello = (): Hello => ({
+      app_key: this.#config.appKey,
+      session_id: session.sessionId,
+      tab_id: session.tabId,
+      user,
+      environment: this.#config.environment,
+      page_id: this.#pageId,
+    });
     const transport: Transport = new Transport({
       ...this.#config, // url, beaconUrl, bufferBytes
       win: this.#win,
-      hello: {
-        app_key: this.#config.appKey,
-        session_id: session.sessionId,
-        tab_id: session.tabId,
-        user: this.#user,
-        environment: this.#config.environment,
-      },
+      hello: hello(),
       firstSeq: session.seq + 1,
       retryFirst,
       onSeq: (seq) => {
@@ -225,7 +233,36 @@ export class Recorder {
         saveSession(this.#win, session);
       },
       onWelcome: (config) => {
-        if (transport === this.#transport) this.#configure(config);
+        if (transport !== this.#transport) return;
+        this.#configure(config);
+        if (this.#resnapshot) {
+          this.#resnapshot = false;
+          if (this.#teardowns.length && this.#capturing()) this.#fullSnapshot();
+        }
+      },
+      onConflict: (code) => {
+        // A session being retired is not continued elsewhere: what it still held goes.
+        if (transport !== this.#transport) return null;
+        // In use by another page: this is a duplicated tab (it copied sessionStorage), a tab of its own.
+        const tabId = code === 'session_in_use' ? randomId(this.#win, 't-') : session.tabId;
+        session = this.#session = newSession(this.#win, tabId, Date.now(), user);
+        saveSession(this.#win, session);
+        this.#ctx.mask.newSession();
+        this.#full = false;
+        this.#gap = null;
+        this.#resnapshot = true;
+        return hello();
+      },
+      onTooLarge: (snapshot) => {
+        if (transport !== this.#transport) return;
+        if (snapshot) {
+          // A smaller snapshot of the same page will not come: stop rather than record what cannot be replayed.
+          this.#warn("phi-replay: the page's full snapshot is over the collector's size limit; recording stopped");
+          this.stop();
+          return;
+        }
+        this.#gap = 'too-large';
+        if (this.#capturing()) this.#fullSnapshot();
       },
       onFatal: (code) => {
         if (code === 'disabled') {
@@ -241,7 +278,7 @@ export class Recorder {
       onFull: (full) => {
         if (transport !== this.#transport) return;
         this.#full = full;
-        if (full) this.#gap = true;
+        if (full) this.#gap = 'buffer-full';
         else if (this.#capturing()) this.#fullSnapshot();
       },
     });
@@ -303,8 +340,9 @@ export class Recorder {
     const node = serializeNode(ctx.doc, ctx, Scope.Masked);
     if (!node) return;
     if (this.#gap) {
-      this.#gap = false;
-      this.#emit({ type: EventType.Custom, data: { tag: 'phi-replay.gap', payload: { reason: 'buffer-full' } } });
+      const reason = this.#gap;
+      this.#gap = null;
+      this.#emit({ type: EventType.Custom, data: { tag: 'phi-replay.gap', payload: { reason } } });
     }
     this.#meta();
     this.#emit({
@@ -353,8 +391,9 @@ export class Recorder {
     this.#transport.retire(RETIRE_MS);
     this.#retired.add(this.#transport);
     // The new session starts with an empty buffer and has missed nothing.
-    this.#full = this.#gap = false;
-    this.#session = newSession(this.#win, this.#session.tabId, now);
+    this.#full = false;
+    this.#gap = null;
+    this.#session = newSession(this.#win, this.#session.tabId, now, this.#user);
     saveSession(this.#win, this.#session);
     this.#savedAt = now;
     // Pseudonyms are per session: the new one's full snapshot starts a fresh map.

@@ -1,5 +1,7 @@
 // One recording session per tab, kept in sessionStorage so a reload continues it;
-// a new session starts after 30 minutes without user activity.
+// a new session starts after 30 minutes without user activity, or when the page starts
+// recording as another user (the collector binds a session to the user and tab that
+// started it, docs/protocol.md).
 
 import type { Win } from './types';
 
@@ -12,6 +14,8 @@ export interface SessionState {
   lastActive: number;
   /** Highest batch seq used so far in this session (0: none). */
   seq: number;
+  /** Which user the session is for, as `userKey` makes it: the name itself is not stored. */
+  user: string;
 }
 
 /** A session ends after this long without user activity. */
@@ -47,11 +51,25 @@ function storage(win: Win): Storage | null {
   }
 }
 
-export function newSession(win: Win, tabId: string, now: number): SessionState {
-  return { sessionId: randomId(win, 's-'), tabId, startedAt: now, lastActive: now, seq: 0 };
+/** A short digest of the user name (FNV-1a): enough to tell that the user changed. */
+export function userKey(user: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < user.length; i++) {
+    hash ^= user.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(36);
 }
 
-export function loadSession(win: Win, now: number): SessionState {
+export function newSession(win: Win, tabId: string, now: number, user: string): SessionState {
+  return { sessionId: randomId(win, 's-'), tabId, startedAt: now, lastActive: now, seq: 0, user: userKey(user) };
+}
+
+/**
+ * This tab's session for `user`. A stored session of another user is not resumed (a
+ * collision of the digest only costs a refusal: the collector then has us start afresh).
+ */
+export function loadSession(win: Win, now: number, user: string): SessionState {
   let stored: Partial<SessionState> = {};
   try {
     stored = JSON.parse(storage(win)?.getItem(STORAGE_KEY) ?? '{}') as Partial<SessionState>;
@@ -65,10 +83,12 @@ export function loadSession(win: Win, now: number): SessionState {
     typeof stored.lastActive === 'number' &&
     typeof stored.startedAt === 'number' &&
     now >= stored.lastActive &&
-    !isExpired(stored as SessionState, now);
-  if (!resumable) return newSession(win, tabId, now);
+    !isExpired(stored as SessionState, now) &&
+    stored.user === userKey(user);
+  if (!resumable) return newSession(win, tabId, now, user);
   const seq = typeof stored.seq === 'number' && stored.seq >= 0 ? Math.floor(stored.seq) : 0;
-  return { sessionId: stored.sessionId as string, tabId, startedAt: stored.startedAt as number, lastActive: now, seq };
+  const sessionId = stored.sessionId as string;
+  return { sessionId, tabId, startedAt: stored.startedAt as number, lastActive: now, seq, user: userKey(user) };
 }
 
 export function saveSession(win: Win, state: SessionState): void {

@@ -24,7 +24,12 @@
 //   `next_seq` no longer proves that lower batches arrived: they are resent too.
 // - `unauthorised`, `origin_not_allowed` and `disabled` end the transport for good
 //   (`onFatal`); after `disabled` nothing more is sent, not even what is buffered.
-//   A refused frame (`invalid_batch`, `too_large`, …) is dropped.
+//   A refused frame (`invalid_batch`, `too_large`, …) is dropped; one `too_large` is
+//   never resent: `onTooLarge` lets the recorder mark the gap and snapshot afresh.
+// - `session_mismatch`, `session_in_use` and `seq_out_of_range` say the session can no
+//   longer be written from here (another user or tab started it, another page holds it,
+//   or its numbering is lost): `onConflict` gives the hello of a fresh session, whose
+//   numbering starts anew; what was buffered for the old one is dropped.
 // - Each welcome's `config` (the collector's rule additions) goes to `onWelcome` before
 //   anything more is sent on that socket; the transport does not read it.
 
@@ -38,6 +43,8 @@ export interface Hello {
   tab_id: string;
   user: string;
   environment: string;
+  /** One per loaded page: a reconnect of this page takes the session over (docs/protocol.md). */
+  page_id: string;
 }
 
 export interface TransportOptions {
@@ -64,6 +71,10 @@ export interface TransportOptions {
   onFatal(code: string): void;
   /** The buffer filled up (events are refused from now on), or drained below half. */
   onFull(full: boolean): void;
+  /** The collector refused this session (`code`): the hello of a fresh one, or null to stop. */
+  onConflict(code: string): Hello | null;
+  /** A batch was over the collector's size limit and is dropped; `snapshot`: it held a full snapshot. */
+  onTooLarge(snapshot: boolean): void;
 }
 
 type TimerName = 'cut' | 'reconnect' | 'handshake' | 'retire';
@@ -101,6 +112,8 @@ const BEACON_MAX_BATCHES = 100;
 const FATAL_CODES = new Set(['unauthorised', 'origin_not_allowed', 'disabled']);
 /** Error codes that refuse one frame: drop that batch and continue. */
 const REFUSED_CODES = new Set(['invalid_batch', 'too_large', 'malformed_json', 'unknown_type']);
+/** Error codes after which this session cannot be written: continue in a fresh one. */
+const CONFLICT_CODES = new Set(['session_mismatch', 'session_in_use', 'seq_out_of_range']);
 /** Close codes the collector uses for the fatal errors above. */
 const FATAL_CLOSE: Record<number, string> = { 4001: 'unauthorised', 4003: 'origin_not_allowed', 4004: 'disabled' };
 
@@ -124,7 +137,9 @@ export class Transport {
   #timers: Partial<Record<TimerName, number>> = {};
   #ready: { resolve(): void; reject(error: Error): void } | null = null;
   #unlisten: Array<() => void> = [];
-  readonly #hello: string;
+  #hello: string;
+  /** Lowest seq to use: the option, until a fresh session starts numbering at 1. */
+  #firstSeq: number;
   readonly #o: TransportOptions;
   readonly #win: Win;
 
@@ -132,6 +147,7 @@ export class Transport {
     this.#o = o;
     this.#win = o.win;
     this.#hello = JSON.stringify({ type: 'hello', v: 1, ...o.hello });
+    this.#firstSeq = o.firstSeq;
   }
 
   /** Opens the socket; resolves on the first `welcome`. */
@@ -352,18 +368,41 @@ export class Transport {
     } else if (msg.type === 'error' && typeof msg.code === 'string') {
       if (FATAL_CODES.has(msg.code)) {
         this.#fatal(msg.code);
+      } else if (CONFLICT_CODES.has(msg.code)) {
+        this.#renew(ws, msg.code);
       } else if (REFUSED_CODES.has(msg.code)) {
         // Without a seq, the refused frame is the oldest one in flight.
-        const refused = seq ?? this.#unacked[0]?.seq;
-        this.#forget((batch) => batch.seq !== refused);
+        const refused = this.#unacked.find((batch) => batch.seq === (seq ?? this.#unacked[0]?.seq));
+        this.#forget((batch) => batch !== refused);
+        if (refused && msg.code === 'too_large') this.#o.onTooLarge(holdsSnapshot(refused.frame));
       }
       // Other codes (protocol, internal): the close that follows makes us reconnect.
     }
   }
 
+  /** Continue in a fresh session (CONFLICT_CODES): new hello, numbering from 1, nothing old resent. */
+  #renew(ws: WebSocket, code: string): void {
+    const hello = this.#o.onConflict(code);
+    if (!hello) {
+      this.abort(`phi-replay: the collector refused this session (${code})`);
+      return;
+    }
+    this.#hello = JSON.stringify({ type: 'hello', v: 1, ...hello });
+    this.#pending = [];
+    this.#pendingSize = 0;
+    this.#unacked = [];
+    this.#nextSeq = 0;
+    this.#firstSeq = 1;
+    this.#beaconed = false;
+    this.#attempts = 0;
+    this.#drop(ws, 1000);
+    this.#forget(() => true);
+    if (!this.#closed) this.#open();
+  }
+
   #welcome(ws: WebSocket, nextSeq: number, config: unknown): void {
     this.#stopTimer('handshake');
-    this.#nextSeq = Math.max(this.#nextSeq, this.#o.firstSeq, nextSeq);
+    this.#nextSeq = Math.max(this.#nextSeq, this.#firstSeq, nextSeq);
     // Everything below next_seq is durable already, unless a beacon delivered out of order.
     if (!this.#beaconed) this.#unacked = this.#unacked.filter((batch) => batch.seq >= nextSeq);
     // Numbering is settled, nothing is sent yet: new rules apply before anything more goes out.
@@ -450,6 +489,16 @@ function chunks(events: string[]): string[] {
   }
   if (part.length > 0) frames.push(`[${part.join(',')}]`);
   return frames;
+}
+
+/** Whether a batch frame holds a full snapshot (rrweb type 2): worth parsing only when refused. */
+function holdsSnapshot(frame: string): boolean {
+  try {
+    const events = (JSON.parse(frame) as { events?: Array<{ type?: unknown }> }).events;
+    return Array.isArray(events) && events.some((event) => event?.type === 2);
+  } catch {
+    return false;
+  }
 }
 
 /** Any character outside ASCII (which takes more than one UTF-8 byte). */

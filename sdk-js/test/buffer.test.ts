@@ -296,22 +296,58 @@ describe('refusals', () => {
     });
   }
 
-  it('too_large (no seq) drops the oldest unacked batch and carries on', async () => {
+  it('too_large: the batch is never resent; a gap marker and a fresh snapshot follow', async () => {
     const page = makePage('<p>x</p>', { autoAck: false });
     await page.api.start(page.options());
     marker(page, 'two');
-    await tick(20);
-    page.collector.last.deliver({ type: 'error', code: 'too_large', reason: 'frame too large' });
-    page.collector.last.drop(1009);
-    await until(() => page.collector.hellos.length === 2);
+    marker(page, 'three');
     await tick(20);
     assert.deepEqual(
       page.collector.batches.map((b) => b.seq),
-      [1, 2, 2],
-      'batch 1 dropped, batch 2 resent',
+      [1, 2, 3],
     );
-    page.collector.ack(page.collector.last, 2);
-    await page.api.flush();
+    page.collector.ack(page.collector.last, 1);
+    // The collector names the seq (a recorder's frame begins with it), even when batch 2 is not the oldest unacked.
+    page.collector.last.deliver({ type: 'error', code: 'too_large', reason: 'frame too large', seq: 3 });
+    page.collector.last.drop(1009);
+    await until(() => page.collector.hellos.length === 2);
+    await tick(50);
+    const later = page.collector.batches.slice(3);
+    assert.ok(!later.some((b) => b.seq === 3), 'the batch too large is never sent again');
+    const onNewSocket = page.collector.last.sent.filter((frame) => frame.startsWith('{"type":"batch"'));
+    assert.deepEqual(
+      onNewSocket.map((frame) => JSON.parse(frame).seq),
+      [2, 4],
+      'after the reconnect: batch 2 again, then the new batch 4',
+    );
+    const after = later[later.length - 1].events;
+    assert.deepEqual(
+      after.map((e) => e.type),
+      [5, 4, 2],
+      'a gap marker, then Meta and a full snapshot',
+    );
+    assert.deepEqual(after[0].data, { tag: 'phi-replay.gap', payload: { reason: 'too-large' } });
+    page.close();
+  });
+
+  it('too_large without a seq is the oldest unacked batch, and a snapshot too large stops recording', async () => {
+    const page = makePage('<p>x</p>', { autoAck: false });
+    const warnings: unknown[][] = [];
+    page.win.console.warn = (...args: unknown[]) => warnings.push(args);
+    await page.api.start(page.options());
+    await tick(20);
+    page.collector.last.deliver({ type: 'error', code: 'too_large', reason: 'frame too large' });
+    page.collector.last.drop(1009);
+    await tick(1500); // a reconnect, were one scheduled, would have happened
+    assert.deepEqual(
+      page.collector.batches.map((b) => b.seq),
+      [1],
+      'the snapshot is not resent',
+    );
+    assert.equal(page.collector.hellos.length, 1, 'no reconnect to send it again');
+    assert.equal(warnings.length, 1);
+    assert.match(String(warnings[0][0]), /full snapshot is over the collector's size limit/);
+    await assert.rejects(page.api.flush(), /not recording/);
     page.close();
   });
 });

@@ -30,6 +30,8 @@ export interface CollectorBehaviour {
   config?: (connection: number) => unknown;
   /** Answer hello with this error instead of welcome. */
   helloError?: { code: string; reason: string; close: number };
+  /** Answer the hello of these connections (1-based call count) with an error instead. */
+  refuseHello?: (connection: number) => { code: string; reason: string; close: number } | undefined;
   /** Ack batches automatically (default true). */
   autoAck?: boolean;
   /** Never answer hello (a collector that accepts sockets but hangs). */
@@ -108,7 +110,7 @@ export class FakeCollector {
     if (message.type === 'hello') {
       this.hellos.push(message);
       if (this.behaviour.silent) return;
-      const error = this.behaviour.helloError;
+      const error = this.behaviour.helloError ?? this.behaviour.refuseHello?.(this.hellos.length);
       if (error) {
         socket.deliver({ type: 'error', code: error.code, reason: error.reason });
         socket.drop(error.close);

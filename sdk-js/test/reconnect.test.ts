@@ -42,7 +42,14 @@ function setup(collector: FakeCollector) {
     win,
     url: 'ws://127.0.0.1:8700/v1/ingest',
     beaconUrl: 'http://127.0.0.1:8700/v1/beacon',
-    hello: { app_key: 'dev', session_id: 's-abcdefgh', tab_id: 't-abcdefgh', user: 'nurse.demo', environment: 'dev' },
+    hello: {
+      app_key: 'dev',
+      session_id: 's-abcdefgh',
+      tab_id: 't-abcdefgh',
+      user: 'nurse.demo',
+      environment: 'dev',
+      page_id: 'd-abcdefgh',
+    },
     firstSeq: 1,
     retryFirst: true,
     bufferBytes: 1_000_000,
@@ -50,6 +57,8 @@ function setup(collector: FakeCollector) {
     onWelcome: () => undefined,
     onFatal: () => undefined,
     onFull: () => undefined,
+    onConflict: () => null,
+    onTooLarge: () => undefined,
   });
   const go = (online: boolean) => {
     net.onLine = online;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { IDLE_MS, MAX_SESSION_MS } from '../src/session';
-import { CANARY, makePage, tick } from './helpers';
+import { CANARY, makePage, tick, type Page } from './helpers';
 
 describe('session', () => {
   it('continues the tab session across restarts and starts a new one after 30 minutes idle', async () => {
@@ -159,6 +159,73 @@ describe('excluded routes', () => {
     assert.ok(!wire.includes('VOLVIEW'), 'the excluded view is a placeholder');
     assert.ok(!wire.includes('VOLTYPED'), 'a value typed on the excluded route stays masked');
     assert.ok(wire.includes('Patients'), 'what was there before is still readable');
+    page.close();
+  });
+});
+
+describe('a session the collector will not continue', () => {
+  const refuse = (code: string) => ({ code, reason: `refused (${code})`, close: 4009 });
+  const snapshotsIn = (page: Page, sessionIndex: number) =>
+    page.collector.sockets
+      .filter((socket) => socket.sent.some((f) => f.includes(String(page.collector.hellos[sessionIndex].session_id))))
+      .flatMap((socket) => socket.sent.filter((f) => f.startsWith('{"type":"batch"')))
+      .flatMap((f) => (JSON.parse(f) as { events: Array<{ type: number }> }).events.map((e) => e.type));
+
+  for (const [code, newTab] of [
+    ['session_mismatch', false],
+    ['seq_out_of_range', false],
+    ['session_in_use', true],
+  ] as const) {
+    it(`${code}: start() continues in a fresh session${newTab ? ' of a tab of its own' : ''}, snapshot first`, async () => {
+      const page = makePage('<p>x</p>', { refuseHello: (n) => (n === 1 ? refuse(code) : undefined) });
+      const warnings: unknown[][] = [];
+      page.win.console.warn = (...args: unknown[]) => warnings.push(args);
+      await page.api.start(page.options());
+      await page.api.flush();
+      const [first, second] = page.collector.hellos;
+      assert.notEqual(second.session_id, first.session_id);
+      assert.equal(second.tab_id !== first.tab_id, newTab);
+      assert.equal(second.page_id, first.page_id, 'the same page');
+      assert.deepEqual(
+        page.collector.batches.map((b) => b.seq),
+        [1],
+        'numbering starts afresh',
+      );
+      assert.deepEqual(snapshotsIn(page, 1), [4, 2]);
+      assert.equal(warnings.length, 0, 'nothing for the application to act on');
+      const stored = JSON.parse(page.win.sessionStorage.getItem('phi-replay:session')!);
+      assert.equal(stored.sessionId, second.session_id, 'a reload continues the fresh session');
+      page.close();
+    });
+  }
+
+  it('a conflict after a reconnect moves to a fresh session with a fresh full snapshot', async () => {
+    const page = makePage('<p id="p">x</p>', { refuseHello: (n) => (n === 2 ? refuse('session_in_use') : undefined) });
+    await page.api.start(page.options());
+    await page.api.flush();
+    page.collector.last.drop(1006);
+    await tick(1200); // the reconnect (at most 0.5 s) and its refusal
+    page.doc.getElementById('p')!.className = 'later';
+    await page.api.flush();
+    const [first, , third] = page.collector.hellos;
+    assert.ok(third, 'a hello for the fresh session');
+    assert.notEqual(third.session_id, first.session_id);
+    assert.deepEqual(snapshotsIn(page, 2).slice(0, 2), [4, 2], 'the fresh session begins with a snapshot');
+    page.close();
+  });
+
+  it('a page started for another user does not resume the stored session', async () => {
+    const page = makePage('<p>x</p>');
+    await page.api.start(page.options({ user: 'nurse.a' }));
+    page.api.stop();
+    await page.api.start(page.options({ user: 'nurse.b' }));
+    page.api.stop();
+    await page.api.start(page.options({ user: 'nurse.b' }));
+    const [a, b, c] = page.collector.hellos;
+    assert.notEqual(b.session_id, a.session_id, 'another user: a new session');
+    assert.equal(c.session_id, b.session_id, 'the same user: the session continues');
+    assert.equal(b.tab_id, a.tab_id);
+    assert.ok(!page.win.sessionStorage.getItem('phi-replay:session')!.includes('nurse'), 'no user name stored');
     page.close();
   });
 });

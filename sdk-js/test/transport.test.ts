@@ -22,7 +22,7 @@ describe('transport', () => {
     const socket = page.collector.sockets[0];
     assert.equal(socket.url, 'ws://127.0.0.1:8700/v1/ingest');
     const hello = page.collector.hellos[0];
-    assert.deepEqual(Object.keys(hello).sort(), ['app_key', 'environment', 'session_id', 'tab_id', 'type', 'user', 'v']);
+    assert.deepEqual(Object.keys(hello).sort(), ['app_key', 'environment', 'page_id', 'session_id', 'tab_id', 'type', 'user', 'v']);
     assert.equal(hello.v, 1);
     assert.equal(hello.environment, 'dev');
     assert.match(String(hello.session_id), ID);
