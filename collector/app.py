@@ -125,4 +125,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.store = store
+    app.state.ingest = ingest  # the server drains it on shutdown
     return app

@@ -12,22 +12,33 @@ A config file looks like this (every key optional except an instance's `name`):
     allowed_origins = ["https://trials.example.org"]
     routes = ["/patients/:id/visits"]
 
-Errors name the key and the problem, e.g. `instances[0].allowed_origins[1]: expected an
-origin like https://host or http://host:*`.
+    [listen]                          # the command line's --host, --port, ... win over these
+    host = "0.0.0.0"
+    port = 8700
+    certfile = "/etc/phi-replay/cert.pem"
+    keyfile = "/etc/phi-replay/key.pem"
+
+Errors name the key with its table path, the problem in plain words, and for an unknown
+key the nearest valid one, e.g. `instances[0].allowed_origins: item 1: expected an origin
+like https://host or http://host:*` or `listen.prot: unknown key (did you mean
+'port'?)`. Values are never repeated: a config file may hold secrets (app keys).
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 import tomllib
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
@@ -39,6 +50,7 @@ from collector.origins import OriginPattern
 from collector.paths import RouteTable, compile_routes
 from collector.rules import RouteTemplate
 
+DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8700
 DEFAULT_DATA_DIR = Path("./var")
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one batch; a full snapshot is ~300 KB
@@ -90,8 +102,8 @@ class Window(BaseModel):
 class Environment(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = False
-    production: bool | None = None  # default: true for an environment named prod/production
+    enabled: StrictBool = False
+    production: StrictBool | None = None  # default: true for an environment named prod/production
     opt_in: OptIn | None = None
     windows: tuple[Window, ...] = ()
 
@@ -102,9 +114,9 @@ class InstanceConfig(BaseModel):
     name: Name
     app_keys: tuple[Annotated[str, Field(min_length=3, max_length=200)], ...] = ()
     allowed_origins: tuple[str, ...] = ()
-    retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=3650)
+    retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=3650, strict=True)
     # Whether this instance's own staff (role `customer`) may review its sessions.
-    customer_access: bool = False
+    customer_access: StrictBool = False
     # Where recording may happen. Absent: in every environment (and no production
     # opt-in is asked for); present: only in the environments listed and enabled.
     environments: dict[Name, Environment] | None = None
@@ -167,23 +179,44 @@ class InstanceConfig(BaseModel):
         return tuple(OriginPattern.parse(o) for o in self.allowed_origins)
 
 
+class Listen(BaseModel):
+    """`[listen]`: where `serve` listens and how. The command line wins over each key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: Annotated[str, Field(min_length=1, max_length=255)] = DEFAULT_HOST
+    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535, strict=True)
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    # Without TLS a non-dev collector refuses to start unless this says it is meant:
+    # "behind-proxy" (a TLS-terminating proxy in front; needs trusted_proxies) or
+    # "insecure" (plain HTTP, e.g. a closed test network).
+    plain_http: Literal["no", "behind-proxy", "insecure"] = "no"
+    # On SIGTERM: how long sockets get to have their in-flight batches acked before the
+    # collector exits anyway (recorders resend whatever was not acked).
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0, le=600, strict=True)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     data_dir: Path = DEFAULT_DATA_DIR
     keyring: Path | None = None
-    max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, ge=64 * 1024, le=64 << 20)
-    hello_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    max_message_bytes: int = Field(
+        default=DEFAULT_MAX_MESSAGE_BYTES, ge=64 * 1024, le=64 << 20, strict=True
+    )
+    hello_timeout_seconds: float = Field(default=10.0, gt=0, le=300, strict=True)
     # Per connection: sustained batches per second, and how many may come at once.
-    batches_per_second: float = Field(default=100.0, gt=0, le=10_000)
-    batch_burst: int = Field(default=1000, ge=1, le=100_000)
-    dev: bool = False
+    batches_per_second: float = Field(default=100.0, gt=0, le=10_000, strict=True)
+    batch_burst: int = Field(default=1000, ge=1, le=100_000, strict=True)
+    dev: StrictBool = False
     instances: tuple[InstanceConfig, ...] = ()
+    listen: Listen = Listen()
     # Support console (collector/console): idle logoff, lockout, how long audit is kept.
-    console_idle_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
-    login_max_failures: int = Field(default=5, ge=1, le=100)
-    login_lock_minutes: float = Field(default=15.0, ge=0, le=24 * 60)
-    audit_retention_days: int = Field(default=AUDIT_RETENTION_DAYS, ge=365, le=36500)
+    console_idle_minutes: float = Field(default=15.0, gt=0, le=24 * 60, strict=True)
+    login_max_failures: int = Field(default=5, ge=1, le=100, strict=True)
+    login_lock_minutes: float = Field(default=15.0, ge=0, le=24 * 60, strict=True)
+    audit_retention_days: int = Field(default=AUDIT_RETENTION_DAYS, ge=365, le=36500, strict=True)
 
     @property
     def keyring_path(self) -> Path:
@@ -215,14 +248,93 @@ def dev_instance() -> InstanceConfig:
     )
 
 
+TOML_TYPES = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "list": "an array",
+    "dict": "a table",
+    "date": "a date",
+    "datetime": "a date and time",
+    "time": "a time",
+}
+
+# pydantic's wording, turned into the config file's ("Input should be ..." → "must be ...").
+_EXPECTED = {
+    "bool_type": "expected true or false (unquoted)",
+    "int_type": "expected a whole number (unquoted)",
+    "float_type": "expected a number (unquoted)",
+    "string_type": "expected a string (in quotes)",
+    "tuple_type": "expected an array ([...])",
+    "list_type": "expected an array ([...])",
+    "dict_type": "expected a table",
+    "model_type": "expected a table",
+    "model_attributes_type": "expected a table",
+    "date_type": "expected a date like 2026-11-01",
+    "date_from_datetime_inexact": "expected a date like 2026-11-01, without a time",
+    "missing": "required, but missing",
+}
+_SHOULD = re.compile(r"^(?:Input|String|Tuple|List|Dictionary|Value) should ")
+
+
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = []
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        found.append(annotation)
+    for arg in getattr(annotation, "__args__", ()):
+        found.extend(_models_in(arg))
+    return found
+
+
+def _keys_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The valid keys of the table at `loc` (the location of an unknown key's table)."""
+    models: list[type[BaseModel]] = [Settings]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nested: list[type[BaseModel]] = []
+        for model in models:
+            field = model.model_fields.get(part) or next(
+                (f for f in model.model_fields.values() if f.alias == part), None
+            )
+            if field is not None:
+                nested.extend(_models_in(field.annotation))
+        if nested:  # else a dict key (an environment's name): its value's model stays
+            models = nested
+    return sorted({f.alias or name for m in models for name, f in m.model_fields.items()})
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return key or "(top level)"
+
+
+def _problem(item: Any) -> str:
+    kind = item["type"]
+    loc = tuple(item["loc"])
+    if kind == "extra_forbidden":
+        valid = _keys_at(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(valid)}"
+        return f"unknown key ({hint})"
+    arrived = TOML_TYPES.get(type(item.get("input")).__name__, "something else")
+    if kind in _EXPECTED:
+        expected = _EXPECTED[kind]
+        return expected if kind == "missing" else f"{expected}, got {arrived}"
+    if kind == "literal_error":
+        expected = f"expected one of {item['ctx']['expected']}"
+        return expected if arrived == "a string" else f"{expected} (in quotes), got {arrived}"
+    message = str(item["msg"]).removeprefix("Value error, ")
+    return _SHOULD.sub("must ", message)
+
+
 def describe_error(error: ValidationError) -> str:
-    lines = []
-    for item in error.errors(include_input=False, include_url=False):
-        key = ""
-        for part in item["loc"]:
-            key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-        lines.append(f"{key or '(top level)'}: {item['msg']}")
-    return "; ".join(lines)
+    """Every problem, `key: problem`, without the values that arrived."""
+    items = error.errors(include_url=False)
+    return "; ".join(f"{_where(tuple(i['loc']))}: {_problem(i)}" for i in items)
 
 
 def load_settings(config_file: Path | None, **overrides: object) -> Settings:
@@ -239,6 +351,11 @@ def load_settings(config_file: Path | None, **overrides: object) -> Settings:
             raw["data_dir"] = (config_file.parent / raw["data_dir"]).as_posix()
         if "keyring" in raw and isinstance(raw["keyring"], str):
             raw["keyring"] = (config_file.parent / raw["keyring"]).as_posix()
+        listen = raw.get("listen")
+        if isinstance(listen, dict):
+            for key in ("certfile", "keyfile"):
+                if isinstance(listen.get(key), str):
+                    listen[key] = (config_file.parent / listen[key]).as_posix()
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         settings = Settings.model_validate(raw)

@@ -2,6 +2,7 @@
 
     PhiReplayError
     ├── ConfigError          bad config file or command-line value (names the key)
+    ├── StartupError         `serve` cannot start: port, TLS files, data directory (one sentence)
     ├── KeyringError         keyring missing, unreadable, too permissive or malformed
     ├── CorruptRecord        a stored record failed its length, checksum or AEAD check
     ├── UnknownSession       no such session in the store
@@ -19,6 +20,10 @@ class PhiReplayError(Exception):
 
 
 class ConfigError(PhiReplayError):
+    pass
+
+
+class StartupError(PhiReplayError):
     pass
 
 

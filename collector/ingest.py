@@ -26,6 +26,7 @@ from typing import Any
 import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from collector.config import InstanceConfig, Settings
@@ -42,6 +43,7 @@ from collector.protocol import (
     CLOSE_ORIGIN,
     CLOSE_POLICY,
     CLOSE_RATE_LIMITED,
+    CLOSE_RESTART,
     CLOSE_TOO_LARGE,
     CLOSE_UNAUTHORISED,
     HTTP_STATUS,
@@ -65,6 +67,9 @@ from collector.records import (
 from collector.store import SessionRecord, Store
 
 log = logging.getLogger("phi_replay.ingest")
+
+SHUTTING_DOWN = "shutting_down"  # the refusal a drain sends: reconnect (to this or a peer)
+CLOSE_WAIT_SECONDS = 5.0  # after our close frame, how long the client gets to answer it
 
 
 @dataclass(frozen=True)
@@ -250,6 +255,11 @@ class Ingest:
         self.registry = registry
         self._built: tuple[tuple[InstanceConfig, ...], Instances] | None = None
         self._workers = workers  # validation workers (start_workers), or the loop validates
+        # Shutdown (drain): set once; every socket then finishes the batch it is storing,
+        # acks it and is closed with 1012, and `_live` (the open handlers) runs empty.
+        self._draining = asyncio.Event()
+        self._live: set[asyncio.Task[Any]] = set()
+        self._idle: asyncio.Event | None = None
 
     @property
     def instances(self) -> Instances:
@@ -282,7 +292,51 @@ class Ingest:
         code, close_code, reason, seq = outcome
         raise Refusal(code, close_code, reason, seq=seq)
 
+    @property
+    def live_sockets(self) -> int:
+        return len(self._live)
+
+    async def drain(self, timeout: float) -> int:
+        """Close every socket once the batch it is storing is acked; return how many
+        sockets were still open after `timeout` seconds (0 when all closed in time)."""
+        self._draining.set()
+        if self._live:
+            self._idle = asyncio.Event()
+            with anyio.move_on_after(timeout):
+                await self._idle.wait()
+        return len(self._live)
+
+    def _track(self) -> None:
+        task = asyncio.current_task()
+        if task is None:
+            return
+        self._live.add(task)
+
+        def done(task: asyncio.Task[Any]) -> None:
+            self._live.discard(task)
+            if not self._live and self._idle is not None:
+                self._idle.set()
+
+        task.add_done_callback(done)
+
+    async def _next_message(self, websocket: WebSocket) -> Message:
+        """`websocket.receive()`, unless a drain begins first: a frame that arrived is
+        still stored and acked; one that did not is the recorder's to resend."""
+        if not self._draining.is_set():
+            receiving = asyncio.ensure_future(websocket.receive())
+            draining = asyncio.ensure_future(self._draining.wait())
+            try:
+                await asyncio.wait((receiving, draining), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                draining.cancel()
+                if not receiving.done():
+                    receiving.cancel()
+            if receiving.done() and not receiving.cancelled():
+                return receiving.result()
+        raise Refusal(SHUTTING_DOWN, CLOSE_RESTART, "the collector is restarting; reconnect")
+
     async def __call__(self, websocket: WebSocket) -> None:
+        self._track()
         origin = websocket.headers.get("origin")
         if not self.instances.any_allows(origin):
             log.info("ingest refused before accept: origin not allowed")
@@ -295,7 +349,8 @@ class Ingest:
             session_id = session.session_id
             await self._receive_batches(websocket, session, dek, instance)
         except Refusal as refusal:
-            log.info("ingest refused session=%s code=%s", session_id or "-", refusal.code)
+            if refusal.code != SHUTTING_DOWN:  # the server logs the drain as one line
+                log.info("ingest refused session=%s code=%s", session_id or "-", refusal.code)
             await self._refuse(websocket, refusal)
         except WebSocketDisconnect:
             pass
@@ -307,7 +362,7 @@ class Ingest:
 
     async def _receive(self, websocket: WebSocket) -> str | bytes | None:
         """The next frame, within the size limit."""
-        message = await websocket.receive()
+        message = await self._next_message(websocket)
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000))
         frame = message.get("text")
@@ -454,5 +509,12 @@ class Ingest:
         try:
             await websocket.send_json(error_message(refusal))
             await websocket.close(code=refusal.close_code, reason=close_reason(refusal))
+            # Read on until the client's close arrives: hypercorn queues at most 10
+            # frames for the app, and a client still sending fills that queue, so its
+            # disconnect could never be delivered and the connection (and, on shutdown,
+            # the drain) would hang until the peer gave up.
+            with anyio.move_on_after(CLOSE_WAIT_SECONDS):
+                while (await websocket.receive())["type"] != "websocket.disconnect":
+                    pass
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the client already went away

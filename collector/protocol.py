@@ -23,6 +23,7 @@ CLOSE_INVALID_DATA = 1007
 CLOSE_POLICY = 1008
 CLOSE_TOO_LARGE = 1009
 CLOSE_INTERNAL = 1011
+CLOSE_RESTART = 1012  # "service restart" (RFC 6455 registry): the collector is shutting down
 CLOSE_UNAUTHORISED = 4001
 CLOSE_ORIGIN = 4003
 CLOSE_DISABLED = 4004  # the instance or environment is not recording (configuration)
@@ -145,6 +146,7 @@ HTTP_STATUS = {
     "too_large": 413,
     "rate_limited": 429,
     "internal": 500,
+    "shutting_down": 503,
 }
 
 

@@ -13,7 +13,7 @@ from collector.control import AuditEntry, Control, Role, User, generate_password
 from collector.crypto import hash_password
 from collector.demo_app.app import create_sample_app
 from collector.rules import load_rules
-from collector.server import hypercorn_config, open_collector, serve_apps
+from collector.server import bind, hypercorn_config, open_collector, serve_apps
 
 SAMPLE_RULES = REPO_ROOT / "masking-rules" / "examples" / "sample-app.json"
 DEMO_USERS: tuple[tuple[str, Role], ...] = (("support", "support"), ("superadmin", "superadmin"))
@@ -52,8 +52,7 @@ def run_demo(*, host: str, port: int, data_dir: Path, keyring: Path | None) -> i
     )
     limit = settings.max_message_bytes
     print(DEV_WARNING, file=sys.stderr)
-    print(
-        f"""
+    banner = f"""
 phi-replay demo is running.
 
   Sample clinical app   http://{host}:{port + 1}/
@@ -72,15 +71,13 @@ Or from the command line:
   .venv/bin/phi-replay export --data-dir {data_dir} --all
 
 Press Ctrl-C to stop.
-""",
-        flush=True,
-    )
-    asyncio.run(
-        serve_apps(
-            [
-                (collector, hypercorn_config(host, port, max_message_bytes=limit)),
-                (sample, hypercorn_config(host, port + 1, max_message_bytes=limit)),
-            ]
-        )
-    )
+"""
+    configs = [
+        (collector, hypercorn_config(host, port, max_message_bytes=limit)),
+        (sample, hypercorn_config(host, port + 1, max_message_bytes=limit)),
+    ]
+    for _, config in configs:
+        bind(config)  # a port in use is one sentence, before the banner says "running"
+    print(banner, flush=True)
+    asyncio.run(serve_apps(configs, grace_seconds=settings.listen.shutdown_grace_seconds))
     return 0
