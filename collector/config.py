@@ -62,13 +62,16 @@ DEV_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*")
 DEV_ROUTES = ("/patients", "/patients/:patient_id", "/api/visits", "/volunteers/")
 DEFAULT_RETENTION_DAYS = 30  # recordings expire after 30 days unless an instance says otherwise
 
-Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
 PRODUCTION_NAMES = ("prod", "production")
 MAX_RULES = 500  # per list, as masking-rules/schema.json allows
-Selector = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
-RouteGlob = Annotated[str, Field(max_length=1000, pattern=r"^/[^\s?#]*$")]
+SELECTOR_PATTERN = r"\S"
+ROUTE_GLOB_PATTERN = r"^/[^\s?#]*$"
+Selector = Annotated[str, Field(min_length=1, max_length=1000, pattern=SELECTOR_PATTERN)]
+RouteGlob = Annotated[str, Field(max_length=1000, pattern=ROUTE_GLOB_PATTERN)]
 
 
 class OptIn(BaseModel):
@@ -275,6 +278,11 @@ _EXPECTED = {
     "date_from_datetime_inexact": "expected a date like 2026-11-01, without a time",
     "missing": "required, but missing",
 }
+_PATTERNS = {
+    NAME_PATTERN: "a name of lowercase letters, digits, '_' and '-' (at most 63, no spaces)",
+    SELECTOR_PATTERN: "a CSS selector, not blank",
+    ROUTE_GLOB_PATTERN: "a path glob starting with / (no spaces, ? or #)",
+}
 _SHOULD = re.compile(r"^(?:Input|String|Tuple|List|Dictionary|Value) should ")
 
 
@@ -324,6 +332,8 @@ def _problem(item: Any) -> str:
     if kind in _EXPECTED:
         expected = _EXPECTED[kind]
         return expected if kind == "missing" else f"{expected}, got {arrived}"
+    if kind == "string_pattern_mismatch" and item["ctx"]["pattern"] in _PATTERNS:
+        return f"expected {_PATTERNS[item['ctx']['pattern']]}"
     if kind == "literal_error":
         expected = f"expected one of {item['ctx']['expected']}"
         return expected if arrived == "a string" else f"{expected} (in quotes), got {arrived}"

@@ -46,9 +46,12 @@ class Refusal(PhiReplayError):
     close code sent after the error message, `reason` a human-readable sentence.
     """
 
-    def __init__(self, code: str, close_code: int, reason: str, seq: int | None = None) -> None:
+    def __init__(
+        self, code: str, close_code: int, reason: str, seq: int | None = None, log_detail: str = ""
+    ) -> None:
         super().__init__(reason)
         self.code = code
         self.close_code = close_code
         self.reason = reason
         self.seq = seq
+        self.log_detail = log_detail  # for the log line: instance, environment (never PHI)

@@ -14,6 +14,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -240,6 +241,31 @@ class RouteState:
         return compress_batch(compressed.seq, kept)
 
 
+SHOWN_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]{0,15}://[A-Za-z0-9.\[\]:_-]{1,100}")
+
+
+def shown_origin(origin: str | None) -> str:
+    """An Origin header as it may appear in a reason or a log line. It is not PHI but
+    the client chose it: only a plain scheme://host[:port] is repeated, anything else
+    (control characters, paths, an absurd length) is named by its shape alone."""
+    if origin is None:
+        return "(no Origin header)"
+    if SHOWN_ORIGIN.fullmatch(origin):
+        return origin
+    return f"(an Origin header that is not a plain origin, {len(origin)} characters)"
+
+
+def _origin_refusal(origin: str | None, instance: str | None) -> Refusal:
+    shown = shown_origin(origin)
+    where = f"instance {instance}" if instance else "any instance"
+    return Refusal(
+        "origin_not_allowed",
+        CLOSE_ORIGIN,
+        f"origin {shown} is not allowed for {where}; add it to allowed_origins",
+        log_detail=f" origin={shown} instance={instance or '-'}",
+    )
+
+
 class Ingest:
     def __init__(
         self,
@@ -338,19 +364,25 @@ class Ingest:
     async def __call__(self, websocket: WebSocket) -> None:
         self._track()
         origin = websocket.headers.get("origin")
-        if not self.instances.any_allows(origin):
-            log.info("ingest refused before accept: origin not allowed")
-            await websocket.close(code=CLOSE_ORIGIN)  # before accept: HTTP 403
-            return
+        # Accepted even from an Origin no instance admits, to say so: refused before
+        # accept, the browser shows only close code 1006. The socket carries no cookie or
+        # credential, so accepting it grants nothing; the refusal follows at once.
         await websocket.accept()
         session_id = None
         try:
+            if not self.instances.any_allows(origin):
+                raise _origin_refusal(origin, None)
             session, dek, instance = await self._handshake(websocket, origin)
             session_id = session.session_id
             await self._receive_batches(websocket, session, dek, instance)
         except Refusal as refusal:
             if refusal.code != SHUTTING_DOWN:  # the server logs the drain as one line
-                log.info("ingest refused session=%s code=%s", session_id or "-", refusal.code)
+                log.info(
+                    "ingest refused session=%s code=%s%s",
+                    session_id or "-",
+                    refusal.code,
+                    refusal.log_detail,
+                )
             await self._refuse(websocket, refusal)
         except WebSocketDisconnect:
             pass
@@ -409,12 +441,17 @@ class Ingest:
         if instance is None:
             raise Refusal("unauthorised", CLOSE_UNAUTHORISED, "unknown or revoked app key")
         if not origin_allowed(origin, self.instances.origins[instance.name]):
-            raise Refusal(
-                "origin_not_allowed", CLOSE_ORIGIN, "origin is not allowed for this instance"
-            )
+            raise _origin_refusal(origin, instance.name)
         why = instance.refusal(hello.environment, datetime.now(UTC).date())
         if why is not None:
-            raise Refusal("disabled", CLOSE_DISABLED, why)
+            # Both names are safe to repeat: the instance's is configuration, and an
+            # environment is a short [a-z0-9_-] word (protocol.Hello).
+            raise Refusal(
+                "disabled",
+                CLOSE_DISABLED,
+                f"instance {instance.name}, environment {hello.environment}: {why}",
+                log_detail=f" instance={instance.name} environment={hello.environment}",
+            )
         return instance
 
     async def _open_session(
@@ -468,7 +505,7 @@ class Ingest:
         session_id = None
         try:
             if not self.instances.any_allows(origin):
-                raise Refusal("origin_not_allowed", CLOSE_ORIGIN, "origin is not allowed")
+                raise _origin_refusal(origin, None)
             body = await self._read_body(request)
             message = decode_beacon(body)
             hello = parse_hello(message["hello"])
@@ -483,7 +520,12 @@ class Ingest:
                 sealed = seal_batch(session, dek, batch.seq, kept, routes=routes)
                 await self.store.append(session.session_id, sealed)
         except Refusal as refusal:
-            log.info("beacon refused session=%s code=%s", session_id or "-", refusal.code)
+            log.info(
+                "beacon refused session=%s code=%s%s",
+                session_id or "-",
+                refusal.code,
+                refusal.log_detail,
+            )
             return JSONResponse(error_message(refusal), status_code=HTTP_STATUS[refusal.code])
         except Exception as exc:
             log.error("beacon failed session=%s error=%s", session_id or "-", type(exc).__name__)

@@ -146,7 +146,6 @@ HTTP_STATUS = {
     "too_large": 413,
     "rate_limited": 429,
     "internal": 500,
-    "shutting_down": 503,
 }
 
 
