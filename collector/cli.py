@@ -91,7 +91,14 @@ def _plain_http(settings: Settings, how: str) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from collector.server import bind, check_tls, hypercorn_config, open_collector, serve_apps
+    from collector.server import (
+        bind,
+        check_tls,
+        hypercorn_config,
+        open_collector,
+        probe,
+        serve_apps,
+    )
 
     settings = _settings(args)
     listen = settings.listen  # the command line wins over [listen]
@@ -103,16 +110,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     tls = certfile is not None
     if args.insecure_http and tls:
         raise StartupError("--insecure-http contradicts the TLS certificate given: drop one")
-    if settings.dev:
-        print(DEV_WARNING, file=sys.stderr)
-    elif not tls:
-        print(
-            _plain_http(settings, "insecure" if args.insecure_http else listen.plain_http),
-            file=sys.stderr,
-        )
+    warning = DEV_WARNING if settings.dev else None
+    if not settings.dev and not tls:
+        warning = _plain_http(settings, "insecure" if args.insecure_http else listen.plain_http)
     if not settings.instances and not _stored_instances(settings):
         raise PhiReplayError("no instances configured: pass --config FILE or --dev")
-    app = open_collector(settings)
     config = hypercorn_config(
         host,
         port,
@@ -120,7 +122,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         certfile=certfile,
         keyfile=keyfile,
     )
+    probe(config)
+    app = open_collector(settings)
     addresses = bind(config)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     scheme = "https" if tls else "http"
     urls = ", ".join(f"{scheme}://{address}" for address in addresses)
     print(f"phi-replay collector listening on {urls}", flush=True)
@@ -528,8 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_store_args(export)
     which = export.add_mutually_exclusive_group(required=True)
-    which.add_argument("--session", metavar="ID")
-    which.add_argument("--all", action="store_true")
+    which.add_argument("--session", metavar="ID", help="the session to print (default: none)")
+    which.add_argument("--all", action="store_true", help="print every stored session")
     export.set_defaults(func=cmd_export)
 
     keys = sub.add_parser("keys", help="manage the keyring")
@@ -555,8 +561,11 @@ def build_parser() -> argparse.ArgumentParser:
     users_sub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     add = users_sub.add_parser("add", help="add a console user")
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=ROLES)
-    add.add_argument("--instance", help="the instance a customer belongs to")
+    add.add_argument("--role", required=True, choices=ROLES, help="what the user may see")
+    add.add_argument(
+        "--instance",
+        help="the instance a customer belongs to; only for --role customer (default: none)",
+    )
     passwd = users_sub.add_parser("passwd", help="set a user's password (ends their logins)")
     passwd.add_argument("username")
     for p in (add, passwd):

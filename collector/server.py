@@ -145,11 +145,14 @@ def _nearest_existing(path: Path) -> Path:
     return Path("/")
 
 
-def bind(config: HypercornConfig) -> list[str]:
-    """Bind and listen on `config.bind` now, so that a port in use is a sentence before
-    anything is served and "listening" is printed only once it is true. Hypercorn is
-    handed the bound sockets as `fd://` binds; connections arriving meanwhile wait in
-    the backlog. Returns the addresses, as `host:port`."""
+def probe(config: HypercornConfig) -> None:
+    """Fail now, before the store is opened, if `config.bind` cannot be bound; `bind` does
+    it for real once the validation workers are forked (they must not inherit it)."""
+    for sock in _create_sockets(config):
+        sock.close()
+
+
+def _create_sockets(config: HypercornConfig) -> list[socket.socket]:
     try:
         sockets = config.create_sockets()
     except socket.gaierror:
@@ -159,8 +162,16 @@ def bind(config: HypercornConfig) -> list[str]:
         ) from None
     except OSError as exc:
         raise StartupError(_bind_problem(config.bind[0], exc)) from None
+    return [*sockets.secure_sockets, *sockets.insecure_sockets]
+
+
+def bind(config: HypercornConfig) -> list[str]:
+    """Bind and listen on `config.bind` now, so that a port in use is a sentence before
+    anything is served and "listening" is printed only once it is true. Hypercorn is
+    handed the bound sockets as `fd://` binds; connections arriving meanwhile wait in
+    the backlog. Returns the addresses, as `host:port`."""
     addresses, fds = [], []
-    for sock in sockets.secure_sockets + sockets.insecure_sockets:
+    for sock in _create_sockets(config):
         sock.listen(config.backlog)
         host, port = sock.getsockname()[:2]
         addresses.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")

@@ -85,7 +85,8 @@ def test_a_bad_config_file_names_the_key_and_the_problem(
         # Quoted values are not read as booleans or numbers.
         (
             "[[instances]]\nname = 'a'\n[instances.environments.uat]\nenabled = 'yes'\n",
-            "instances[0].environments.uat.enabled: expected true or false (unquoted), got a string",
+            "instances[0].environments.uat.enabled: expected true or false (unquoted),"
+            " got a string",
         ),
         (
             "[[instances]]\nname = 'a'\ncustomer_access = 1\n",
@@ -106,7 +107,8 @@ def test_a_bad_config_file_names_the_key_and_the_problem(
         ),
         (
             "[listen]\nplain_http = true\n",
-            "listen.plain_http: expected one of 'no', 'behind-proxy' or 'insecure' (in quotes), got true or false",
+            "listen.plain_http: expected one of 'no', 'behind-proxy' or 'insecure'"
+            " (in quotes), got true or false",
         ),
         ("[[instances]]\nretention_days = 30\n", "instances[0].name: required, but missing"),
     ],
@@ -133,9 +135,11 @@ def test_config_errors_never_repeat_the_value(tmp_path: Path) -> None:
 
 
 def test_listen_takes_its_paths_relative_to_the_config_file(tmp_path: Path) -> None:
-    text = "[listen]\nhost = '0.0.0.0'\nport = 9443\ncertfile = 'tls/cert.pem'\nkeyfile = 'tls/key.pem'\n"
+    text = (
+        "[listen]\nhost = '::1'\nport = 9443\ncertfile = 'tls/cert.pem'\nkeyfile = 'tls/key.pem'\n"
+    )
     listen = load_settings(write(tmp_path, text)).listen
-    assert (listen.host, listen.port) == ("0.0.0.0", 9443)
+    assert (listen.host, listen.port) == ("::1", 9443)
     assert listen.certfile == tmp_path / "tls" / "cert.pem"
     assert listen.keyfile == tmp_path / "tls" / "key.pem"
 
