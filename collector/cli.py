@@ -93,6 +93,7 @@ def _plain_http(settings: Settings, how: str) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     from collector.server import (
         bind,
+        check_data_dir,
         check_tls,
         hypercorn_config,
         open_collector,
@@ -123,6 +124,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         keyfile=keyfile,
     )
     probe(config)
+    if args.check:
+        check_data_dir(settings.data_dir)
+        if not settings.dev:
+            Keyring.load(settings.keyring_path)
+        scheme = "https" if tls else "http"
+        print(f"configuration ok: would listen on {scheme}://{host}:{port}")
+        return 0
     app = open_collector(settings)
     addresses = bind(config)
     if warning:
@@ -497,6 +505,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve plain HTTP without TLS although this is not --dev, knowingly (default:"
         ' off; behind a TLS proxy use plain_http = "behind-proxy" in [listen] instead)',
+    )
+    serve.add_argument(
+        "--check",
+        action="store_true",
+        help="check the configuration, TLS files, port, data directory and keyring, then"
+        " exit without serving (0: all usable; 2: the first problem) (default: off)",
     )
     serve.set_defaults(func=cmd_serve)
 

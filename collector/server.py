@@ -119,9 +119,10 @@ def check_data_dir(data_dir: Path) -> None:
         )
     existing = data_dir if data_dir.exists() else _nearest_existing(data_dir)
     if not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == data_dir else f" (it would be created in {existing})"
         raise StartupError(
-            f"the data directory {data_dir} is not writable by this user"
-            f" ({existing} is not): fix its owner or mode, or give another --data-dir"
+            f"the data directory {data_dir} is not writable by this user{where}:"
+            " fix its owner or mode, or give another --data-dir"
         )
     lock = data_dir / "writer.lock"
     if not lock.exists():

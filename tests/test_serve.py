@@ -268,3 +268,16 @@ def test_every_flag_in_help_says_what_it_does_and_its_default() -> None:
     serve_help = " ".join(cli("serve", "--help").stdout.split())
     assert "(default: port in [listen], else 8700)" in serve_help
     assert "--insecure-http" in serve_help
+
+
+def test_check_validates_everything_and_serves_nothing(tmp_path: Path) -> None:
+    ring = keyring(tmp_path)
+    args: list[str | Path] = ["--config", config_file(tmp_path), "--keyring", ring]
+    port = free_port()
+    args += ["--data-dir", tmp_path / "var", "--port", str(port), "--insecure-http", "--check"]
+    result = cli("serve", *args)
+    assert result.stdout.strip() == f"configuration ok: would listen on http://127.0.0.1:{port}"
+    assert not (tmp_path / "var").exists()
+    ring.unlink()
+    message = refused_start(*args)
+    assert "does not exist; create it with `phi-replay keys init`" in message
