@@ -5,6 +5,7 @@ and "listening" is printed only once connections are really taken."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -146,7 +147,9 @@ def test_a_data_directory_in_use_by_another_collector_is_named(tmp_path: Path) -
 def test_a_missing_keyring_is_named_with_the_command_that_creates_it(tmp_path: Path) -> None:
     missing = tmp_path / "absent.keyring.json"
     args: list[str | Path] = ["--config", config_file(tmp_path), "--data-dir", tmp_path / "var"]
-    message = refused_start(*args, "--keyring", missing, "--insecure-http")
+    message = refused_start(
+        *args, "--keyring", missing, "--insecure-http", "--port", str(free_port())
+    )
     assert f"keyring {missing} does not exist" in message
     assert "phi-replay keys init" in message
 
@@ -281,3 +284,35 @@ def test_check_validates_everything_and_serves_nothing(tmp_path: Path) -> None:
     ring.unlink()
     message = refused_start(*args)
     assert "does not exist; create it with `phi-replay keys init`" in message
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory this process cannot write: mode 0500, or as root (which ignores modes)
+    a read-only tmpfs, as CI mounts one for the disk-full tests."""
+    where = tmp_path / "readonly"
+    where.mkdir()
+    if os.geteuid() != 0:
+        where.chmod(0o500)
+        yield where
+        where.chmod(0o700)
+        return
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", where], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", where], check=True)
+
+
+def test_a_data_directory_this_user_cannot_write_is_named(
+    tmp_path: Path, unwritable_dir: Path
+) -> None:
+    message = refused_start(
+        *dev(tmp_path, "--data-dir", unwritable_dir, "--keyring", tmp_path / "k")
+    )
+    assert f"the data directory {unwritable_dir} is not writable by this user" in message
+    below = unwritable_dir / "var"
+    message = refused_start(*dev(tmp_path, "--data-dir", below, "--keyring", tmp_path / "k"))
+    assert f"{below} is not writable by this user (it would be created in {unwritable_dir})" in (
+        message
+    )
