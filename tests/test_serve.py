@@ -316,3 +316,47 @@ def test_a_data_directory_this_user_cannot_write_is_named(
     assert f"{below} is not writable by this user (it would be created in {unwritable_dir})" in (
         message
     )
+
+
+# -- refusals an operator can diagnose (the browser side: e2e/test_operator_chromium.py) ---
+
+
+@pytest.mark.parametrize(
+    ("origin", "shown"),
+    [
+        ("https://intranet.example.org", "https://intranet.example.org"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+        (None, "(no Origin header)"),
+        (
+            "https://x.example/CANARY-PATH?q=1",
+            "(an Origin header that is not a plain origin, 33 characters)",
+        ),
+        ("https://x.example\r\nINFO forged line", "(an Origin header that is not a plain"),
+        ("https://" + "a" * 300, "(an Origin header that is not a plain origin, 308 characters)"),
+    ],
+)
+def test_an_origin_is_repeated_only_when_it_is_a_plain_origin(
+    origin: str | None, shown: str
+) -> None:
+    from collector.ingest import shown_origin
+
+    assert shown_origin(origin).startswith(shown)
+
+
+def test_a_refused_origin_is_named_in_the_log_and_the_refusal(tmp_path: Path) -> None:
+    from tests.wsclient import open_socket, refused
+
+    with running_collector(tmp_path / "var") as server:
+        ws = open_socket(server.ws_url, origin="https://intranet.example.org")
+        error, close_code, _ = refused(ws)
+        ws = open_socket(server.ws_url, origin="https://x.example/CANARY-PATH")
+        odd, _, _ = refused(ws)
+        log = server.log.read_text()
+    assert (error["code"], close_code) == ("origin_not_allowed", 4003)
+    assert error["reason"] == (
+        "origin https://intranet.example.org is not allowed for any instance;"
+        " add it to allowed_origins"
+    )
+    assert "origin=https://intranet.example.org instance=-" in log
+    assert "CANARY" not in log
+    assert "CANARY" not in odd["reason"]
