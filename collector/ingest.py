@@ -143,8 +143,10 @@ def _prctl() -> Any:
 
 def _start_worker(parent: int) -> None:
     """A worker dies with the collector, even under kill -9 (or it would wait forever for
-    work), and leaves Ctrl-C to it."""
+    work), and leaves Ctrl-C and SIGTERM to it: systemd signals every process of the
+    service, and a worker gone mid-drain would break the frames it was validating."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _prctl()(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the collector died before prctl took effect
         os._exit(0)

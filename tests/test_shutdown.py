@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import websockets
 
 from collector.testing import export_events, free_port, wait_for_http
@@ -32,13 +33,19 @@ def start_serve(tmp_path: Path, grace_seconds: float) -> tuple[subprocess.Popen[
     argv = [sys.executable, "-m", "collector", "serve", "--dev", "--port", str(port)]
     argv += ["--config", str(config), "--data-dir", str(tmp_path / "var")]
     with log.open("w") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True)
+        # Its own process group, as under systemd: the group can be signalled as a whole.
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
     wait_for_http(f"http://127.0.0.1:{port}/healthz", proc=proc, log=log)
     return proc, port, log
 
 
-async def recorder(url: str, acked: set[tuple[str, int]], closes: list[int | None]) -> None:
-    """Sends batches as fast as acks allow a few in flight, until the collector closes."""
+async def recorder(
+    url: str, acked: set[tuple[str, int]], closes: list[int | None], padding: int
+) -> None:
+    """Sends batches every few milliseconds until the collector closes; `padding` bytes
+    in each make it a frame the validation workers take (64 KiB and more) or not."""
     session = new_id("sess")
     async with websockets.connect(url, origin=websockets.Origin(ALLOWED_ORIGIN)) as ws:
         await ws.send(hello(session))
@@ -47,7 +54,8 @@ async def recorder(url: str, acked: set[tuple[str, int]], closes: list[int | Non
         async def send() -> None:
             nonlocal seq
             while True:
-                event = {"type": 5, "data": {"tag": "t", "payload": {}}, "timestamp": seq}
+                payload = {"pad": "x" * padding} if padding else {}
+                event = {"type": 5, "data": {"tag": "t", "payload": payload}, "timestamp": seq}
                 await ws.send(json.dumps({"type": "batch", "seq": seq, "events": [event]}))
                 seq += 1
                 await asyncio.sleep(0.005)
@@ -65,8 +73,15 @@ async def recorder(url: str, acked: set[tuple[str, int]], closes: list[int | Non
         closes.append(ws.close_code)
 
 
+@pytest.mark.parametrize(
+    ("padding", "whole_group"),
+    [
+        (0, False),  # small batches, validated on the loop; `kill -TERM PID`
+        (70_000, True),  # snapshots, in the workers; systemd's default signals every process
+    ],
+)
 def test_sigterm_under_load_acks_stores_and_closes_every_socket_with_1012(
-    tmp_path: Path,
+    tmp_path: Path, padding: int, whole_group: bool
 ) -> None:
     proc, port, log = start_serve(tmp_path, grace_seconds=5)
     acked: set[tuple[str, int]] = set()
@@ -74,10 +89,15 @@ def test_sigterm_under_load_acks_stores_and_closes_every_socket_with_1012(
 
     async def run() -> None:
         url = f"ws://127.0.0.1:{port}/v1/ingest"
-        clients = [asyncio.create_task(recorder(url, acked, closes)) for _ in range(CLIENTS)]
-        while len(acked) < CLIENTS * 20:  # every socket is busy storing batches
+        clients = [
+            asyncio.create_task(recorder(url, acked, closes, padding)) for _ in range(CLIENTS)
+        ]
+        while len(acked) < CLIENTS * 5:  # every socket is busy storing batches
             await asyncio.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
+        if whole_group:
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(asyncio.gather(*clients), timeout=30)
 
     try:
