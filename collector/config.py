@@ -295,9 +295,9 @@ def _models_in(annotation: object) -> list[type[BaseModel]]:
     return found
 
 
-def _keys_at(loc: tuple[int | str, ...]) -> list[str]:
-    """The valid keys of the table at `loc` (the location of an unknown key's table)."""
-    models: list[type[BaseModel]] = [Settings]
+def _keys_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The valid keys of the table at `loc` below `root` (an unknown key's table)."""
+    models: list[type[BaseModel]] = [root]
     for part in loc:
         if isinstance(part, int):
             continue
@@ -320,11 +320,11 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return key or "(top level)"
 
 
-def _problem(item: Any) -> str:
+def _problem(root: type[BaseModel], item: Any) -> str:
     kind = item["type"]
     loc = tuple(item["loc"])
     if kind == "extra_forbidden":
-        valid = _keys_at(loc[:-1])
+        valid = _keys_at(root, loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(valid)}"
         return f"unknown key ({hint})"
@@ -343,8 +343,11 @@ def _problem(item: Any) -> str:
 
 def describe_error(error: ValidationError) -> str:
     """Every problem, `key: problem`, without the values that arrived."""
+    # The console validates an instance alone: its locations start below Settings.
+    models = (Settings, InstanceConfig, Environment, Window, OptIn, Listen)
+    root = next((m for m in models if m.__name__ == error.title), Settings)
     items = error.errors(include_url=False)
-    return "; ".join(f"{_where(tuple(i['loc']))}: {_problem(i)}" for i in items)
+    return "; ".join(f"{_where(tuple(i['loc']))}: {_problem(root, i)}" for i in items)
 
 
 def load_settings(config_file: Path | None, **overrides: object) -> Settings:

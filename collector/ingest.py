@@ -285,7 +285,10 @@ class Ingest:
         self._workers = workers  # validation workers (start_workers), or the loop validates
         # Shutdown (drain): set once; every socket then finishes the batch it is storing,
         # acks it and is closed with 1012, and `_live` (the open handlers) runs empty.
-        self._draining = asyncio.Event()
+        # Plain futures made on the loop that waits, never an asyncio.Event made here:
+        # an Ingest outlives event loops (starlette's TestClient runs one per client).
+        self._draining = False
+        self._drain_waiters: set[asyncio.Future[None]] = set()
         self._live: set[asyncio.Task[Any]] = set()
         self._idle: asyncio.Event | None = None
 
@@ -327,7 +330,10 @@ class Ingest:
     async def drain(self, timeout: float) -> int:
         """Close every socket once the batch it is storing is acked; return how many
         sockets were still open after `timeout` seconds (0 when all closed in time)."""
-        self._draining.set()
+        self._draining = True
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
         if self._live:
             self._idle = asyncio.Event()
             with anyio.move_on_after(timeout):
@@ -350,13 +356,14 @@ class Ingest:
     async def _next_message(self, websocket: WebSocket) -> Message:
         """`websocket.receive()`, unless a drain begins first: a frame that arrived is
         still stored and acked; one that did not is the recorder's to resend."""
-        if not self._draining.is_set():
+        if not self._draining:
+            draining: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._drain_waiters.add(draining)
             receiving = asyncio.ensure_future(websocket.receive())
-            draining = asyncio.ensure_future(self._draining.wait())
             try:
                 await asyncio.wait((receiving, draining), return_when=asyncio.FIRST_COMPLETED)
             finally:
-                draining.cancel()
+                self._drain_waiters.discard(draining)
                 if not receiving.done():
                     receiving.cancel()
             if receiving.done() and not receiving.cancelled():
