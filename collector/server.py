@@ -266,6 +266,9 @@ async def serve_apps(
         loop.add_signal_handler(sig, on_signal, sig)
     for _, cfg in configs:
         cfg.graceful_timeout = grace_seconds
+    http_log = logging.getLogger("phi_replay.http")
+    if not any(isinstance(f, _SaidAlready) for f in http_log.filters):
+        http_log.addFilter(_SaidAlready())
     handler = loop.get_exception_handler()
     loop.set_exception_handler(_quiet_after_deadline)
     try:
@@ -304,6 +307,14 @@ async def _drain(
             left,
             grace_seconds,
         )
+
+
+class _SaidAlready(logging.Filter):
+    """Hypercorn's "Running on … (CTRL + C to quit)" repeats our "listening on" line,
+    and under systemd there is no Ctrl-C to press."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Running on ")
 
 
 def _ingest_of(app: ASGIApp) -> Any:

@@ -124,7 +124,8 @@ def test_insecure_http_is_served_with_a_loud_warning(tmp_path: Path) -> None:
         pass
     text = log.read_text()
     assert "WARNING: serving plain HTTP without TLS (--insecure-http)" in text
-    assert f"listening on http://127.0.0.1:{port}" in text
+    assert text.count(f"listening on http://127.0.0.1:{port}") == 1
+    assert "CTRL + C" not in text  # hypercorn's own line, misleading under systemd
 
 
 # -- the data directory, the keyring, the port -------------------------------------------
