@@ -52,6 +52,7 @@ from collector.rules import RouteTemplate
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8700
+DEFAULT_SHUTDOWN_GRACE_SECONDS = 10.0  # systemd's TimeoutStopSec (90 s) leaves ample margin
 DEFAULT_DATA_DIR = Path("./var")
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one batch; a full snapshot is ~300 KB
 DEV_INSTANCE = "dev"
@@ -197,7 +198,9 @@ class Listen(BaseModel):
     plain_http: Literal["no", "behind-proxy", "insecure"] = "no"
     # On SIGTERM: how long sockets get to have their in-flight batches acked before the
     # collector exits anyway (recorders resend whatever was not acked).
-    shutdown_grace_seconds: float = Field(default=10.0, gt=0, le=600, strict=True)
+    shutdown_grace_seconds: float = Field(
+        default=DEFAULT_SHUTDOWN_GRACE_SECONDS, gt=0, le=600, strict=True
+    )
 
 
 class Settings(BaseModel):

@@ -368,7 +368,9 @@ class Ingest:
                     receiving.cancel()
             if receiving.done() and not receiving.cancelled():
                 return receiving.result()
-        raise Refusal(SHUTTING_DOWN, CLOSE_RESTART, "the collector is restarting; reconnect")
+        raise Refusal(
+            SHUTTING_DOWN, CLOSE_RESTART, "the collector is shutting down; reconnect and resend"
+        )
 
     async def __call__(self, websocket: WebSocket) -> None:
         self._track()

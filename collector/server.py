@@ -26,7 +26,7 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
 from collector.app import create_app
-from collector.config import Settings
+from collector.config import DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_SECONDS, Settings
 from collector.crypto import Keyring
 from collector.embedded import EmbeddedStore
 from collector.exceptions import PhiReplayError, StartupError
@@ -191,7 +191,7 @@ def _bind_problem(address: str, exc: OSError) -> str:
     if exc.errno == errno.EACCES:
         return (
             f"no permission to listen on port {port}: ports below 1024 need privileges;"
-            " use a port of 1024 or more (the default is 8700) behind a proxy"
+            f" use a port of 1024 or more (the default is {DEFAULT_PORT}) behind a proxy"
         )
     if exc.errno == errno.EADDRNOTAVAIL:
         return (
@@ -236,9 +236,6 @@ def open_collector(settings: Settings) -> Any:
 def _stop_pool(workers: Any) -> None:
     if workers is not None:
         workers.shutdown(wait=False, cancel_futures=True)
-
-
-DEFAULT_SHUTDOWN_GRACE_SECONDS = 10.0  # systemd's TimeoutStopSec (90 s) leaves ample margin
 
 
 async def serve_apps(
