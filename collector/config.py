@@ -279,6 +279,7 @@ _EXPECTED = {
     "model_attributes_type": "expected a table",
     "date_type": "expected a date like 2026-11-01",
     "date_from_datetime_inexact": "expected a date like 2026-11-01, without a time",
+    "path_type": "expected a file path (in quotes)",
     "missing": "required, but missing",
 }
 _PATTERNS = {
