@@ -222,4 +222,5 @@ def create_app(
     )
     app.state.metrics = metrics
     app.state.store = store
+    app.state.ingest = ingest  # the server drains it on shutdown
     return app

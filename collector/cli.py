@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from collector import __version__
-from collector.config import DEFAULT_DATA_DIR, DEFAULT_PORT, Settings, load_settings
+from collector.config import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    Settings,
+    load_settings,
+)
 from collector.control import (
     MIN_PASSWORD_CHARS,
     ROLES,
@@ -30,7 +36,7 @@ from collector.control import (
 )
 from collector.crypto import Keyring, WrappedKey, hash_password
 from collector.embedded import EmbeddedStore
-from collector.exceptions import CorruptRecord, PhiReplayError
+from collector.exceptions import CorruptRecord, PhiReplayError, StartupError
 from collector.fsck import (
     FsckReport,
     ensure_no_writer,
@@ -66,25 +72,86 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings.with_dev_instance() if getattr(args, "dev", False) else settings
 
 
+INSECURE_WARNING = (
+    "WARNING: serving plain HTTP without TLS (--insecure-http): app keys, recordings and"
+    " console passwords cross the network unencrypted. Use it only on a closed test network."
+)
+PROXY_NOTE = (
+    'NOTE: serving plain HTTP for a TLS-terminating proxy (plain_http = "behind-proxy"):'
+    " listen only where the proxy alone can reach; X-Forwarded-Proto is believed only"
+    " from trusted_proxies."
+)
+
+
+def _plain_http(settings: Settings, how: str) -> str:
+    """Serving a non-dev configuration without TLS must be a stated choice: the warning
+    to print, or a StartupError saying how to choose."""
+    if how == "insecure":
+        return INSECURE_WARNING
+    if how == "behind-proxy":
+        if not getattr(settings, "trusted_proxies", ()):
+            raise StartupError(
+                'plain_http = "behind-proxy" needs the proxy\'s address in trusted_proxies'
+                ' (e.g. trusted_proxies = ["127.0.0.1/32"]), or cookies lose Secure'
+            )
+        return PROXY_NOTE
+    raise StartupError(
+        "refusing to serve without TLS: give --certfile and --keyfile (or certfile and"
+        " keyfile in [listen]); behind a TLS-terminating proxy set plain_http ="
+        ' "behind-proxy" in [listen] with trusted_proxies; or pass --insecure-http to'
+        " serve plain HTTP knowingly"
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    from collector.server import hypercorn_config, open_collector, serve_apps
+    from collector.server import (
+        bind,
+        check_data_dir,
+        check_tls,
+        hypercorn_config,
+        open_collector,
+        probe,
+        serve_apps,
+    )
 
     settings = _settings(args)
-    if settings.dev:
-        print(DEV_WARNING, file=sys.stderr)
+    listen = settings.listen  # the command line wins over [listen]
+    host = args.host if args.host is not None else listen.host
+    port = args.port if args.port is not None else listen.port
+    certfile = args.certfile if args.certfile is not None else listen.certfile
+    keyfile = args.keyfile if args.keyfile is not None else listen.keyfile
+    check_tls(certfile, keyfile)
+    tls = certfile is not None
+    if args.insecure_http and tls:
+        raise StartupError("--insecure-http contradicts the TLS certificate given: drop one")
+    warning = DEV_WARNING if settings.dev else None
+    if not settings.dev and not tls:
+        warning = _plain_http(settings, "insecure" if args.insecure_http else listen.plain_http)
     if not settings.instances and not _stored_instances(settings):
         raise PhiReplayError("no instances configured: pass --config FILE or --dev")
-    app = open_collector(settings)
     config = hypercorn_config(
-        args.host,
-        args.port,
+        host,
+        port,
         max_message_bytes=settings.max_message_bytes,
-        certfile=args.certfile,
-        keyfile=args.keyfile,
+        certfile=certfile,
+        keyfile=keyfile,
     )
-    scheme = "https" if args.certfile else "http"
-    print(f"phi-replay collector listening on {scheme}://{args.host}:{args.port}", flush=True)
-    asyncio.run(serve_apps([(app, config)]))
+    probe(config)
+    if args.check:
+        check_data_dir(settings.data_dir)
+        if not settings.dev:
+            Keyring.load(settings.keyring_path)
+        scheme = "https" if tls else "http"
+        print(f"configuration ok: would listen on {scheme}://{host}:{port}")
+        return 0
+    app = open_collector(settings)
+    addresses = bind(config)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    scheme = "https" if tls else "http"
+    urls = ", ".join(f"{scheme}://{address}" for address in addresses)
+    print(f"phi-replay collector listening on {urls}", flush=True)
+    asyncio.run(serve_apps([(app, config)], grace_seconds=listen.shutdown_grace_seconds))
     return 0
 
 
@@ -514,15 +581,35 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 def _add_store_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data-dir", type=Path, default=None, help=f"data directory (default {DEFAULT_DATA_DIR})"
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"where recordings and the index are kept (default: data_dir of --config,"
+        f" else {DEFAULT_DATA_DIR})",
     )
     parser.add_argument(
         "--keyring",
         type=Path,
         default=None,
-        help="keyring file (default: DATA_DIR.keyring.json beside the data dir)",
+        help="the key-encryption keyring, kept outside the data directory (default: keyring"
+        " of --config, else DATA_DIR.keyring.json beside the data directory)",
     )
-    parser.add_argument("--config", type=Path, default=None, help="TOML config file")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML config file: instances, [listen], limits (default: none)",
+    )
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a port number from 1 to 65535") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError("expected a port number from 1 to 65535")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -530,7 +617,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="phi-replay", description="Self-hosted session replay for applications with PHI."
     )
     parser.add_argument("--version", action="version", version=f"phi-replay {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log at debug level (default: info)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parser.add_argument(
         "--log-format",
@@ -539,29 +628,81 @@ def build_parser() -> argparse.ArgumentParser:
         help="log lines as text or as JSON lines (default: log_format of --config, else text)",
     )
 
-    serve = sub.add_parser("serve", help="run the collector")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve = sub.add_parser(
+        "serve",
+        help="run the collector",
+        description="Run the collector. Each --host/--port/--certfile/--keyfile given here"
+        " wins over the same key in the config file's [listen] table.",
+    )
+    serve.add_argument(
+        "--host",
+        default=None,
+        help=f"address to listen on; 0.0.0.0 for every interface (default: host in"
+        f" [listen], else {DEFAULT_HOST})",
+    )
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=None,
+        help=f"TCP port to listen on (default: port in [listen], else {DEFAULT_PORT})",
+    )
     _add_store_args(serve)
     serve.add_argument(
         "--dev",
         action="store_true",
-        help="add an instance 'dev' (app key 'dev', localhost origins)",
+        help="add an instance 'dev' (app key 'dev', localhost origins) and create the"
+        " keyring if missing; never in production (default: off)",
     )
-    serve.add_argument("--certfile", type=Path, default=None, help="TLS certificate (PEM)")
-    serve.add_argument("--keyfile", type=Path, default=None, help="TLS private key (PEM)")
+    serve.add_argument(
+        "--certfile",
+        type=Path,
+        default=None,
+        help="TLS certificate chain, PEM; needs --keyfile (default: certfile in [listen],"
+        " else none)",
+    )
+    serve.add_argument(
+        "--keyfile",
+        type=Path,
+        default=None,
+        help="TLS private key of that certificate, PEM, unencrypted (default: keyfile in"
+        " [listen], else none)",
+    )
+    serve.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="serve plain HTTP without TLS although this is not --dev, knowingly (default:"
+        ' off; behind a TLS proxy use plain_http = "behind-proxy" in [listen] instead)',
+    )
+    serve.add_argument(
+        "--check",
+        action="store_true",
+        help="check the configuration, TLS files, port, data directory and keyring, then"
+        " exit without serving (0: all usable; 2: the first problem) (default: off)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="collector in dev mode plus a sample clinical app")
-    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to listen on (default: {DEFAULT_HOST})"
+    )
     demo.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=DEFAULT_PORT,
-        help="collector port; the sample app uses the next one",
+        help=f"collector port; the sample app uses the next one (default: {DEFAULT_PORT})",
     )
-    demo.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    demo.add_argument("--keyring", type=Path, default=None)
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help=f"where the demo's recordings are kept (default: {DEFAULT_DATA_DIR})",
+    )
+    demo.add_argument(
+        "--keyring",
+        type=Path,
+        default=None,
+        help="keyring, created if missing (default: DATA_DIR.keyring.json beside it)",
+    )
     demo.set_defaults(func=cmd_demo)
 
     sessions = sub.add_parser("sessions", help="list stored sessions")
@@ -574,8 +715,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_store_args(export)
     which = export.add_mutually_exclusive_group(required=True)
-    which.add_argument("--session", metavar="ID")
-    which.add_argument("--all", action="store_true")
+    which.add_argument("--session", metavar="ID", help="the session to print (default: none)")
+    which.add_argument("--all", action="store_true", help="print every stored session")
     export.set_defaults(func=cmd_export)
 
     check = sub.add_parser(
@@ -614,8 +755,11 @@ def build_parser() -> argparse.ArgumentParser:
     users_sub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     add = users_sub.add_parser("add", help="add a console user")
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=ROLES)
-    add.add_argument("--instance", help="the instance a customer belongs to")
+    add.add_argument("--role", required=True, choices=ROLES, help="what the user may see")
+    add.add_argument(
+        "--instance",
+        help="the instance a customer belongs to; only for --role customer (default: none)",
+    )
     passwd = users_sub.add_parser("passwd", help="set a user's password (ends their logins)")
     passwd.add_argument("username")
     for p in (add, passwd):

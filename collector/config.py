@@ -12,24 +12,35 @@ A config file looks like this (every key optional except an instance's `name`):
     allowed_origins = ["https://trials.example.org"]
     routes = ["/patients/:id/visits"]
 
-Errors name the key and the problem, e.g. `instances[0].allowed_origins[1]: expected an
-origin like https://host or http://host:*`.
+    [listen]                          # the command line's --host, --port, ... win over these
+    host = "0.0.0.0"
+    port = 8700
+    certfile = "/etc/phi-replay/cert.pem"
+    keyfile = "/etc/phi-replay/key.pem"
+
+Errors name the key with its table path, the problem in plain words, and for an unknown
+key the nearest valid one, e.g. `instances[0].allowed_origins: item 1: expected an origin
+like https://host or http://host:*` or `listen.prot: unknown key (did you mean
+'port'?)`. Values are never repeated: a config file may hold secrets (app keys).
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 import tomllib
 from collections.abc import Iterable
 from datetime import date
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
@@ -41,7 +52,9 @@ from collector.origins import OriginPattern
 from collector.paths import RouteTable, compile_routes
 from collector.rules import RouteTemplate
 
+DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8700
+DEFAULT_SHUTDOWN_GRACE_SECONDS = 10.0  # systemd's TimeoutStopSec (90 s) leaves ample margin
 DEFAULT_DATA_DIR = Path("./var")
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one batch; a full snapshot is ~300 KB
 DEV_INSTANCE = "dev"
@@ -71,13 +84,16 @@ def _network(value: object) -> IPNetwork:
 Network = Annotated[IPNetwork, BeforeValidator(_network)]
 DEFAULT_METRICS_ALLOW: tuple[IPNetwork, ...] = (IPv4Network("127.0.0.0/8"), IPv6Network("::1/128"))
 
-Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
 PRODUCTION_NAMES = ("prod", "production")
 MAX_RULES = 500  # per list, as masking-rules/schema.json allows
-Selector = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
-RouteGlob = Annotated[str, Field(max_length=1000, pattern=r"^/[^\s?#]*$")]
+SELECTOR_PATTERN = r"\S"
+ROUTE_GLOB_PATTERN = r"^/[^\s?#]*$"
+Selector = Annotated[str, Field(min_length=1, max_length=1000, pattern=SELECTOR_PATTERN)]
+RouteGlob = Annotated[str, Field(max_length=1000, pattern=ROUTE_GLOB_PATTERN)]
 
 
 class OptIn(BaseModel):
@@ -111,8 +127,8 @@ class Window(BaseModel):
 class Environment(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = False
-    production: bool | None = None  # default: true for an environment named prod/production
+    enabled: StrictBool = False
+    production: StrictBool | None = None  # default: true for an environment named prod/production
     opt_in: OptIn | None = None
     windows: tuple[Window, ...] = ()
 
@@ -123,9 +139,9 @@ class InstanceConfig(BaseModel):
     name: Name
     app_keys: tuple[Annotated[str, Field(min_length=3, max_length=200)], ...] = ()
     allowed_origins: tuple[str, ...] = ()
-    retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=3650)
+    retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=3650, strict=True)
     # Whether this instance's own staff (role `customer`) may review its sessions.
-    customer_access: bool = False
+    customer_access: StrictBool = False
     # Where recording may happen. Absent: in every environment (and no production
     # opt-in is asked for); present: only in the environments listed and enabled.
     environments: dict[Name, Environment] | None = None
@@ -188,33 +204,56 @@ class InstanceConfig(BaseModel):
         return tuple(OriginPattern.parse(o) for o in self.allowed_origins)
 
 
+class Listen(BaseModel):
+    """`[listen]`: where `serve` listens and how. The command line wins over each key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: Annotated[str, Field(min_length=1, max_length=255)] = DEFAULT_HOST
+    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535, strict=True)
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    # Without TLS a non-dev collector refuses to start unless this says it is meant:
+    # "behind-proxy" (a TLS-terminating proxy in front; needs trusted_proxies) or
+    # "insecure" (plain HTTP, e.g. a closed test network).
+    plain_http: Literal["no", "behind-proxy", "insecure"] = "no"
+    # On SIGTERM: how long sockets get to have their in-flight batches acked before the
+    # collector exits anyway (recorders resend whatever was not acked).
+    shutdown_grace_seconds: float = Field(
+        default=DEFAULT_SHUTDOWN_GRACE_SECONDS, gt=0, le=600, strict=True
+    )
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     data_dir: Path = DEFAULT_DATA_DIR
     keyring: Path | None = None
-    max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, ge=64 * 1024, le=64 << 20)
-    hello_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    max_message_bytes: int = Field(
+        default=DEFAULT_MAX_MESSAGE_BYTES, ge=64 * 1024, le=64 << 20, strict=True
+    )
+    hello_timeout_seconds: float = Field(default=10.0, gt=0, le=300, strict=True)
     # Per connection: sustained batches per second, and how many may come at once.
-    batches_per_second: float = Field(default=100.0, gt=0, le=10_000)
-    batch_burst: int = Field(default=1000, ge=1, le=100_000)
+    batches_per_second: float = Field(default=100.0, gt=0, le=10_000, strict=True)
+    batch_burst: int = Field(default=1000, ge=1, le=100_000, strict=True)
     # Per client address on /v1/beacon: a page sends one beacon when it is hidden; a
     # clinic's workstations behind one NAT address share these. A beacon costs one token,
     # and one more per 64 KiB of body (browsers cap beacons at 64 KB).
-    beacons_per_second: float = Field(default=50.0, gt=0, le=10_000)
-    beacon_burst: int = Field(default=500, ge=1, le=100_000)
-    dev: bool = False
+    beacons_per_second: float = Field(default=50.0, gt=0, le=10_000, strict=True)
+    beacon_burst: int = Field(default=500, ge=1, le=100_000, strict=True)
+    dev: StrictBool = False
     instances: tuple[InstanceConfig, ...] = ()
+    listen: Listen = Listen()
     # Support console (collector/console): idle logoff, lockout, how long audit is kept.
-    console_idle_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
-    login_max_failures: int = Field(default=5, ge=1, le=100)
-    login_lock_minutes: float = Field(default=15.0, ge=0, le=24 * 60)
+    console_idle_minutes: float = Field(default=15.0, gt=0, le=24 * 60, strict=True)
+    login_max_failures: int = Field(default=5, ge=1, le=100, strict=True)
+    login_lock_minutes: float = Field(default=15.0, ge=0, le=24 * 60, strict=True)
     # Per client address (an IPv6 one by its /64): password checks at once, and how many
     # come back per minute; a login ends this many hours after sign-in, however active.
-    login_address_burst: int = Field(default=10, ge=1, le=10_000)
-    login_address_per_minute: float = Field(default=2.0, gt=0, le=10_000)
-    console_session_hours: float = Field(default=12.0, gt=0, le=7 * 24)
-    audit_retention_days: int = Field(default=AUDIT_RETENTION_DAYS, ge=365, le=36500)
+    login_address_burst: int = Field(default=10, ge=1, le=10_000, strict=True)
+    login_address_per_minute: float = Field(default=2.0, gt=0, le=10_000, strict=True)
+    console_session_hours: float = Field(default=12.0, gt=0, le=7 * 24, strict=True)
+    audit_retention_days: int = Field(default=AUDIT_RETENTION_DAYS, ge=365, le=36500, strict=True)
 
     # HTTP limits (collector/http_limits.py, docs/operations.md "Limits and their defaults").
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=64 << 20, strict=True)
@@ -257,14 +296,104 @@ def dev_instance() -> InstanceConfig:
     )
 
 
+TOML_TYPES = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "list": "an array",
+    "dict": "a table",
+    "date": "a date",
+    "datetime": "a date and time",
+    "time": "a time",
+}
+
+# pydantic's wording, turned into the config file's ("Input should be ..." → "must be ...").
+_EXPECTED = {
+    "bool_type": "expected true or false (unquoted)",
+    "int_type": "expected a whole number (unquoted)",
+    "float_type": "expected a number (unquoted)",
+    "string_type": "expected a string (in quotes)",
+    "tuple_type": "expected an array ([...])",
+    "list_type": "expected an array ([...])",
+    "dict_type": "expected a table",
+    "model_type": "expected a table",
+    "model_attributes_type": "expected a table",
+    "date_type": "expected a date like 2026-11-01",
+    "date_from_datetime_inexact": "expected a date like 2026-11-01, without a time",
+    "path_type": "expected a file path (in quotes)",
+    "missing": "required, but missing",
+}
+_PATTERNS = {
+    NAME_PATTERN: "a name of lowercase letters, digits, '_' and '-' (at most 63, no spaces)",
+    SELECTOR_PATTERN: "a CSS selector, not blank",
+    ROUTE_GLOB_PATTERN: "a path glob starting with / (no spaces, ? or #)",
+}
+_SHOULD = re.compile(r"^(?:Input|String|Tuple|List|Dictionary|Value) should ")
+
+
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = []
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        found.append(annotation)
+    for arg in getattr(annotation, "__args__", ()):
+        found.extend(_models_in(arg))
+    return found
+
+
+def _keys_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The valid keys of the table at `loc` below `root` (an unknown key's table)."""
+    models: list[type[BaseModel]] = [root]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nested: list[type[BaseModel]] = []
+        for model in models:
+            field = model.model_fields.get(part) or next(
+                (f for f in model.model_fields.values() if f.alias == part), None
+            )
+            if field is not None:
+                nested.extend(_models_in(field.annotation))
+        if nested:  # else a dict key (an environment's name): its value's model stays
+            models = nested
+    return sorted({f.alias or name for m in models for name, f in m.model_fields.items()})
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return key or "(top level)"
+
+
+def _problem(root: type[BaseModel], item: Any) -> str:
+    kind = item["type"]
+    loc = tuple(item["loc"])
+    if kind == "extra_forbidden":
+        valid = _keys_at(root, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(valid)}"
+        return f"unknown key ({hint})"
+    arrived = TOML_TYPES.get(type(item.get("input")).__name__, "something else")
+    if kind in _EXPECTED:
+        expected = _EXPECTED[kind]
+        return expected if kind == "missing" else f"{expected}, got {arrived}"
+    if kind == "string_pattern_mismatch" and item["ctx"]["pattern"] in _PATTERNS:
+        return f"expected {_PATTERNS[item['ctx']['pattern']]}"
+    if kind == "literal_error":
+        expected = f"expected one of {item['ctx']['expected']}"
+        return expected if arrived == "a string" else f"{expected} (in quotes), got {arrived}"
+    message = str(item["msg"]).removeprefix("Value error, ")
+    return _SHOULD.sub("must ", message)
+
+
 def describe_error(error: ValidationError) -> str:
-    lines = []
-    for item in error.errors(include_input=False, include_url=False):
-        key = ""
-        for part in item["loc"]:
-            key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-        lines.append(f"{key or '(top level)'}: {item['msg']}")
-    return "; ".join(lines)
+    """Every problem, `key: problem`, without the values that arrived."""
+    # The console validates an instance alone: its locations start below Settings.
+    models = (Settings, InstanceConfig, Environment, Window, OptIn, Listen)
+    root = next((m for m in models if m.__name__ == error.title), Settings)
+    items = error.errors(include_url=False)
+    return "; ".join(f"{_where(tuple(i['loc']))}: {_problem(root, i)}" for i in items)
 
 
 def load_settings(config_file: Path | None, **overrides: object) -> Settings:
@@ -281,6 +410,11 @@ def load_settings(config_file: Path | None, **overrides: object) -> Settings:
             raw["data_dir"] = (config_file.parent / raw["data_dir"]).as_posix()
         if "keyring" in raw and isinstance(raw["keyring"], str):
             raw["keyring"] = (config_file.parent / raw["keyring"]).as_posix()
+        listen = raw.get("listen")
+        if isinstance(listen, dict):
+            for key in ("certfile", "keyfile"):
+                if isinstance(listen.get(key), str):
+                    listen[key] = (config_file.parent / listen[key]).as_posix()
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         settings = Settings.model_validate(raw)

@@ -2,6 +2,7 @@
 
     PhiReplayError
     ├── ConfigError          bad config file or command-line value (names the key)
+    ├── StartupError         `serve` cannot start: port, TLS files, data directory (one sentence)
     ├── KeyringError         keyring missing, unreadable, too permissive or malformed
     ├── CorruptRecord        a stored record failed its length, checksum or AEAD check
     ├── UnknownSession       no such session in the store
@@ -20,6 +21,10 @@ class PhiReplayError(Exception):
 
 
 class ConfigError(PhiReplayError):
+    pass
+
+
+class StartupError(PhiReplayError):
     pass
 
 
@@ -47,9 +52,12 @@ class Refusal(PhiReplayError):
     close code sent after the error message, `reason` a human-readable sentence.
     """
 
-    def __init__(self, code: str, close_code: int, reason: str, seq: int | None = None) -> None:
+    def __init__(
+        self, code: str, close_code: int, reason: str, seq: int | None = None, log_detail: str = ""
+    ) -> None:
         super().__init__(reason)
         self.code = code
         self.close_code = close_code
         self.reason = reason
         self.seq = seq
+        self.log_detail = log_detail  # for the log line: instance, environment (never PHI)

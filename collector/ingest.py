@@ -14,6 +14,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from typing import Any
 import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from collector.config import InstanceConfig, Settings
@@ -44,6 +46,7 @@ from collector.protocol import (
     CLOSE_ORIGIN,
     CLOSE_POLICY,
     CLOSE_RATE_LIMITED,
+    CLOSE_RESTART,
     CLOSE_TOO_LARGE,
     CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORISED,
@@ -70,6 +73,9 @@ from collector.records import (
 from collector.store import SessionRecord, Store
 
 log = logging.getLogger("phi_replay.ingest")
+
+SHUTTING_DOWN = "shutting_down"  # the refusal a drain sends: reconnect (to this or a peer)
+CLOSE_WAIT_SECONDS = 5.0  # after our close frame, how long the client gets to answer it
 
 
 @dataclass(frozen=True)
@@ -175,8 +181,10 @@ def _prctl() -> Any:
 
 def _start_worker(parent: int) -> None:
     """A worker dies with the collector, even under kill -9 (or it would wait forever for
-    work), and leaves Ctrl-C to it."""
+    work), and leaves Ctrl-C and SIGTERM to it: systemd signals every process of the
+    service, and a worker gone mid-drain would break the frames it was validating."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _prctl()(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the collector died before prctl took effect
         os._exit(0)
@@ -314,6 +322,31 @@ def _check_seq(seq: int, next_seq: int) -> None:
         )
 
 
+SHOWN_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]{0,15}://[A-Za-z0-9.\[\]:_-]{1,100}")
+
+
+def shown_origin(origin: str | None) -> str:
+    """An Origin header as it may appear in a reason or a log line. It is not PHI but
+    the client chose it: only a plain scheme://host[:port] is repeated, anything else
+    (control characters, paths, an absurd length) is named by its shape alone."""
+    if origin is None:
+        return "(no Origin header)"
+    if SHOWN_ORIGIN.fullmatch(origin):
+        return origin
+    return f"(an Origin header that is not a plain origin, {len(origin)} characters)"
+
+
+def _origin_refusal(origin: str | None, instance: str | None) -> Refusal:
+    shown = shown_origin(origin)
+    where = f"instance {instance}" if instance else "any instance"
+    return Refusal(
+        "origin_not_allowed",
+        CLOSE_ORIGIN,
+        f"origin {shown} is not allowed for {where}; add it to allowed_origins",
+        log_detail=f" origin={shown} instance={instance or '-'}",
+    )
+
+
 class Ingest:
     def __init__(
         self,
@@ -332,6 +365,14 @@ class Ingest:
         self._holders: dict[str, _Holder] = {}  # session id → the page whose socket writes it
         self._beacons = AddressBuckets(settings.beacons_per_second, settings.beacon_burst)
         cap_frames(settings.max_message_bytes)
+        # Shutdown (drain): set once; every socket then finishes the batch it is storing,
+        # acks it and is closed with 1012, and `_live` (the open handlers) runs empty.
+        # Plain futures made on the loop that waits, never an asyncio.Event made here:
+        # an Ingest outlives event loops (starlette's TestClient runs one per client).
+        self._draining = False
+        self._drain_waiters: set[asyncio.Future[None]] = set()
+        self._live: set[asyncio.Task[Any]] = set()
+        self._idle: asyncio.Event | None = None
 
     @property
     def instances(self) -> Instances:
@@ -379,21 +420,78 @@ class Ingest:
             return outcome
         raise _refusal(outcome)
 
-    async def __call__(self, websocket: WebSocket) -> None:
-        origin = websocket.headers.get("origin")
-        if not self.instances.any_allows(origin):
-            log.info("ingest refused before accept: origin not allowed")
-            await websocket.close(code=CLOSE_ORIGIN)  # before accept: HTTP 403
+    @property
+    def live_sockets(self) -> int:
+        return len(self._live)
+
+    async def drain(self, timeout: float) -> int:
+        """Close every socket once the batch it is storing is acked; return how many
+        sockets were still open after `timeout` seconds (0 when all closed in time)."""
+        self._draining = True
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._live:
+            self._idle = asyncio.Event()
+            with anyio.move_on_after(timeout):
+                await self._idle.wait()
+        return len(self._live)
+
+    def _track(self) -> None:
+        task = asyncio.current_task()
+        if task is None:
             return
+        self._live.add(task)
+
+        def done(task: asyncio.Task[Any]) -> None:
+            self._live.discard(task)
+            if not self._live and self._idle is not None:
+                self._idle.set()
+
+        task.add_done_callback(done)
+
+    async def _next_message(self, websocket: WebSocket) -> Message:
+        """`websocket.receive()`, unless a drain begins first: a frame that arrived is
+        still stored and acked; one that did not is the recorder's to resend."""
+        if not self._draining:
+            draining: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._drain_waiters.add(draining)
+            receiving = asyncio.ensure_future(websocket.receive())
+            try:
+                await asyncio.wait((receiving, draining), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._drain_waiters.discard(draining)
+                if not receiving.done():
+                    receiving.cancel()
+            if receiving.done() and not receiving.cancelled():
+                return receiving.result()
+        raise Refusal(
+            SHUTTING_DOWN, CLOSE_RESTART, "the collector is shutting down; reconnect and resend"
+        )
+
+    async def __call__(self, websocket: WebSocket) -> None:
+        self._track()
+        origin = websocket.headers.get("origin")
+        # Accepted even from an Origin no instance admits, to say so: refused before
+        # accept, the browser shows only close code 1006. The socket carries no cookie or
+        # credential, so accepting it grants nothing; the refusal follows at once.
         await websocket.accept()
         session_id = None
         holder = None
         try:
+            if not self.instances.any_allows(origin):
+                raise _origin_refusal(origin, None)
             session, dek, instance, holder = await self._handshake(websocket, origin)
             session_id = session.session_id
             await self._receive_batches(websocket, session, dek, instance)
         except Refusal as refusal:
-            log.info("ingest refused session=%s code=%s", session_id or "-", refusal.code)
+            if refusal.code != SHUTTING_DOWN:  # the server logs the drain as one line
+                log.info(
+                    "ingest refused session=%s code=%s%s",
+                    session_id or "-",
+                    refusal.code,
+                    refusal.log_detail,
+                )
             await self._refuse(websocket, refusal)
         except WebSocketDisconnect:
             pass
@@ -411,7 +509,7 @@ class Ingest:
 
     async def _receive(self, websocket: WebSocket) -> str | bytes | None:
         """The next frame, within the size limit."""
-        message = await websocket.receive()
+        message = await self._next_message(websocket)
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000))
         frame = message.get("text")
@@ -496,12 +594,17 @@ class Ingest:
         if instance is None:
             raise Refusal("unauthorised", CLOSE_UNAUTHORISED, "unknown or revoked app key")
         if not origin_allowed(origin, self.instances.origins[instance.name]):
-            raise Refusal(
-                "origin_not_allowed", CLOSE_ORIGIN, "origin is not allowed for this instance"
-            )
+            raise _origin_refusal(origin, instance.name)
         why = instance.refusal(hello.environment, datetime.now(UTC).date())
         if why is not None:
-            raise Refusal("disabled", CLOSE_DISABLED, why)
+            # Both names are safe to repeat: the instance's is configuration, and an
+            # environment is a short [a-z0-9_-] word (protocol.Hello).
+            raise Refusal(
+                "disabled",
+                CLOSE_DISABLED,
+                f"instance {instance.name}, environment {hello.environment}: {why}",
+                log_detail=f" instance={instance.name} environment={hello.environment}",
+            )
         return instance
 
     async def _open_session(
@@ -565,7 +668,7 @@ class Ingest:
         session_id = None
         try:
             if not self.instances.any_allows(origin):
-                raise Refusal("origin_not_allowed", CLOSE_ORIGIN, "origin is not allowed")
+                raise _origin_refusal(origin, None)
             if not self._beacons.take(address):
                 raise self._beacon_limit()
             body = await self._read_body(request)
@@ -590,7 +693,12 @@ class Ingest:
                 await self.store.append(session.session_id, sealed)
                 next_seq = max(next_seq, sealed.seq + 1)
         except Refusal as refusal:
-            log.info("beacon refused session=%s code=%s", session_id or "-", refusal.code)
+            log.info(
+                "beacon refused session=%s code=%s%s",
+                session_id or "-",
+                refusal.code,
+                refusal.log_detail,
+            )
             return JSONResponse(error_message(refusal), status_code=HTTP_STATUS[refusal.code])
         except StorageFull as exc:
             log.warning("beacon refused session=%s code=storage_full: %s", session_id or "-", exc)
@@ -627,5 +735,12 @@ class Ingest:
         try:
             await websocket.send_json(error_message(refusal))
             await websocket.close(code=refusal.close_code, reason=close_reason(refusal))
+            # Read on until the client's close arrives: hypercorn queues at most 10
+            # frames for the app, and a client still sending fills that queue, so its
+            # disconnect could never be delivered and the connection (and, on shutdown,
+            # the drain) would hang until the peer gave up.
+            with anyio.move_on_after(CLOSE_WAIT_SECONDS):
+                while (await websocket.receive())["type"] != "websocket.disconnect":
+                    pass
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the client already went away

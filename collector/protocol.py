@@ -25,6 +25,7 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_LARGE = 1009
 CLOSE_INTERNAL = 1011
 CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later": the collector's storage is full
+CLOSE_RESTART = 1012  # "service restart" (RFC 6455 registry): the collector is shutting down
 CLOSE_UNAUTHORISED = 4001
 CLOSE_ORIGIN = 4003
 CLOSE_DISABLED = 4004  # the instance or environment is not recording (configuration)

@@ -33,23 +33,26 @@ def write(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[[instances]]\nname = 'Bad Name'\n", "instances[0].name: String should match"),
+        (
+            "[[instances]]\nname = 'Bad Name'\n",
+            "instances[0].name: expected a name of lowercase letters",
+        ),
         (
             "[[instances]]\nname = 'a'\nallowed_origins = ['https://ok.example', 'ftp://x']\n",
-            "instances[0].allowed_origins: Value error, item 1: expected an origin",
+            "instances[0].allowed_origins: item 1: expected an origin",
         ),
-        ("max_message_bytes = 12\n", "max_message_bytes: Input should be greater than"),
-        ("colour = 'blue'\n", "colour: Extra inputs are not permitted"),
+        ("max_message_bytes = 12\n", "max_message_bytes: must be greater than or equal to 65536"),
+        ("colour = 'blue'\n", "colour: unknown key (valid keys: audit_retention_days,"),
         ("[[instances]\n", "not valid TOML"),
         (TWO_INSTANCES.replace("academy-key-1", "trials-key-1"), "an app key is used by more"),
         (
             "[[instances]]\nname = 'a'\nroutes = ['/wards/:ward', '/CANARY JANE/:id']\n",
-            "instances[0].routes[1]: Value error, expected a route like",
+            "instances[0].routes[1]: expected a route like",
         ),
         ("[[instances]]\nname = 'a'\nroutes = '/wards/:ward'\n", "instances[0].routes:"),
         (
             "[[instances]]\nname = 'a'\nroutes = [" + "'/a'," * 501 + "]\n",
-            "instances[0].routes: Tuple should have at most 500 items",
+            "instances[0].routes: must have at most 500 items",
         ),
     ],
 )
@@ -60,6 +63,85 @@ def test_a_bad_config_file_names_the_key_and_the_problem(
         load_settings(write(tmp_path, text))
     assert expected in str(error.value)
     assert "CANARY" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A typo gets the nearest valid key, with the table it is in.
+        (
+            "max_mesage_bytes = 100000\n",
+            "max_mesage_bytes: unknown key (did you mean 'max_message_bytes'?)",
+        ),
+        ("[listen]\nprot = 8700\n", "listen.prot: unknown key (did you mean 'port'?)"),
+        (
+            "[[instances]]\nname = 'a'\n[instances.environments.uat]\nenabeld = true\n",
+            "instances[0].environments.uat.enabeld: unknown key (did you mean 'enabled'?)",
+        ),
+        (
+            "[[instances]]\nname = 'a'\nappkeys = ['k-1']\n",
+            "instances[0].appkeys: unknown key (did you mean 'app_keys'?)",
+        ),
+        # Quoted values are not read as booleans or numbers.
+        (
+            "[[instances]]\nname = 'a'\n[instances.environments.uat]\nenabled = 'yes'\n",
+            "instances[0].environments.uat.enabled: expected true or false (unquoted),"
+            " got a string",
+        ),
+        (
+            "[[instances]]\nname = 'a'\ncustomer_access = 1\n",
+            "customer_access: expected true or false (unquoted), got an integer",
+        ),
+        (
+            "[listen]\nport = '8700'\n",
+            "listen.port: expected a whole number (unquoted), got a string",
+        ),
+        ("batch_burst = 10.5\n", "batch_burst: expected a whole number (unquoted), got a number"),
+        (
+            "hello_timeout_seconds = '5'\n",
+            "hello_timeout_seconds: expected a number (unquoted), got a string",
+        ),
+        (
+            "login_max_failures = true\n",
+            "login_max_failures: expected a whole number (unquoted), got true or false",
+        ),
+        (
+            "[listen]\nplain_http = true\n",
+            "listen.plain_http: expected one of 'no', 'behind-proxy' or 'insecure'"
+            " (in quotes), got true or false",
+        ),
+        ("[[instances]]\nretention_days = 30\n", "instances[0].name: required, but missing"),
+    ],
+)
+def test_config_errors_are_plain_words_with_the_nearest_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text))
+    message = str(error.value)
+    assert expected in message
+    for pydantic_wording in ("Input should", "Extra inputs", "Value error", "Field required"):
+        assert pydantic_wording not in message
+
+
+def test_config_errors_never_repeat_the_value(tmp_path: Path) -> None:
+    text = (
+        "[[instances]]\nname = 'a'\napp_keys = 'CANARY-APP-KEY-7'\ncustomer_access = 'CANARY-YES'\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text))
+    assert "CANARY" not in str(error.value)
+    assert "customer_access" in str(error.value)
+
+
+def test_listen_takes_its_paths_relative_to_the_config_file(tmp_path: Path) -> None:
+    text = (
+        "[listen]\nhost = '::1'\nport = 9443\ncertfile = 'tls/cert.pem'\nkeyfile = 'tls/key.pem'\n"
+    )
+    listen = load_settings(write(tmp_path, text)).listen
+    assert (listen.host, listen.port) == ("::1", 9443)
+    assert listen.certfile == tmp_path / "tls" / "cert.pem"
+    assert listen.keyfile == tmp_path / "tls" / "key.pem"
 
 
 def test_an_instance_declares_its_routes_in_the_config_file(tmp_path: Path) -> None:

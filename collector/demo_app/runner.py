@@ -13,7 +13,7 @@ from collector.control import AuditEntry, Control, Role, User, generate_password
 from collector.crypto import hash_password
 from collector.demo_app.app import create_sample_app
 from collector.rules import load_rules
-from collector.server import hypercorn_config, open_collector, serve_apps
+from collector.server import bind, hypercorn_config, open_collector, probe, serve_apps
 
 SAMPLE_RULES = REPO_ROOT / "masking-rules" / "examples" / "sample-app.json"
 DEMO_USERS: tuple[tuple[str, Role], ...] = (("support", "support"), ("superadmin", "superadmin"))
@@ -38,6 +38,10 @@ def demo_logins(control: Control) -> list[tuple[str, str]]:
 
 def run_demo(*, host: str, port: int, data_dir: Path, keyring: Path | None) -> int:
     settings = load_settings(None, data_dir=data_dir, keyring=keyring).with_dev_instance()
+    limit = settings.max_message_bytes
+    planned = [hypercorn_config(host, p, max_message_bytes=limit) for p in (port, port + 1)]
+    for config in planned:
+        probe(config)  # a port in use is one sentence, before anything is opened
     collector = open_collector(settings)
     collector_url = f"http://{host}:{port}"
     # The sample app's rules: readable through its interface strings (ui_text, from its
@@ -50,10 +54,8 @@ def run_demo(*, host: str, port: int, data_dir: Path, keyring: Path | None) -> i
     login_lines = "\n".join(
         f"  {name.ljust(width)}  password {password}" for name, password in logins
     )
-    limit = settings.max_message_bytes
     print(DEV_WARNING, file=sys.stderr)
-    print(
-        f"""
+    banner = f"""
 phi-replay demo is running.
 
   Sample clinical app   http://{host}:{port + 1}/
@@ -72,15 +74,10 @@ Or from the command line:
   .venv/bin/phi-replay export --data-dir {data_dir} --all
 
 Press Ctrl-C to stop.
-""",
-        flush=True,
-    )
-    asyncio.run(
-        serve_apps(
-            [
-                (collector, hypercorn_config(host, port, max_message_bytes=limit)),
-                (sample, hypercorn_config(host, port + 1, max_message_bytes=limit)),
-            ]
-        )
-    )
+"""
+    configs = [(collector, planned[0]), (sample, planned[1])]
+    for _, config in configs:
+        bind(config)  # before the banner says "running"
+    print(banner, flush=True)
+    asyncio.run(serve_apps(configs, grace_seconds=settings.listen.shutdown_grace_seconds))
     return 0

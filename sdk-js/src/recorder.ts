@@ -264,14 +264,15 @@ export class Recorder {
         this.#gap = 'too-large';
         if (this.#capturing()) this.#fullSnapshot();
       },
-      onFatal: (code) => {
+      onFatal: (code, said) => {
+        const why = said ? ': ' + said : '';
         if (code === 'disabled') {
           // An instance or environment that is off (or outside its window) is normal: stay quiet.
           this.#disabled = true;
-          this.#win.console.debug?.('phi-replay: recording is disabled here');
+          this.#win.console.debug?.(`phi-replay: recording is disabled here${why}`);
           this.#halt();
         } else {
-          this.#warn(`phi-replay: the collector refused this page (${code})`);
+          this.#warn(`phi-replay: the collector refused this page (${code}${why})`);
           this.stop();
         }
       },

@@ -67,8 +67,11 @@ export interface TransportOptions {
    * the callee may push events (sent after the resends) or abort().
    */
   onWelcome(config: unknown): void;
-  /** The collector refused this page for good (`unauthorised`, `origin_not_allowed`, `disabled`). */
-  onFatal(code: string): void;
+  /**
+   * The collector refused this page for good (`unauthorised`, `origin_not_allowed`,
+   * `disabled`); `said` is the collector's reason, cleaned ('' when it gave none).
+   */
+  onFatal(code: string, said: string): void;
   /** The buffer filled up (events are refused from now on), or drained below half. */
   onFull(full: boolean): void;
   /** The collector refused this session (`code`): the hello of a fresh one, or null to stop. */
@@ -334,12 +337,15 @@ export class Transport {
     }
   }
 
-  #fatal(code: string): void {
-    const reason = `phi-replay: the collector refused this page (${code})`;
+  #fatal(code: string, said?: unknown): void {
+    // The collector's reason says which Origin, instance or environment (never page
+    // content); shown as plain text of bounded length, whatever arrives.
+    const why = typeof said === 'string' ? said.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 200) : '';
+    const reason = `phi-replay: the collector refused this page (${code}${why ? ': ' + why : ''})`;
     // Disabled: nothing more reaches the collector, not even what is already buffered.
     if (code === 'disabled') this.abort(reason);
     else this.close(reason);
-    this.#o.onFatal(code);
+    this.#o.onFatal(code, why);
   }
 
   #send(ws: WebSocket, frame: string): void {
@@ -367,7 +373,7 @@ export class Transport {
       this.#forget((batch) => batch.seq !== seq);
     } else if (msg.type === 'error' && typeof msg.code === 'string') {
       if (FATAL_CODES.has(msg.code)) {
-        this.#fatal(msg.code);
+        this.#fatal(msg.code, msg.reason);
       } else if (CONFLICT_CODES.has(msg.code)) {
         this.#renew(ws, msg.code);
       } else if (REFUSED_CODES.has(msg.code)) {

@@ -204,7 +204,8 @@ describe('start/stop lifecycle', () => {
     const meter = instrument(page.win);
     const warnings: string[] = [];
     page.win.console.warn = (message: string) => warnings.push(message);
-    await assert.rejects(page.api.start(page.options()), /collector refused this page \(unauthorised\)/);
+    // The collector's reason is part of the message, so the page's developer sees why.
+    await assert.rejects(page.api.start(page.options()), /collector refused this page \(unauthorised: unknown app key\)$/);
     await tick(20);
     assert.equal(warnings.length, 1);
     assert.ok(!warnings[0].includes('dev'), 'the warning carries no key or user');
@@ -222,10 +223,19 @@ describe('start/stop lifecycle', () => {
     const warnings: string[] = [];
     page.win.console.warn = (message: string) => warnings.push(message);
     await page.api.start(page.options());
-    page.collector.last.deliver({ type: 'error', code: 'origin_not_allowed', reason: 'origin not allowed' });
+    page.collector.last.deliver({
+      type: 'error',
+      code: 'origin_not_allowed',
+      reason: 'origin http://127.0.0.1:5999 is not allowed for instance trials;\n add it',
+    });
     page.collector.last.drop(4003);
     await tick(20);
     assert.equal(warnings.length, 1);
+    assert.equal(
+      warnings[0],
+      'phi-replay: the collector refused this page (origin_not_allowed: origin http://127.0.0.1:5999 is not allowed for instance trials;  add it)',
+      'names the Origin and instance, control characters flattened',
+    );
     assert.deepEqual(meter.live, IDLE);
     await assert.rejects(page.api.flush(), /not recording/);
     page.doc.body.appendChild(page.doc.createElement('p')).textContent = CANARY;

@@ -1,0 +1,166 @@
+"""SIGTERM under load: `serve` drains. It stops accepting, lets every socket finish the
+batch it is storing and ack it, closes each with 1012 ("service restart") and exits 0
+within `shutdown_grace_seconds`, logging one "shutting down" and one "stopped" line and
+no traceback. Every batch acknowledged before the close is in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import websockets
+
+from collector.testing import export_events, free_port, wait_for_http
+from tests.wsclient import ALLOWED_ORIGIN, hello, new_id
+
+CLIENTS = 40
+NOISE = ("Traceback", "ExceptionGroup", "never awaited", "CancelledError", "ERROR")
+
+
+def start_serve(tmp_path: Path, grace_seconds: float) -> tuple[subprocess.Popen[str], int, Path]:
+    port = free_port()
+    config = tmp_path / "phi-replay.toml"
+    config.write_text(f"[listen]\nshutdown_grace_seconds = {grace_seconds}\n", encoding="utf-8")
+    log = tmp_path / "serve.log"
+    argv = [sys.executable, "-m", "collector", "serve", "--dev", "--port", str(port)]
+    argv += ["--config", str(config), "--data-dir", str(tmp_path / "var")]
+    with log.open("w") as out:
+        # Its own process group, as under systemd: the group can be signalled as a whole.
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
+    wait_for_http(f"http://127.0.0.1:{port}/healthz", proc=proc, log=log)
+    return proc, port, log
+
+
+async def recorder(
+    url: str, acked: set[tuple[str, int]], closes: list[int | None], padding: int
+) -> None:
+    """Sends batches every few milliseconds until the collector closes; `padding` bytes
+    in each make it a frame the validation workers take (64 KiB and more) or not."""
+    session = new_id("sess")
+    async with websockets.connect(url, origin=websockets.Origin(ALLOWED_ORIGIN)) as ws:
+        await ws.send(hello(session))
+        seq = json.loads(await ws.recv())["next_seq"]
+
+        async def send() -> None:
+            nonlocal seq
+            while True:
+                payload = {"pad": "x" * padding} if padding else {}
+                event = {"type": 5, "data": {"tag": "t", "payload": payload}, "timestamp": seq}
+                await ws.send(json.dumps({"type": "batch", "seq": seq, "events": [event]}))
+                seq += 1
+                await asyncio.sleep(0.005)
+
+        sender = asyncio.create_task(send())
+        try:
+            async for frame in ws:
+                message = json.loads(frame)
+                if message["type"] == "ack":
+                    acked.add((session, message["seq"]))
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            sender.cancel()
+        closes.append(ws.close_code)
+
+
+@pytest.mark.parametrize(
+    ("padding", "whole_group"),
+    [
+        (0, False),  # small batches, validated on the loop; `kill -TERM PID`
+        (70_000, True),  # snapshots, in the workers; systemd's default signals every process
+    ],
+)
+def test_sigterm_under_load_acks_stores_and_closes_every_socket_with_1012(
+    tmp_path: Path, padding: int, whole_group: bool
+) -> None:
+    proc, port, log = start_serve(tmp_path, grace_seconds=5)
+    acked: set[tuple[str, int]] = set()
+    closes: list[int | None] = []
+
+    async def run() -> None:
+        url = f"ws://127.0.0.1:{port}/v1/ingest"
+        clients = [
+            asyncio.create_task(recorder(url, acked, closes, padding)) for _ in range(CLIENTS)
+        ]
+        while len(acked) < CLIENTS * 5:  # every socket is busy storing batches
+            await asyncio.sleep(0.05)
+        if whole_group:
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(asyncio.gather(*clients), timeout=30)
+
+    try:
+        asyncio.run(run())
+        assert proc.wait(timeout=5 + 20) == 0  # the grace period, and a margin for a busy CI
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert closes == [1012] * CLIENTS
+    stored = {(e["session_id"], e["seq"]) for e in export_events(tmp_path / "var", _ring(tmp_path))}
+    assert acked <= stored, f"{len(acked - stored)} acknowledged batch(es) lost"
+    text = log.read_text()
+    for noise in NOISE:
+        assert noise not in text
+    assert text.count("shutting down (SIGTERM)") == 1
+    assert text.count("phi_replay.server: stopped") == 1
+    assert "still open" not in text
+
+
+def _ring(tmp_path: Path) -> Path:
+    return tmp_path / "var.keyring.json"
+
+
+def _silent_client(port: int) -> socket.socket:
+    """A WebSocket client that says hello and then never reads or answers again."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /v1/ingest HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: {ALLOWED_ORIGIN}\r\n\r\n"
+        ).encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(4096)
+    assert response.startswith(b"HTTP/1.1 101")
+    payload = hello(new_id("sess")).encode()
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    sock.sendall(bytes([0x81, 0x80 | 126]) + len(payload).to_bytes(2, "big") + mask + masked)
+    assert b"welcome" in sock.recv(4096)
+    return sock
+
+
+def test_a_client_that_never_answers_does_not_hold_the_collector_past_its_deadline(
+    tmp_path: Path,
+) -> None:
+    proc, port, log = start_serve(tmp_path, grace_seconds=1)
+    silent = _silent_client(port)
+    try:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=1 + 20) == 0
+    finally:
+        silent.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    for noise in NOISE:
+        assert noise not in text
+    assert "1 ingest socket(s) still open after 1 s are reset" in text
+    assert text.count("phi_replay.server: stopped") == 1
