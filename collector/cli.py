@@ -89,7 +89,7 @@ def _plain_http(settings: Settings, how: str) -> str:
     if how == "insecure":
         return INSECURE_WARNING
     if how == "behind-proxy":
-        if not getattr(settings, "trusted_proxies", ()):
+        if not settings.trusted_proxies:
             raise StartupError(
                 'plain_http = "behind-proxy" needs the proxy\'s address in trusted_proxies'
                 ' (e.g. trusted_proxies = ["127.0.0.1/32"]), or cookies lose Secure'

@@ -113,6 +113,27 @@ def test_behind_a_proxy_needs_the_proxy_named(tmp_path: Path) -> None:
     assert "needs the proxy's address in trusted_proxies" in message
 
 
+def test_behind_a_named_proxy_it_serves_plain_http_with_a_note(tmp_path: Path) -> None:
+    port = free_port()
+    config = config_file(
+        tmp_path,
+        "trusted_proxies = ['127.0.0.1/32']\n"
+        + INSTANCE
+        + "[listen]\nplain_http = 'behind-proxy'\n",
+    )
+    argv: list[str | Path] = [sys.executable, "-m", "collector", "serve", "--config", config]
+    argv += ["--data-dir", tmp_path / "var", "--keyring", keyring(tmp_path), "--port", str(port)]
+    log = tmp_path / "serve.log"
+    with running_process(argv, f"http://127.0.0.1:{port}/healthz", log):
+        pass
+    text = log.read_text()
+    assert (
+        'NOTE: serving plain HTTP for a TLS-terminating proxy (plain_http = "behind-proxy")' in text
+    )
+    assert "WARNING" not in text
+    assert text.count(f"listening on http://127.0.0.1:{port}") == 1
+
+
 def test_insecure_http_is_served_with_a_loud_warning(tmp_path: Path) -> None:
     port = free_port()
     argv: list[str | Path] = [sys.executable, "-m", "collector", "serve"]
