@@ -719,3 +719,44 @@ def _handlers(t: Targets) -> list[Event]:
         attributes=[{"id": 10, "attributes": {"onerror": f"location='{t.export}'", "src": 7}}]
     )
     return recording(node, change)
+
+
+@hostile("fragment-urls-in-css")
+def _css_fragments(t: Targets) -> list[Event]:
+    # A fragment-only url() resolves against the console page's URL: everywhere it is not
+    # a reference to an element, it would be a fetch of the console page itself.
+    css = (
+        "@font-face { font-family: F; src: url(#x) format('woff2'); } "
+        "p { font-family: F; background: url(#x); list-style: url('#y'); "
+        "cursor: url(#z), auto; border-image: url(#w) 30; } "
+        'div { background-image: url("  #v"); mask-image: url(#u); content: url(#t); } '
+        "rect { fill: url(#g); filter: url(#f); }"
+    )
+    svg = el(15, "svg", {}, el(16, "rect", {"width": "5", "height": "5"}, isSVG=True), isSVG=True)
+    body = (el(12, "p", {}, txt(13, "x")), el(14, "div", {}), svg)
+    return snapshot_with(*body, head=(el(10, "style", {}, txt(11, css)),))
+
+
+@hostile("values-of-the-wrong-type")
+def _wrong_types(t: Targets) -> list[Event]:
+    # rrweb writes whatever it gets through String(): an array is its text.
+    node = page([el(10, "style", {}, txt(11, "p {}"))], [el(12, "p", {}, txt(13, "x"))])
+    texts = mutation(texts=[{"id": 11, "value": [f"@import url({t.export});"]}])
+    adds = mutation(
+        adds=[
+            add(3, el(20, "style", {})),
+            add(20, txt(21, [f"p {{ background: url({t.out('array')}) }}"])),
+        ]
+    )  # type: ignore[arg-type]
+    rule = {
+        "source": 8,
+        "id": 10,
+        "adds": [{"rule": [f"p {{ background: url({t.events}) }}"], "index": 0}],
+    }
+    declaration = {
+        "source": 13,
+        "id": 10,
+        "index": [0],
+        "set": {"property": "background", "value": [f"url({t.out('declaration')})"]},
+    }
+    return recording(node, texts, adds, rule, declaration)

@@ -143,7 +143,9 @@ function inertEvent(event: Json): boolean {
 }
 
 function cssField(holder: Json, key: string): void {
-  if (typeof holder[key] === 'string') holder[key] = inertCss(holder[key] as string);
+  const value = holder[key];
+  if (typeof value === 'string') holder[key] = inertCss(value);
+  else if (value !== undefined && value !== null) holder[key] = ''; // rrweb would String() it
 }
 
 /**
@@ -155,7 +157,11 @@ function cssField(holder: Json, key: string): void {
  */
 function textField(holder: Json, key: string): void {
   const value = holder[key];
-  if (typeof value === 'string' && mayFetchAsCss(value)) holder[key] = inertCss(value);
+  if (typeof value === 'string') {
+    if (mayFetchAsCss(value)) holder[key] = inertCss(value);
+  } else if (value !== undefined && value !== null) {
+    holder[key] = ''; // rrweb would write String(value): an array's text is its items'
+  }
 }
 
 function mayFetchAsCss(text: string): boolean {
