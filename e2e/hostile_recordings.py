@@ -742,12 +742,8 @@ def _wrong_types(t: Targets) -> list[Event]:
     # rrweb writes whatever it gets through String(): an array is its text.
     node = page([el(10, "style", {}, txt(11, "p {}"))], [el(12, "p", {}, txt(13, "x"))])
     texts = mutation(texts=[{"id": 11, "value": [f"@import url({t.export});"]}])
-    adds = mutation(
-        adds=[
-            add(3, el(20, "style", {})),
-            add(20, txt(21, [f"p {{ background: url({t.out('array')}) }}"])),
-        ]
-    )  # type: ignore[arg-type]
+    array_text = {"type": TEXT, "textContent": [f"p {{ background: url({t.out('array')}) }}"]}
+    adds = mutation(adds=[add(3, el(20, "style", {})), add(20, {**array_text, "id": 21})])
     rule = {
         "source": 8,
         "id": 10,
