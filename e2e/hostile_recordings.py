@@ -756,3 +756,35 @@ def _wrong_types(t: Targets) -> list[Event]:
         "set": {"property": "background", "value": [f"url({t.out('declaration')})"]},
     }
     return recording(node, texts, adds, rule, declaration)
+
+
+@hostile("style-texts-joined")
+def _joined_texts(t: Targets) -> list[Event]:
+    # A <style>'s sheet is its texts joined: each piece is harmless alone.
+    split_url = el(10, "style", {}, txt(11, "body { background: ur"), txt(12, f"l({t.export}) }}"))
+    split_import = el(13, "style", {}, txt(14, "@"), txt(15, f"import '{t.out('joined-import')}';"))
+    in_string = el(
+        16,
+        "style",
+        {},
+        txt(17, 'p { content: "'),
+        txt(18, f'"; background: url({t.events}) }}'),
+    )
+    unclosed = el(
+        19,
+        "style",
+        {},
+        txt(20, "div { background: image-set("),
+        txt(21, f'"{t.out("set")}" 1x) }}'),
+    )
+    body = (el(22, "p", {}, txt(23, "x")), el(24, "div", {}))
+    return snapshot_with(*body, head=(split_url, split_import, in_string, unclosed))
+
+
+@hostile("style-text-added-beside-csstext")
+def _beside_csstext(t: Targets) -> list[Event]:
+    # rrweb builds a <style> from its _cssText; a text added after it joins that sheet.
+    style = el(10, "style", {"_cssText": 'p { content: "'})
+    node = page([style], [el(12, "p", {}, txt(13, "x"))])
+    later = mutation(adds=[add(10, txt(11, f'"; background: url({t.export}) }}'))])
+    return recording(node, later)

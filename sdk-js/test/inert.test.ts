@@ -4,7 +4,20 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { inertEvents as inertEventsOf } from '../src/player/inert';
+import { CssToken, cssStream } from '../src/mask';
+import { inertEvents as inertEventsOf, inertText } from '../src/player/inert';
+
+/** Whether the browser would fetch something for this stylesheet text. */
+function fetches(css: string): boolean {
+  const s = cssStream(css);
+  for (let t = s.next(); t !== CssToken.EOF; t = s.next()) {
+    const name = s.value.toLowerCase();
+    if (t === CssToken.Url || t === CssToken.BadUrl) return true;
+    if (t === CssToken.Function && ['url', 'image-set', '-webkit-image-set', 'image', 'src', 'cross-fade'].includes(name)) return true;
+    if (t === CssToken.AtKeyword && name === 'import') return true;
+  }
+  return false;
+}
 
 type Json = Record<string, any>;
 
@@ -90,10 +103,34 @@ describe('the inert pass keeps no memory a recording could mislead', () => {
     ]);
   });
 
-  it('leaves ordinary text alone', () => {
-    for (const text of ["Patient's chart (draft) /* as typed */", 'Ward 3 (north): "fine', 'a:b; c{d}']) {
-      const out = inertEvents([snapshot([{ type: 3, id: 10, textContent: text }])]);
-      assert.equal(out[0].data.node.childNodes[0].childNodes[1].childNodes[0].textContent, text);
+  it('leaves ordinary text as it reads', () => {
+    for (const text of ['Patients', 'a:b; c{d}', "it's \"fine"]) assert.equal(inertText(text), text);
+    // With a `(` or `@`, only a newline at each edge (which no CSS token crosses).
+    for (const text of ["Patient's chart (draft) /* as typed */", 'Ward 3 (north): "fine', 'mail @ ward']) {
+      assert.equal(inertText(text), `\n${text}\n`);
+    }
+  });
+
+  it('texts joined in one <style> fetch nothing, whatever each leaves open', () => {
+    const attacks = [
+      ['ur', 'l(/x)'],
+      ['u', 'r', 'l(/x)'],
+      ['@', "import '/x';"],
+      ['@imp', "ort '/x';"],
+      ['a{content:"', '"; background: url(/x)}'],
+      ["a{content:'", "x'; background: url(/x)}"],
+      // An escaped newline continues a string: the newline at a text's edge must not.
+      ['a{content:"abc\\', '\n"; background: url(/x)}'],
+      ['/*', '"*/ a{background: url(/x)}"'],
+      ['a{b:url(', '/x)}'],
+      ['"', 'a{content:"url(/x)"}'],
+      ['x{b:', 'image-set(', '"/x" 1x)}'],
+    ];
+    for (const parts of attacks) {
+      const joined = parts.map(inertText).join('');
+      assert.equal(fetches(joined), false, JSON.stringify([parts, joined]));
+      // and the attack is real: the parts as they came do fetch
+      assert.equal(fetches(parts.join('')), true, JSON.stringify(parts));
     }
   });
 });

@@ -149,24 +149,44 @@ function cssField(holder: Json, key: string): void {
 }
 
 /**
- * Any text may end up as the text of a <style> (its parent may be added after it, or be
- * a node id the recording re-uses), so any text that could fetch as CSS is made inert
- * CSS. Only a url(), a fetching function or an @import fetches: each needs a literal
- * `(` after its name, or an `@`, and an escaped name needs a `\`. Other text (most of
- * it, "Patient's chart (draft)" too) stays exactly as it is.
+ * Any text may end up as the text of a <style>: its parent may be added after it, or be
+ * a node id the recording re-uses. And a <style>'s sheet is all its texts joined, so a
+ * text is read after whatever its neighbours leave open (a string, a comment) and its
+ * edges join theirs (`ur` + `l(x)` is `url(x)`). Every fetch in CSS needs a literal `(`
+ * or `@`, so a text without either stays exactly as it is, and so does one that fetches
+ * in no context a neighbour can put it in (most text: "Patient's chart (draft)"); it
+ * only gets a newline at each edge, which no token crosses and which ends an open
+ * string. A text that could fetch becomes inert CSS whose strings hold no `(` or `@`
+ * (a neighbour's quote may turn them into code).
  */
 function textField(holder: Json, key: string): void {
   const value = holder[key];
   if (typeof value === 'string') {
-    if (mayFetchAsCss(value)) holder[key] = inertCss(value);
+    holder[key] = inertText(value);
   } else if (value !== undefined && value !== null) {
     holder[key] = ''; // rrweb would write String(value): an array's text is its items'
   }
 }
 
-function mayFetchAsCss(text: string): boolean {
-  if (text.indexOf('@') >= 0 || text.indexOf('\\') >= 0) return true;
-  return text.indexOf('(') >= 0 && /url|src|image|element|cross-fade/i.test(text);
+/** Where a neighbour can leave a text's start: in code, a string (its newline escaped), a comment. */
+const CONTEXTS = ['', '"', "'", '/*'];
+
+export function inertText(text: string): string {
+  if (text.indexOf('(') < 0 && text.indexOf('@') < 0) return text;
+  const risky = CONTEXTS.some((context) => fetchesSomething(context + text));
+  return '\n' + (risky ? inertCss(text, true) : text) + '\n';
+}
+
+/** Whether `css` names anything to fetch (in-page references included: this only sorts). */
+function fetchesSomething(css: string): boolean {
+  const s = cssStream(css);
+  for (let t = s.next(); t !== CssToken.EOF; t = s.next()) {
+    const name = s.value.toLowerCase();
+    if (t === CssToken.Url || t === CssToken.BadUrl) return true;
+    if (t === CssToken.Function && (name === 'url' || FETCHING_FUNCTIONS.has(name))) return true;
+    if (t === CssToken.AtKeyword && name === 'import') return true;
+  }
+  return false;
 }
 
 function inertMutation(data: Json): void {
@@ -212,7 +232,9 @@ function inertAttributes(attributes: Json, tag: string | undefined): void {
     } else if (DROPPED.has(lower) || lower.startsWith('on')) {
       attributes[name] = null;
     } else if (typeof value === 'string') {
-      if (value.indexOf('(') >= 0 || value.indexOf('@') >= 0) attributes[name] = inertCss(value);
+      // rrweb makes a stylesheet's `_cssText` the text of its <style>: a text like others.
+      if (lower === '_csstext') attributes[name] = inertText(value);
+      else if (value.indexOf('(') >= 0 || value.indexOf('@') >= 0) attributes[name] = inertCss(value);
     } else if (isObject(value)) {
       // rrweb's style mutation: property -> value | [value, priority] | false
       for (const property of Object.keys(value)) {
@@ -244,15 +266,28 @@ function inertUrl(name: string, value: unknown, tag: string | undefined): unknow
  * CSS tokenizer (escapes decoded, so `u\72l(` is a url too) and written back from the
  * tokens, so no escaped form survives that the browser would read as a fetch.
  */
-export function inertCss(css: string): string {
+export function inertCss(css: string, defang = false): string {
   const s = cssStream(css);
   s.next();
-  inertTokens(s, CssToken.EOF);
+  inertTokens(s, CssToken.EOF, defang);
   return s.text();
 }
 
+/** `(` and `@` in a string are written as look-alikes when `defang` (see textField). */
+const DEFANGED: Record<string, string> = { '(': '\uff08', '@': '\uff20' };
+
+/** Copies the current token; a string with `(` or `@` defanged when asked to. */
+function copyToken(s: CssStream, defang: boolean): void {
+  const t = s.type;
+  if (defang && (t === CssToken.String || t === CssToken.BadString) && /[(@]/.test(s.value)) {
+    s.put(t, s.value.replace(/[(@]/g, (c) => DEFANGED[c]));
+  } else {
+    s.copy();
+  }
+}
+
 /** Copies tokens through `closer` (which ends the block the cursor is in), inert. */
-function inertTokens(s: CssStream, closer: CssToken): void {
+function inertTokens(s: CssStream, closer: CssToken, defang: boolean): void {
   for (let t = s.type; t !== CssToken.EOF; t = s.type) {
     if (t === closer) {
       s.copy();
@@ -265,7 +300,7 @@ function inertTokens(s: CssStream, closer: CssToken): void {
     } else if (t === CssToken.AtKeyword && name === 'namespace') {
       // A namespace's url() names it; nothing is fetched.
       s.copy();
-      for (let u = s.next(); u && u !== CssToken.Semicolon && u !== CssToken.LBrace && u !== CssToken.RBrace; u = s.next()) s.copy();
+      for (let u = s.next(); u && u !== CssToken.Semicolon && u !== CssToken.LBrace && u !== CssToken.RBrace; u = s.next()) copyToken(s, defang);
     } else if (t === CssToken.Url || t === CssToken.BadUrl || (t === CssToken.Function && (name === 'url' || FETCHING_FUNCTIONS.has(name)))) {
       const start = s.start;
       const inPage = t === CssToken.Url ? isInPage(s.value, true) : t === CssToken.Function && (s.next(), fetchesNothing(s, CssToken.RParen, name === 'url'));
@@ -273,7 +308,7 @@ function inertTokens(s: CssStream, closer: CssToken): void {
       if (inPage) {
         s.copy();
         s.next();
-        if (t === CssToken.Function) inertTokens(s, CssToken.RParen);
+        if (t === CssToken.Function) inertTokens(s, CssToken.RParen, defang);
       } else {
         s.drop();
         s.put(CssToken.Ident, 'none');
@@ -281,9 +316,9 @@ function inertTokens(s: CssStream, closer: CssToken): void {
     } else if (t === CssToken.Function || t === CssToken.LParen || t === CssToken.LBracket || t === CssToken.LBrace) {
       s.copy();
       s.next();
-      inertTokens(s, t === CssToken.Function ? CssToken.RParen : t + 1);
+      inertTokens(s, t === CssToken.Function ? CssToken.RParen : t + 1, defang);
     } else {
-      s.copy();
+      copyToken(s, defang);
       s.next();
     }
   }
@@ -294,8 +329,11 @@ function inertTokens(s: CssStream, closer: CssToken): void {
  * resources: every URL a `#fragment`, or (`data`: inside url()) a `data:` URL.
  */
 function fetchesNothing(s: CssStream, closer: CssToken, data: boolean): boolean {
+  // Not closed before the end: the text after it (a neighbour's, in a <style>) would
+  // become its arguments, so nothing is proven.
   let inPage = true;
-  for (let t = s.type; t !== closer && t !== CssToken.EOF; t = s.type) {
+  for (let t = s.type; t !== closer; t = s.type) {
+    if (t === CssToken.EOF) return false;
     if (t === CssToken.String || t === CssToken.Url) inPage = isInPage(s.value, data || t === CssToken.Url) && inPage;
     else if (t === CssToken.BadUrl || t === CssToken.BadString) inPage = false;
     s.next();
