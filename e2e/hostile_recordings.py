@@ -788,3 +788,18 @@ def _beside_csstext(t: Targets) -> list[Event]:
     node = page([style], [el(12, "p", {}, txt(13, "x"))])
     later = mutation(adds=[add(10, txt(11, f'"; background: url({t.export}) }}'))])
     return recording(node, later)
+
+
+@hostile("speculation-rules-and-hints")
+def _speculation(t: Targets) -> list[Event]:
+    # Not script that runs, but rules the browser acts on; and link hints that prefetch.
+    rules = '{"prefetch": [{"source": "list", "urls": ["URL"]}]}'.replace("URL", t.export)
+    importmap = '{"imports": {"x": "URL"}}'.replace("URL", t.out("importmap"))
+    head = (
+        el(10, "script", {"type": "speculationrules"}, txt(11, rules)),
+        el(12, "script", {"type": "importmap"}, txt(13, importmap)),
+        el(14, "link", {"rel": "prerender", "href": t.events}),
+        el(15, "link", {"rel": "dns-prefetch preconnect", "href": t.out("preconnect")}),
+        el(16, "meta", {"http-equiv": "Link", "content": f"<{t.export}>; rel=preload; as=image"}),
+    )
+    return snapshot_with(el(17, "p", {}, txt(18, "x")), head=head)
