@@ -803,3 +803,23 @@ def _speculation(t: Targets) -> list[Event]:
         el(16, "meta", {"http-equiv": "Link", "content": f"<{t.export}>; rel=preload; as=image"}),
     )
     return snapshot_with(el(17, "p", {}, txt(18, "x")), head=head)
+
+
+@hostile("svg-data-urls-in-css-references")
+def _svg_data_css(t: Targets) -> list[Event]:
+    # An SVG data: URL that a filter, mask or clip-path references is a resource
+    # document, not an image: its own <image>/<feImage> would fetch if it were loaded so.
+    def svg(body: str) -> str:
+        return "data:image/svg+xml," + (
+            "<svg xmlns='http://www.w3.org/2000/svg'>" + body + "</svg>"
+        ).replace("'", "%27").replace("#", "%23").replace("<", "%3C").replace(">", "%3E")
+
+    fe = svg(f"<filter id='f'><feImage href='{t.out('fe-data')}'/></filter>")
+    mask = svg(f"<mask id='m'><image href='{t.console}{t.export}' width='9' height='9'/></mask>")
+    clip = svg(f"<clipPath id='c'><use href='{t.out('clip-use')}%23x'/></clipPath>")
+    img = svg(f"<image href='{t.out('bg-image')}' width='9' height='9'/>")
+    style = (
+        f'width:9px;height:9px;filter:url("{fe}#f");mask:url("{mask}#m");'
+        f'clip-path:url("{clip}#c");background:url("{img}");cursor:url("{img}"),auto'
+    )
+    return snapshot_with(el(10, "div", {"style": style}))
