@@ -21,17 +21,11 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser
 
+from collector.console import CSP as CONSOLE_CSP  # the console page's policy, exactly
 from collector.testing import RunningServer, export_events
 
 DIST = Path(__file__).parents[1] / "sdk-js/dist"
 
-# The console page's policy, exactly as the console serves it.
-CONSOLE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
-    "frame-src 'self'; child-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
 
 PATIENT = "Testpatient CANARY-PLAYER-0042"
 NOTE = "CANARY-PLAYER-NOTE-7"

@@ -28,6 +28,13 @@ from collector.records import seal_batch
 from collector.store import SessionRecord
 
 PASSWORD = "correct-horse-battery-0042"
+# What Chromium sends for a page opened in the console; side-effecting routes accept only
+# the console's own requests (collector/console/csrf.py, tests/test_request_origin.py).
+NAVIGATION = {
+    "Sec-Fetch-Site": "same-origin",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Dest": "document",
+}
 TRIALS_SESSION = "s-trials-0001"
 OTHER_SESSION = "s-other-0001"
 ROLES = ("anonymous", "superadmin", "support", "customer_on", "customer_off")
@@ -115,12 +122,12 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     )
     store = EmbeddedStore(data_dir)
     app = create_app(settings, store, keyring)
-    with TestClient(app, base_url="http://127.0.0.1") as client:
+    with TestClient(app, base_url="http://127.0.0.1", headers=NAVIGATION) as client:
         yield Console(app, store, client)
 
 
 def sign_in(console: Console, name: str) -> TestClient:
-    client = TestClient(console.app, base_url="http://127.0.0.1")
+    client = TestClient(console.app, base_url="http://127.0.0.1", headers=NAVIGATION)
     if name == "anonymous":
         return client
     page = client.get("/login")
@@ -207,7 +214,7 @@ def test_the_session_list_shows_only_the_roles_scope(console: Console, role: str
 
 
 def test_state_changing_requests_need_the_csrf_token(console: Console) -> None:
-    client = TestClient(console.app, base_url="http://127.0.0.1")
+    client = TestClient(console.app, base_url="http://127.0.0.1", headers=NAVIGATION)
     client.get("/login")
     refused = client.post(
         "/login",
@@ -223,7 +230,7 @@ def test_state_changing_requests_need_the_csrf_token(console: Console) -> None:
 
 
 def test_session_cookie_is_httponly_and_samesite_strict(console: Console) -> None:
-    client = TestClient(console.app, base_url="http://127.0.0.1")
+    client = TestClient(console.app, base_url="http://127.0.0.1", headers=NAVIGATION)
     page = client.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf is not None
@@ -255,7 +262,7 @@ def test_console_pages_carry_a_strict_csp(console: Console) -> None:
 def test_wrong_passwords_lock_the_account(console: Console) -> None:
     control = console.store.control
     control.add_user(User("locky", "support", None, hash_password(PASSWORD)))
-    client = TestClient(console.app, base_url="http://127.0.0.1")
+    client = TestClient(console.app, base_url="http://127.0.0.1", headers=NAVIGATION)
     for _ in range(5):
         page = client.get("/login")
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
@@ -489,7 +496,7 @@ def test_a_user_added_in_the_console_signs_in_once_shown_and_can_be_disabled(
     shown = re.search(r'data-role="new-password">.*?<code>([^<]+)</code>', added.text)
     assert shown is not None
     assert shown.group(1) not in admin.get("/console/users").text  # shown once only
-    newcomer = TestClient(console.app, base_url="http://127.0.0.1")
+    newcomer = TestClient(console.app, base_url="http://127.0.0.1", headers=NAVIGATION)
     form = newcomer.get("/login").text
     csrf = re.search(r'name="csrf" value="([^"]+)"', form)
     assert csrf is not None
@@ -515,7 +522,7 @@ def test_the_dev_instance_is_never_stored(tmp_path: Path) -> None:
     store = EmbeddedStore(settings.data_dir)
     store.control.add_user(User("admin", "superadmin", None, hash_password(PASSWORD)))
     app = create_app(settings, store, keyring)
-    with TestClient(app, base_url="http://127.0.0.1") as client:
+    with TestClient(app, base_url="http://127.0.0.1", headers=NAVIGATION) as client:
         form = client.get("/login").text
         csrf = re.search(r'name="csrf" value="([^"]+)"', form)
         assert csrf is not None

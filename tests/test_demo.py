@@ -15,6 +15,9 @@ from collector.demo_app.runner import SAMPLE_RULES
 from collector.rules import load_rules
 from collector.testing import running_demo
 
+# A script marks its console requests as the console's own (collector/console/csrf.py).
+SCRIPT = {"X-Phi-Console": "1"}
+
 
 def test_demo_prints_the_urls_and_serves_the_app_with_the_recorder(tmp_path: Path) -> None:
     with running_demo(tmp_path) as demo:
@@ -41,7 +44,9 @@ def test_the_demo_prints_console_logins_that_sign_in(tmp_path: Path) -> None:
         assert set(logins) == {"support", "superadmin"}
         assert f"{demo.collector_url}/console" in printed
         for user, password in logins.items():
-            with httpx.Client(base_url=demo.collector_url, follow_redirects=True) as client:
+            with httpx.Client(
+                base_url=demo.collector_url, follow_redirects=True, headers=SCRIPT
+            ) as client:
                 form = client.get("/login").text
                 csrf = re.search(r'name="csrf" value="([^"]+)"', form)
                 assert csrf is not None

@@ -22,6 +22,9 @@ from tests.test_beacon import beacon_body, post
 from tests.test_ingest import _wait_for_workers
 from tests.wsclient import batch, custom, hello, meta, new_id, open_socket, receive
 
+# A script marks its console requests as the console's own (collector/console/csrf.py).
+SCRIPT = {"X-Phi-Console": "1"}
+
 CANARY = "CANARY-JANE-ROE"
 PAGE = "http://127.0.0.1:5999"
 TRIALS_KEY = "k-trials-0001"
@@ -177,7 +180,7 @@ def test_the_console_shows_only_templated_paths(server: RunningServer) -> None:
     with Control.open(server.data_dir) as control:
         if control.get_user("page.support") is None:
             control.add_user(User("page.support", "support", None, hash_password(SUPPORT_PASSWORD)))
-    with httpx.Client(base_url=server.http_url, follow_redirects=True) as client:
+    with httpx.Client(base_url=server.http_url, follow_redirects=True, headers=SCRIPT) as client:
         form = client.get("/login").text
         csrf = re.search(r'name="csrf" value="([^"]+)"', form)
         assert csrf is not None

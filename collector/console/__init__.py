@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlencode
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
@@ -54,6 +55,7 @@ from collector.console.auth import (
     client_address,
     secure,
 )
+from collector.console.csrf import OwnRequestsOnly
 from collector.control import ROLES, USERNAME, AuditEntry, AuditQuery, Role, User, generate_password
 from collector.crypto import Keyring, hash_password
 from collector.exceptions import ConfigError, PhiReplayError, UnknownSession
@@ -69,14 +71,16 @@ DEV_ONLY = "The --dev instance exists only while the collector runs with --dev; 
 AUDIT_PAGE_SIZE = 100
 MAX_FORM_BYTES = 16 * 1024
 
-# Scripts only from the console itself, nothing fetched from elsewhere, no framing. The
-# replay iframe (rrweb's, sandboxed without allow-scripts) inherits this policy, which is
-# what keeps a recorded page from fetching anything; its recorded <style> blocks need
-# inline styles.
+# Scripts and stylesheets only from the console itself, nothing fetched from elsewhere,
+# no framing. The console shows no images, fonts or frames of its own, so those have no
+# 'self': the replay iframe (rrweb's, sandboxed without allow-scripts) inherits this
+# policy before the player narrows it further (sdk-js/src/player/player.ts, REPLAY_CSP),
+# and a recorded page must not reach the console with the viewer's cookie. Recorded
+# <style> blocks need inline styles.
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
-    "frame-src 'self'; child-src 'self'; object-src 'none'; base-uri 'none'; "
+    "img-src data: blob:; font-src data:; connect-src 'self'; "
+    "frame-src 'none'; child-src 'none'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
 STATIC = {
@@ -757,27 +761,44 @@ class Console:
         return RedirectResponse("/console/sessions", 303, headers=security_headers(request))
 
     def routes(self) -> list[BaseRoute]:
+        # Every POST, and every GET that writes an audit record: the console's own only.
+        own = [Middleware(OwnRequestsOnly)]
         return [
             Route("/login", self.login_page, methods=["GET"]),
-            Route("/login", self.login, methods=["POST"]),
-            Route("/logout", self.logout, methods=["POST"]),
+            Route("/login", self.login, methods=["POST"], middleware=own),
+            Route("/logout", self.logout, methods=["POST"], middleware=own),
             Route("/console", self.home, methods=["GET"]),
-            Route("/console/sessions", self.sessions, methods=["GET"]),
+            Route("/console/sessions", self.sessions, methods=["GET"], middleware=own),
             Route("/console/sessions/{session_id}", self.session_page, methods=["GET"]),
-            Route("/console/sessions/{session_id}/export", self.session_export, methods=["GET"]),
             Route(
-                "/console/api/sessions/{session_id}/events", self.session_events, methods=["GET"]
+                "/console/sessions/{session_id}/export",
+                self.session_export,
+                methods=["GET"],
+                middleware=own,
             ),
-            Route("/console/audit", self.audit_page, methods=["GET"]),
-            Route("/console/audit.csv", self.audit_csv, methods=["GET"]),
+            Route(
+                "/console/api/sessions/{session_id}/events",
+                self.session_events,
+                methods=["GET"],
+                middleware=own,
+            ),
+            Route("/console/audit", self.audit_page, methods=["GET"], middleware=own),
+            Route("/console/audit.csv", self.audit_csv, methods=["GET"], middleware=own),
             Route("/console/users", self.users_page, methods=["GET"]),
-            Route("/console/users", self.add_user, methods=["POST"]),
-            Route("/console/users/{username}", self.change_user, methods=["POST"]),
+            Route("/console/users", self.add_user, methods=["POST"], middleware=own),
+            Route("/console/users/{username}", self.change_user, methods=["POST"], middleware=own),
             Route("/console/instances", self.instances_page, methods=["GET"]),
-            Route("/console/instances", self.create_instance, methods=["POST"]),
+            Route("/console/instances", self.create_instance, methods=["POST"], middleware=own),
             Route("/console/instances/{name}", self.instance_page, methods=["GET"]),
-            Route("/console/instances/{name}", self.save_instance, methods=["POST"]),
-            Route("/console/instances/{name}/keys", self.instance_keys, methods=["POST"]),
+            Route(
+                "/console/instances/{name}", self.save_instance, methods=["POST"], middleware=own
+            ),
+            Route(
+                "/console/instances/{name}/keys",
+                self.instance_keys,
+                methods=["POST"],
+                middleware=own,
+            ),
             Route("/console/static/{name}", self.static, methods=["GET"]),
         ]
 

@@ -38,7 +38,10 @@ async function load(el: HTMLElement): Promise<void> {
   showMessage(el, 'Loading the recording…', false);
   let data: unknown;
   try {
-    const response = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+    // X-Phi-Console marks the request as the console's own: a page elsewhere cannot send
+    // it without a CORS preflight the console never grants, a replay cannot send it at all.
+    const headers = { Accept: 'application/json', 'X-Phi-Console': '1' };
+    const response = await fetch(url, { credentials: 'same-origin', headers });
     if (!response.ok) {
       showMessage(el, failure(response.status), true);
       return;

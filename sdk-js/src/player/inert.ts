@@ -1,10 +1,13 @@
 // Makes a recording inert before rrweb's Replayer sees it: nothing in the rebuilt page
-// may fetch from the network. The replay iframe runs no script (rrweb sandboxes it) and
-// the console's CSP blocks other origins, but a recorded page still names resources on
-// the application's origin (stylesheet links, CSS backgrounds and fonts, media) whose
-// loads would reach the application, or fail loudly against the CSP. So every URL that
-// would be fetched is removed here; `data:` images and `#fragment` references, which
-// stay in the page, are kept. Events are treated as untrusted input of any shape.
+// may fetch from the network. A recording is hostile input (anyone with the public app
+// key can send one), and the replay iframe shares the console's origin (rrweb needs
+// allow-same-origin to build it), so a fetch it made would carry the viewer's cookie:
+// a stylesheet link to an export URL would be an export the viewer never made. So every
+// URL that would be fetched is removed here, on every node, attribute, text and style
+// of full snapshots and incremental events alike; raster `data:` images and `#fragment`
+// references, which stay in the page, are kept. This is the first of two layers: the
+// player also gives the replay document a policy that forbids every fetch
+// (docs/adr/0019-inert-replay.md). Events are treated as untrusted input of any shape.
 
 import { type CssStream, CssToken, cssStream } from '../mask';
 
@@ -39,44 +42,56 @@ const KEPT_TYPES = new Set([EventType.FullSnapshot, EventType.IncrementalSnapsho
  */
 const KEPT_SOURCES = new Set([0, 1, 2, 3, 4, 5, 6, 7, Source.StyleSheetRule, 12, Source.StyleDeclaration, 14, Source.AdoptedStyleSheet, 16]);
 
-/** Attributes whose value the browser fetches (or navigates to), on any element. */
+/**
+ * Attributes whose value the browser fetches (or navigates to, or pings), on any element.
+ * Every rule here holds whatever element the attribute is on: which element a node id
+ * stands for is the recording's claim, and rrweb applies adds in an order of its own
+ * (children before a missing parent, adds under unknown parents dropped, ids re-used),
+ * so no decision may rest on it.
+ */
 const FETCHING = new Set([
   'src', 'srcset', 'imagesrcset', 'poster', 'background', 'data', 'codebase', 'archive',
   'classid', 'lowsrc', 'dynsrc', 'longdesc', 'manifest', 'icon', 'ping', 'srcdoc', 'rr_src',
-  'href', 'xlink:href', 'rr_dataurl',
+  'href', 'xlink:href', 'rr_dataurl', 'action', 'formaction', 'attributionsrc', 'profile',
+  'itemtype', 'cite', 'code', 'usemap',
 ]);
 
-/** Attributes kept when they hold a `data:` image, which is no fetch. */
+/** Attributes kept when they hold a raster `data:` image: no fetch, and no document. */
 const DATA_IMAGE_OK = new Set(['src', 'poster', 'rr_dataurl']);
 
-/** Elements whose link is only followed on a click, and the replay takes no clicks. */
+/**
+ * A `data:` image that is only pixels. An SVG one is a document: in an <iframe>, <embed>
+ * or <object> (which a node id may turn out to be) it can name resources of its own.
+ */
+const RASTER_DATA_URL = /^data:image\/(?:png|gif|jpeg|jpg|webp|avif|bmp|x-icon|vnd\.microsoft\.icon)[;,]/i;
+
+/** Links stay links (styled as such) but lead nowhere: the replay takes no clicks. */
 const ANCHORS = new Set(['a', 'area']);
 
-/** SVG animations can set a `href` while playing (SMIL runs without script). */
-const SVG_ANIMATIONS = new Set(['set', 'animate', 'animatemotion', 'animatetransform', 'discard']);
+/**
+ * Attributes removed from every element: a <meta http-equiv> refresh navigates the frame,
+ * an SVG animation's attributeName can set a href while playing (SMIL needs no script),
+ * and event handlers are scripts.
+ */
+const DROPPED = new Set(['http-equiv', 'content', 'attributename']);
 
 /** CSS functions besides url() whose arguments name resources to fetch. */
 const FETCHING_FUNCTIONS = new Set(['src', 'image', 'image-set', '-webkit-image-set', 'cross-fade', 'element']);
 
-/** Per-recording state: which node ids are elements of which tag, and style text. */
-interface Scope {
-  tags: Map<number, string>;
-  styleIds: Set<number>;
-  styleTextIds: Set<number>;
-}
-
 /**
  * A copy of `events` (sorted by time) that fetches nothing when replayed. Events of
- * unknown shape are dropped, never passed through.
+ * unknown shape are dropped, never passed through. Each event is made inert on its own,
+ * with no memory of earlier ones: what a node id was, or whose child a text is, cannot
+ * be known before rrweb applies the event, so every text is treated as possible CSS and
+ * every attribute as possibly on any element.
  */
 export function inertEvents(events: readonly unknown[]): Json[] {
   const sorted = events.filter(isEvent).slice().sort((a, b) => (a.timestamp as number) - (b.timestamp as number));
-  const scope: Scope = { tags: new Map(), styleIds: new Set(), styleTextIds: new Set() };
   const out: Json[] = [];
   for (const original of sorted) {
     if (!KEPT_TYPES.has(original.type as number)) continue;
     const event = structuredClone(original) as Json;
-    if (inertEvent(event, scope)) out.push(event);
+    if (inertEvent(event)) out.push(event);
   }
   return out;
 }
@@ -95,14 +110,11 @@ function list(value: unknown): unknown[] {
 }
 
 /** Rewrites `event` in place; false when it is to be dropped. */
-function inertEvent(event: Json, scope: Scope): boolean {
+function inertEvent(event: Json): boolean {
   const data = event.data as Json;
   if (event.type === EventType.FullSnapshot) {
-    scope.tags.clear();
-    scope.styleIds.clear();
-    scope.styleTextIds.clear();
     if (!isObject(data.node)) return false;
-    inertNode(data.node, undefined, scope);
+    inertNode(data.node);
     return true;
   }
   if (event.type !== EventType.IncrementalSnapshot) return true;
@@ -110,7 +122,7 @@ function inertEvent(event: Json, scope: Scope): boolean {
   if (typeof source !== 'number' || !KEPT_SOURCES.has(source)) return false;
   switch (source) {
     case Source.Mutation:
-      inertMutation(data, scope);
+      inertMutation(data);
       break;
     case Source.StyleSheetRule:
       for (const add of list(data.adds)) if (isObject(add)) cssField(add, 'rule');
@@ -131,85 +143,120 @@ function inertEvent(event: Json, scope: Scope): boolean {
 }
 
 function cssField(holder: Json, key: string): void {
-  if (typeof holder[key] === 'string') holder[key] = inertCss(holder[key] as string);
+  const value = holder[key];
+  if (typeof value === 'string') holder[key] = inertCss(value);
+  else if (value !== undefined && value !== null) holder[key] = ''; // rrweb would String() it
 }
 
-function inertMutation(data: Json, scope: Scope): void {
+/**
+ * Any text may end up as the text of a <style>: its parent may be added after it, or be
+ * a node id the recording re-uses. And a <style>'s sheet is all its texts joined, so a
+ * text is read after whatever its neighbours leave open (a string, a comment) and its
+ * edges join theirs (`ur` + `l(x)` is `url(x)`). Every fetch in CSS needs a literal `(`
+ * or `@`, so a text without either stays exactly as it is, and so does one that fetches
+ * in no context a neighbour can put it in (most text: "Patient's chart (draft)"); it
+ * only gets a newline at each edge, which no token crosses and which ends an open
+ * string. A text that could fetch becomes inert CSS whose strings hold no `(` or `@`
+ * (a neighbour's quote may turn them into code).
+ */
+function textField(holder: Json, key: string): void {
+  const value = holder[key];
+  if (typeof value === 'string') {
+    holder[key] = inertText(value);
+  } else if (value !== undefined && value !== null) {
+    holder[key] = ''; // rrweb would write String(value): an array's text is its items'
+  }
+}
+
+/** Where a neighbour can leave a text's start: in code, a string (its newline escaped), a comment. */
+const CONTEXTS = ['', '"', "'", '/*'];
+
+export function inertText(text: string): string {
+  if (text.indexOf('(') < 0 && text.indexOf('@') < 0) return text;
+  const risky = CONTEXTS.some((context) => fetchesSomething(context + text));
+  return '\n' + (risky ? inertCss(text, true) : text) + '\n';
+}
+
+/** Whether `css` names anything to fetch (in-page references included: this only sorts). */
+function fetchesSomething(css: string): boolean {
+  const s = cssStream(css);
+  for (let t = s.next(); t !== CssToken.EOF; t = s.next()) {
+    const name = s.value.toLowerCase();
+    if (t === CssToken.Url || t === CssToken.BadUrl) return true;
+    if (t === CssToken.Function && (name === 'url' || FETCHING_FUNCTIONS.has(name))) return true;
+    if (t === CssToken.AtKeyword && name === 'import') return true;
+  }
+  return false;
+}
+
+function inertMutation(data: Json): void {
   for (const add of list(data.adds)) {
-    if (!isObject(add) || !isObject(add.node)) continue;
-    const parentTag = typeof add.parentId === 'number' && scope.styleIds.has(add.parentId) ? 'style' : undefined;
-    inertNode(add.node, parentTag, scope);
+    if (isObject(add) && isObject(add.node)) inertNode(add.node);
   }
   for (const change of list(data.attributes)) {
-    if (!isObject(change) || !isObject(change.attributes)) continue;
-    const tag = typeof change.id === 'number' ? scope.tags.get(change.id) : undefined;
-    inertAttributes(change.attributes, tag);
+    if (isObject(change) && isObject(change.attributes)) inertAttributes(change.attributes, undefined);
   }
-  for (const text of list(data.texts)) {
-    if (!isObject(text) || typeof text.id !== 'number' || !scope.styleTextIds.has(text.id)) continue;
-    cssField(text, 'value');
-  }
+  // A text change may name an element (a <style> itself): its value is CSS then.
+  for (const text of list(data.texts)) if (isObject(text)) textField(text, 'value');
 }
 
-/** A serialised node and its subtree, in rrweb's shape; `parentTag` of its parent. */
-function inertNode(node: Json, parentTag: string | undefined, scope: Scope): void {
-  const id = typeof node.id === 'number' ? node.id : undefined;
-  let tag: string | undefined;
+/** A serialised node and its subtree, in rrweb's shape. */
+function inertNode(node: Json): void {
   if (node.type === NodeType.Element) {
-    tag = typeof node.tagName === 'string' ? node.tagName.toLowerCase() : '';
-    if (id !== undefined) scope.tags.set(id, tag);
-    if (tag === 'style' || tag === 'link') scope.styleIds.add(id ?? -1);
+    const tag = typeof node.tagName === 'string' ? node.tagName.toLowerCase() : '';
     if (isObject(node.attributes)) inertAttributes(node.attributes, tag);
     else node.attributes = {};
-  } else if (node.type === NodeType.Text) {
-    if (parentTag === 'style' || node.isStyle === true) {
-      if (id !== undefined) scope.styleTextIds.add(id);
-      cssField(node, 'textContent');
-    }
+  } else {
+    textField(node, 'textContent');
   }
   if (!Array.isArray(node.childNodes)) {
     if (node.type === NodeType.Element || node.type === NodeType.Document) node.childNodes = [];
     return;
   }
   node.childNodes = node.childNodes.filter(isObject);
-  for (const child of node.childNodes as Json[]) inertNode(child, tag, scope);
+  for (const child of node.childNodes as Json[]) inertNode(child);
 }
 
 /**
  * Removes (sets to null, which a mutation reads as "removed") every attribute that
- * would fetch; CSS in any attribute loses its URLs. `tag` undefined: not known, so the
- * strictest rules apply.
+ * would fetch, whatever element it is on; CSS in any attribute loses its URLs. `tag` is
+ * the element's own tag where the node is in hand (undefined for attribute changes); it
+ * only decides whether a link keeps a harmless `#` href, which is inert on any element.
  */
 function inertAttributes(attributes: Json, tag: string | undefined): void {
   for (const name of Object.keys(attributes)) {
     const value = attributes[name];
-    const lower = name.toLowerCase();
-    if (FETCHING.has(lower) && !keepsUrl(lower, value, tag)) {
-      attributes[name] = null;
-    } else if ((tag === 'meta' || tag === undefined) && (lower === 'http-equiv' || lower === 'content')) {
-      attributes[name] = null; // <meta http-equiv=refresh> navigates the frame
-    } else if (lower === 'attributename' && (tag === undefined || SVG_ANIMATIONS.has(tag))) {
+    const lower = name.trim().toLowerCase();
+    if (FETCHING.has(lower)) {
+      attributes[name] = inertUrl(lower, value, tag);
+    } else if (DROPPED.has(lower) || lower.startsWith('on')) {
       attributes[name] = null;
     } else if (typeof value === 'string') {
-      if (value.indexOf('(') >= 0 || value.indexOf('@') >= 0) attributes[name] = inertCss(value);
+      // rrweb makes a stylesheet's `_cssText` the text of its <style>: a text like others.
+      if (lower === '_csstext') attributes[name] = inertText(value);
+      else if (value.indexOf('(') >= 0 || value.indexOf('@') >= 0) attributes[name] = inertCss(value);
     } else if (isObject(value)) {
       // rrweb's style mutation: property -> value | [value, priority] | false
       for (const property of Object.keys(value)) {
         const v = value[property];
         if (typeof v === 'string') value[property] = inertCss(v);
         else if (Array.isArray(v) && typeof v[0] === 'string') v[0] = inertCss(v[0]);
+        else if (v !== false) value[property] = false;
       }
+    } else if (value !== null && value !== true && typeof value !== 'number') {
+      attributes[name] = null;
     }
   }
 }
 
-function keepsUrl(name: string, value: unknown, tag: string | undefined): boolean {
-  if (typeof value !== 'string') return value === null || value === true;
-  if ((name === 'href' || name === 'xlink:href') && tag !== undefined) {
-    if (ANCHORS.has(tag)) return true;
-    return value.trim().charAt(0) === '#';
+/** What is left of a fetching attribute: null (removed) unless it cannot fetch. */
+function inertUrl(name: string, value: unknown, tag: string | undefined): unknown {
+  if (typeof value !== 'string') return null;
+  if (name === 'href' || name === 'xlink:href') {
+    if (isInPage(value, false)) return value;
+    return tag !== undefined && ANCHORS.has(tag) ? '#' : null;
   }
-  return DATA_IMAGE_OK.has(name) && /^\s*data:image\//i.test(value);
+  return DATA_IMAGE_OK.has(name) && RASTER_DATA_URL.test(value.trimStart()) ? value : null;
 }
 
 /**
@@ -219,15 +266,28 @@ function keepsUrl(name: string, value: unknown, tag: string | undefined): boolea
  * CSS tokenizer (escapes decoded, so `u\72l(` is a url too) and written back from the
  * tokens, so no escaped form survives that the browser would read as a fetch.
  */
-export function inertCss(css: string): string {
+export function inertCss(css: string, defang = false): string {
   const s = cssStream(css);
   s.next();
-  inertTokens(s, CssToken.EOF);
+  inertTokens(s, CssToken.EOF, defang);
   return s.text();
 }
 
+/** `(` and `@` in a string are written as look-alikes when `defang` (see textField). */
+const DEFANGED: Record<string, string> = { '(': '\uff08', '@': '\uff20' };
+
+/** Copies the current token; a string with `(` or `@` defanged when asked to. */
+function copyToken(s: CssStream, defang: boolean): void {
+  const t = s.type;
+  if (defang && (t === CssToken.String || t === CssToken.BadString) && /[(@]/.test(s.value)) {
+    s.put(t, s.value.replace(/[(@]/g, (c) => DEFANGED[c]));
+  } else {
+    s.copy();
+  }
+}
+
 /** Copies tokens through `closer` (which ends the block the cursor is in), inert. */
-function inertTokens(s: CssStream, closer: CssToken): void {
+function inertTokens(s: CssStream, closer: CssToken, defang: boolean): void {
   for (let t = s.type; t !== CssToken.EOF; t = s.type) {
     if (t === closer) {
       s.copy();
@@ -240,7 +300,7 @@ function inertTokens(s: CssStream, closer: CssToken): void {
     } else if (t === CssToken.AtKeyword && name === 'namespace') {
       // A namespace's url() names it; nothing is fetched.
       s.copy();
-      for (let u = s.next(); u && u !== CssToken.Semicolon && u !== CssToken.LBrace && u !== CssToken.RBrace; u = s.next()) s.copy();
+      for (let u = s.next(); u && u !== CssToken.Semicolon && u !== CssToken.LBrace && u !== CssToken.RBrace; u = s.next()) copyToken(s, defang);
     } else if (t === CssToken.Url || t === CssToken.BadUrl || (t === CssToken.Function && (name === 'url' || FETCHING_FUNCTIONS.has(name)))) {
       const start = s.start;
       const inPage = t === CssToken.Url ? isInPage(s.value, true) : t === CssToken.Function && (s.next(), fetchesNothing(s, CssToken.RParen, name === 'url'));
@@ -248,7 +308,7 @@ function inertTokens(s: CssStream, closer: CssToken): void {
       if (inPage) {
         s.copy();
         s.next();
-        if (t === CssToken.Function) inertTokens(s, CssToken.RParen);
+        if (t === CssToken.Function) inertTokens(s, CssToken.RParen, defang);
       } else {
         s.drop();
         s.put(CssToken.Ident, 'none');
@@ -256,9 +316,9 @@ function inertTokens(s: CssStream, closer: CssToken): void {
     } else if (t === CssToken.Function || t === CssToken.LParen || t === CssToken.LBracket || t === CssToken.LBrace) {
       s.copy();
       s.next();
-      inertTokens(s, t === CssToken.Function ? CssToken.RParen : t + 1);
+      inertTokens(s, t === CssToken.Function ? CssToken.RParen : t + 1, defang);
     } else {
-      s.copy();
+      copyToken(s, defang);
       s.next();
     }
   }
@@ -269,8 +329,11 @@ function inertTokens(s: CssStream, closer: CssToken): void {
  * resources: every URL a `#fragment`, or (`data`: inside url()) a `data:` URL.
  */
 function fetchesNothing(s: CssStream, closer: CssToken, data: boolean): boolean {
+  // Not closed before the end: the text after it (a neighbour's, in a <style>) would
+  // become its arguments, so nothing is proven.
   let inPage = true;
-  for (let t = s.type; t !== closer && t !== CssToken.EOF; t = s.type) {
+  for (let t = s.type; t !== closer; t = s.type) {
+    if (t === CssToken.EOF) return false;
     if (t === CssToken.String || t === CssToken.Url) inPage = isInPage(s.value, data || t === CssToken.Url) && inPage;
     else if (t === CssToken.BadUrl || t === CssToken.BadString) inPage = false;
     s.next();

@@ -13,6 +13,17 @@ import { Timeline } from './timeline';
 /** Playback speeds offered (the speed select's options). */
 export const SPEEDS = [1, 2, 4, 8] as const;
 
+/**
+ * The replay document's own policy: no source at all, so nothing in it can fetch, not
+ * even from the console (`'self'`), whatever the inert pass missed. Inline styles are the
+ * recorded page's look; `data:` images and fonts stay in the page. It narrows what the
+ * iframe inherits from the console page, and stays in force when rrweb rewrites the
+ * document for each full snapshot (a policy once delivered is never taken back).
+ */
+export const REPLAY_CSP =
+  "default-src 'none'; img-src data:; font-src data:; media-src data:; style-src 'unsafe-inline'; " +
+  "base-uri 'none'; form-action 'none'";
+
 /** Playing from inside a skipped inactive stretch resumes this long before its end. */
 const SKIP_LEAD_MS = 1_000;
 
@@ -145,6 +156,14 @@ class Player implements PlayerHandle {
       UNSAFE_replayCanvas: false,
       mouseTail: { duration: 500, lineCap: 'round', lineWidth: 3, strokeStyle: 'rgba(37, 99, 235, 0.55)' },
     });
+    // rrweb builds the first snapshot on a timer, so the policy is in place before any
+    // recorded node exists.
+    if (!lockDown(this.replayer.iframe)) {
+      this.replayer.destroy();
+      const message = 'This recording is not shown: the replay frame could not be secured.';
+      showMessage(el, message, true);
+      throw new RecordingError(message);
+    }
     this.replayer.on('resize', (size) => this.resize(size as { width: number; height: number }));
     this.replayer.on('finish', () => this.finish());
     this.replayer.on('skip-start', (e) => this.skipping(true, (e as { speed?: number }).speed));
@@ -339,6 +358,17 @@ class Player implements PlayerHandle {
     const y = (stageHeight - height * scale) / 2;
     wrapper.style.transform = `translate(${x}px, ${y}px) scale(${scale})`;
   }
+}
+
+/** Delivers REPLAY_CSP to the (still empty) replay document; false if it cannot. */
+function lockDown(iframe: HTMLIFrameElement): boolean {
+  const doc = iframe.contentDocument;
+  if (!doc?.head) return false;
+  const meta = doc.createElement('meta');
+  meta.httpEquiv = 'Content-Security-Policy';
+  meta.content = REPLAY_CSP;
+  doc.head.prepend(meta);
+  return true;
 }
 
 function field(label: string, value: HTMLElement): HTMLElement {
