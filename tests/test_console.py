@@ -646,6 +646,29 @@ def test_one_address_cannot_spray_passwords_or_lock_every_account(tmp_path: Path
         assert sixes == [401, 401, 401, 429, 429]
 
 
+def test_a_flood_of_expired_forms_is_throttled_and_audited_once(tmp_path: Path) -> None:
+    """A bad CSRF token costs a sign-in attempt too: a script posting forms without one
+    cannot write an audit record per request (the audit table is what it would fill)."""
+    app, control = throttled_console(
+        tmp_path, login_address_burst=3, login_address_per_minute=0.0001
+    )
+    with TestClient(app):
+        client = TestClient(app, base_url="http://127.0.0.1", client=("203.0.113.9", 50000))
+        statuses = [
+            client.post(
+                "/login",
+                data={"csrf": "forged", "username": "amy", "password": "x"},
+                headers=NAVIGATION,
+                follow_redirects=False,
+            ).status_code
+            for _ in range(50)
+        ]
+        assert statuses[:3] == [401, 401, 401]  # the form again: "The form expired"
+        assert set(statuses[3:]) == {429}
+        outcomes = [r.outcome for r in control.audit_records(AuditQuery(action="login"))[0]]
+        assert sorted(outcomes) == ["bad_csrf"] * 3 + ["throttled"]
+
+
 def test_successful_sign_ins_do_not_use_up_the_address_budget(tmp_path: Path) -> None:
     app, _ = throttled_console(tmp_path, login_address_burst=2, login_address_per_minute=0.0001)
     with TestClient(app):

@@ -229,12 +229,12 @@ class Console:
         username = form.get("username", "").strip()
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         source = client_address(request)
-        if not self.auth.csrf_ok(expected, request, form):
-            await run_in_threadpool(self.auth.failed, username, source, "bad_csrf")
-            return self._login_form(request, username, "The form expired; please try again.", "")
+        form_ok = self.auth.csrf_ok(expected, request, form)
         outcome = await run_in_threadpool(
-            self.auth.sign_in, username, form.get("password", ""), source
+            self.auth.sign_in, username, form.get("password", ""), source, form_ok
         )
+        if outcome == "bad_csrf":
+            return self._login_form(request, username, "The form expired; please try again.", "")
         if outcome == "throttled":
             wait = max(1, round(self.auth.throttle.retry_after(source)))
             error = (

@@ -80,15 +80,20 @@ class Auth:
 
     # -- signing in and out -------------------------------------------------------------
 
-    def sign_in(self, username: str, password: str, source: str) -> tuple[str, Login] | Failure:
+    def sign_in(
+        self, username: str, password: str, source: str, form_ok: bool = True
+    ) -> tuple[str, Login] | Failure:
         """A new login token, or why there is none. Audited either way, except a refusal
         by the address throttle past the first in a row (a flood must not become one
-        audit write per request)."""
+        audit write per request). A form that failed its CSRF check (`form_ok` False)
+        draws from the same throttle: a flood of those is no cheaper."""
         first_refusal = not self.throttle.refusing(source)
         if not self.throttle.take(source):
             if first_refusal:
                 return self.failed(username, source, "throttled")
             return "throttled"
+        if not form_ok:
+            return self.failed(username, source, "bad_csrf")
         now = time.time()
         user = self.control.get_user(username)
         if user is None:
