@@ -25,7 +25,10 @@
 // - `unauthorised`, `origin_not_allowed` and `disabled` end the transport for good
 //   (`onFatal`); after `disabled` nothing more is sent, not even what is buffered.
 //   A refused frame (`invalid_batch`, `too_large`, …) is dropped; one `too_large` is
-//   never resent: `onTooLarge` lets the recorder mark the gap and snapshot afresh.
+//   never resent: `onTooLarge` lets the recorder mark the gap and snapshot afresh. A
+//   close 1009 with no `too_large` before it (a proxy's frame limit) counts as one for
+//   the largest batch in flight.
+// - `idle_timeout` (close 4008) with nothing unsent: no reconnect until the next event.
 // - `session_mismatch`, `session_in_use` and `seq_out_of_range` say the session can no
 //   longer be written from here (another user or tab started it, another page holds it,
 //   or its numbering is lost): `onConflict` gives the hello of a fresh session, whose
@@ -119,6 +122,10 @@ const REFUSED_CODES = new Set(['invalid_batch', 'too_large', 'malformed_json', '
 const CONFLICT_CODES = new Set(['session_mismatch', 'session_in_use', 'seq_out_of_range']);
 /** Close codes the collector uses for the fatal errors above. */
 const FATAL_CLOSE: Record<number, string> = { 4001: 'unauthorised', 4003: 'origin_not_allowed', 4004: 'disabled' };
+/** Close code of `idle_timeout`: the collector closed a socket that had nothing to say. */
+const CLOSE_IDLE = 4008;
+/** RFC 6455 "message too big": from a proxy (or a collector without the frame cap), with no message. */
+const CLOSE_TOO_BIG = 1009;
 
 export class Transport {
   #ws: WebSocket | null = null;
@@ -135,6 +142,10 @@ export class Transport {
   /** Next seq to hand out; 0 until the first welcome tells us where to start. */
   #nextSeq = 0;
   #welcomed = false;
+  /** This socket brought a `too_large` error: its close 1009 needs no guess. */
+  #toldTooLarge = false;
+  /** Closed for idleness with nothing to send: the next event reconnects, not a timer. */
+  #dormant = false;
   #closed = false;
   #attempts = 0;
   #timers: Partial<Record<TimerName, number>> = {};
@@ -178,6 +189,7 @@ export class Transport {
     const json = JSON.stringify(event);
     this.#pending.push(json);
     this.#pendingSize += json.length;
+    if (this.#dormant) this.#open();
     if (this.#size + this.#pendingSize > this.#o.bufferBytes) {
       // This event is kept (a snapshot bigger than the buffer must still go out); later ones are refused.
       this.#full = true;
@@ -285,6 +297,7 @@ export class Transport {
 
   #open(): void {
     this.#stopTimer('reconnect');
+    this.#dormant = false;
     let ws: WebSocket;
     try {
       ws = new this.#win.WebSocket(this.#o.url);
@@ -293,11 +306,14 @@ export class Transport {
       return;
     }
     this.#ws = ws;
+    this.#toldTooLarge = false;
     ws.onopen = () => this.#send(ws, this.#hello);
     ws.onmessage = (event: MessageEvent) => this.#receive(ws, event.data);
     ws.onclose = (event: CloseEvent) => {
       if (ws !== this.#ws) return;
+      const guess = event.code === CLOSE_TOO_BIG && !this.#toldTooLarge;
       this.#drop(ws);
+      if (guess) this.#tooBig();
       this.#lost(event.code);
     };
     ws.onerror = () => undefined; // a close event always follows
@@ -328,6 +344,8 @@ export class Transport {
     const fatal = FATAL_CLOSE[code];
     if (fatal) {
       this.#fatal(fatal);
+    } else if (code === CLOSE_IDLE && !this.#unacked.length && !this.#pending.length) {
+      this.#dormant = true; // an idle tab holds no socket until it has something to say
     } else if (this.#ready && !this.#o.retryFirst) {
       this.close(`phi-replay: could not connect to the collector (close code ${code})`);
     } else if (this.#win.navigator?.onLine !== false) {
@@ -379,11 +397,27 @@ export class Transport {
       } else if (REFUSED_CODES.has(msg.code)) {
         // Without a seq, the refused frame is the oldest one in flight.
         const refused = this.#unacked.find((batch) => batch.seq === (seq ?? this.#unacked[0]?.seq));
-        this.#forget((batch) => batch !== refused);
-        if (refused && msg.code === 'too_large') this.#o.onTooLarge(holdsSnapshot(refused.frame));
+        if (msg.code === 'too_large') this.#toldTooLarge = true;
+        this.#refused(refused, msg.code === 'too_large');
       }
       // Other codes (protocol, internal): the close that follows makes us reconnect.
     }
+  }
+
+  #refused(batch: Batch | undefined, tooLarge: boolean): void {
+    this.#forget((other) => other !== batch);
+    if (batch && tooLarge) this.#o.onTooLarge(holdsSnapshot(batch.frame));
+  }
+
+  /**
+   * A close 1009 without a `too_large` message (a proxy's frame limit): some frame in
+   * flight was too big for it. The largest is the one to give up, never to be resent
+   * (each such close gives up one more, so a smaller limit still ends the loop).
+   */
+  #tooBig(): void {
+    let largest: Batch | undefined;
+    for (const batch of this.#unacked) if (!largest || batch.frame.length > largest.frame.length) largest = batch;
+    this.#refused(largest, true);
   }
 
   /** Continue in a fresh session (CONFLICT_CODES): new hello, numbering from 1, nothing old resent. */

@@ -350,4 +350,42 @@ describe('refusals', () => {
     await assert.rejects(page.api.flush(), /not recording/);
     page.close();
   });
+  it('a bare close 1009 (a proxy\'s frame limit) gives up the largest batch in flight, once', async () => {
+    const page = makePage('<p>x</p>', { autoAck: false });
+    await page.api.start(page.options());
+    marker(page, 'small');
+    marker(page, 'large', 'x'.repeat(5000));
+    await tick(20);
+    assert.deepEqual(page.collector.batches.map((b) => b.seq), [1, 2, 3]);
+    page.collector.ack(page.collector.last, 1);
+    page.collector.last.drop(1009); // no error message: the proxy does not speak our protocol
+    await until(() => page.collector.hellos.length === 2);
+    await tick(50);
+    const resent = page.collector.last.sent
+      .filter((frame) => frame.startsWith('{"type":"batch"'))
+      .map((frame) => JSON.parse(frame).seq);
+    assert.ok(resent.includes(2), 'the small batch is resent');
+    assert.ok(!resent.includes(3), 'the large one is never sent again');
+    const gap = page.collector.batches
+      .flatMap((b) => b.events)
+      .find((e) => e.type === 5 && (e.data as { tag?: string }).tag === 'phi-replay.gap');
+    assert.deepEqual(gap?.data, { tag: 'phi-replay.gap', payload: { reason: 'too-large' } }, 'the gap is marked');
+    page.close();
+  });
+
+  it('a socket closed for idleness is reopened by the next event, not by a timer', async () => {
+    const page = makePage('<p>x</p>');
+    await page.api.start(page.options());
+    await tick(20);
+    page.collector.last.drop(4008); // idle_timeout; everything was acked
+    await tick(1500); // past the first reconnect delay
+    assert.equal(page.collector.hellos.length, 1, 'an idle tab holds no socket');
+    marker(page, 'back');
+    await until(() => page.collector.hellos.length === 2);
+    await tick(50);
+    const tags = page.collector.batches.flatMap((b) => b.events).filter((e) => e.type === 5);
+    assert.ok(tags.some((e) => (e.data as { tag?: string }).tag === 'back'), 'the event arrives');
+    assert.equal(page.collector.hellos.length, 2, 'one reconnect');
+    page.close();
+  });
 });
