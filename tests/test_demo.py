@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -30,6 +32,15 @@ def test_demo_prints_the_urls_and_serves_the_app_with_the_recorder(tmp_path: Pat
     assert demo.app_url + "/" in printed
     assert demo.collector_url + "/" in printed
     assert "phi-replay sessions --data-dir" in printed
+    # The commands it prints work as printed (with the keyring it was given).
+    commands = re.findall(r"^\s+\.venv/bin/(phi-replay (?:sessions|export) .+)$", printed, re.M)
+    assert len(commands) == 2, printed
+    for command in commands:
+        done = subprocess.run(
+            [sys.executable, "-m", "collector", *command.split()[1:]],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, (command, done.stderr)
     assert "not for production" in printed
     assert f'src="{demo.collector_url}/sdk/phi-replay.min.js"' in page
     assert "PhiReplay.start(" in page

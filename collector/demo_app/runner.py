@@ -55,6 +55,8 @@ def run_demo(*, host: str, port: int, data_dir: Path, keyring: Path | None) -> i
         f"  {name.ljust(width)}  password {password}" for name, password in logins
     )
     print(DEV_WARNING, file=sys.stderr)
+    # The commands as they will work: a keyring given on the command line is named too.
+    store_args = f"--data-dir {data_dir}" + (f" --keyring {keyring}" if keyring else "")
     banner = f"""
 phi-replay demo is running.
 
@@ -70,8 +72,8 @@ Click around the sample app (patients, a visit form), then sign in to the consol
 find your session, replay it, and see your own view in the audit log (superadmin).
 Or from the command line:
 
-  .venv/bin/phi-replay sessions --data-dir {data_dir}
-  .venv/bin/phi-replay export --data-dir {data_dir} --all
+  .venv/bin/phi-replay sessions {store_args}
+  .venv/bin/phi-replay export {store_args} --all
 
 Press Ctrl-C to stop.
 """
