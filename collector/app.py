@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shutil
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
@@ -41,10 +39,6 @@ from collector.store import Store
 log = logging.getLogger("phi_replay.retention")
 
 PURGE_EVERY_SECONDS = 3600  # expired sessions are gone within an hour of expiring
-# Without a store that reports its own health: /readyz reports not ready below this much
-# free space on the data directory's volume (a batch is at most 4 MiB, the SQLite index
-# needs room for its WAL); the embedded store resumes writing at the same figure.
-READY_MIN_FREE_BYTES = 8 * 1024 * 1024
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -97,38 +91,10 @@ def _audit_head(store: Store) -> int:
     return records[0].seq if records else 0
 
 
-def readiness_problem(settings: Settings, store: Store) -> str | None:
-    """Why the collector should get no traffic now, or None. Names the volume, never data."""
-    health = getattr(store, "health", None)
-    if callable(health):  # the store knows best when it can write again
-        return _problem_of(health())
-    data_dir = settings.data_dir
-    try:
-        free = shutil.disk_usage(data_dir).free
-    except OSError as exc:
-        return f"the data directory {data_dir} cannot be read ({exc.strerror})"
-    if free < READY_MIN_FREE_BYTES:
-        return f"the volume of {data_dir} has {free // (1024 * 1024)} MiB free"
-    if not os.access(data_dir, os.W_OK):
-        return f"the data directory {data_dir} is not writable"
-    return None
-
-
-def _problem_of(report: object) -> str | None:
-    """A store's own health report (`Store.health()`: a list of problems, empty when
-    ready; also None, a reason, or an object or dict with `ok` and `reason`) as one
-    reason or None."""
-    if report is None or report is True:
-        return None
-    if isinstance(report, str):
-        return report or None
-    if isinstance(report, list | tuple):
-        return "; ".join(str(p) for p in report) or None
-    ok = report.get("ok") if isinstance(report, dict) else getattr(report, "ok", None)
-    if ok is None or ok:
-        return None
-    reason = report.get("reason") if isinstance(report, dict) else getattr(report, "reason", "")
-    return str(reason or "the store reports it cannot write")
+def readiness_problem(store: Store) -> str | None:
+    """Why the collector should get no traffic now, or None: the store's own report
+    (`Store.health()`, which names the volume, never data)."""
+    return "; ".join(store.health()) or None
 
 
 def create_app(
@@ -146,7 +112,7 @@ def create_app(
 
     async def ready(request: Request) -> JSONResponse:
         """Whether to send this collector traffic: `/healthz` says only that it runs."""
-        problem = await run_in_threadpool(readiness_problem, settings, store)
+        problem = await run_in_threadpool(readiness_problem, store)
         if problem is not None:
             body = {"status": "not ready", "reason": problem}
             return JSONResponse(body, status_code=503, headers=SECURITY_HEADERS)
