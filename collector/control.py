@@ -22,6 +22,7 @@ anchoring").
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -654,19 +655,7 @@ class Control:
 
     def audit_chain(self) -> Iterator[AuditRecord]:
         """Every record in seq order (a snapshot read, in pages)."""
-        after = 0
-        while True:
-            with self._lock:
-                rows = self._db.execute(
-                    f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT 1000",  # noqa: S608
-                    (after,),
-                ).fetchall()
-            if not rows:
-                return
-            for row in rows:
-                record = _audit(row)
-                after = record.seq
-                yield record
+        yield from _pages(self._db, lock=self._lock)
 
     def verify_audit(self) -> tuple[int, AuditBreak | None]:
         """(records checked, the first broken link or None)."""
@@ -733,14 +722,18 @@ def verify_chain(
     return checked, None
 
 
-def _pages(db: sqlite3.Connection, page: int = 1000) -> Iterator[AuditRecord]:
-    """Every audit record in seq order, `page` rows per query (inside a transaction)."""
-    after: int | None = None
+def _pages(
+    db: sqlite3.Connection, page: int = 1000, lock: threading.Lock | None = None
+) -> Iterator[AuditRecord]:
+    """Every audit record in seq order, `page` rows per query: inside a transaction, or
+    holding `lock` for each query only (the connection's users take turns)."""
+    after = -(2**62)
     while True:
-        rows = db.execute(
-            f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
-            (after if after is not None else -(2**62), page),
-        ).fetchall()
+        with lock or contextlib.nullcontext():
+            rows = db.execute(
+                f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+                (after, page),
+            ).fetchall()
         if not rows:
             return
         for row in rows:
