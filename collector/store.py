@@ -109,6 +109,11 @@ class Store(Protocol):
         """Replace each session's wrapped key with `rewrap(session)` when not None."""
         ...
 
+    async def oldest_epoch(self) -> str | None:
+        """The oldest retention-ratchet day (ISO) any stored session's data key is wrapped
+        under, None when none is: the ratchet never advances past it."""
+        ...
+
     def health(self) -> list[str]:
         """What keeps the store from taking new data now, one sentence each (no payload,
         no session id); empty when ready. For `/readyz`."""
