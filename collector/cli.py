@@ -565,13 +565,25 @@ def cmd_keys_rewrap(args: argparse.Namespace) -> int:
     if not ring.ensure_ratchet():
         raise KeyringError(f"keyring {ring.path} cannot be written: run `keys rewrap` as its owner")
 
+    destroyed: list[str] = []
+
     def rewrap(session: SessionRecord) -> WrappedKey | None:
         key = session.wrapped_key
         if key.kek_id == ring.active and key.epoch:
             return None
-        return ring.rewrap(key, session.instance, session.session_id, session.started_at)
+        try:
+            return ring.rewrap(key, session.instance, session.session_id, session.started_at)
+        except RetentionKeyDestroyed:  # a purged session (a restored backup): stays shut
+            destroyed.append(session.session_id)
+            return None
 
     changed = _with_writer(settings, lambda store: store.rewrap(rewrap))
+    if destroyed:
+        print(
+            f"left {len(destroyed)} session key(s) alone: their retention key was destroyed"
+            " (sessions purged since, restored from a backup?); they cannot be read",
+            file=sys.stderr,
+        )
     retired = set(ring.keys) - {ring.active}
     if retired:
         ring.retire(retired)

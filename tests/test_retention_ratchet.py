@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -315,3 +316,29 @@ def test_two_keyring_copies_advanced_independently_derive_the_same_key(tmp_path:
     moved = type(wrapped)(wrapped.dek_id, wrapped.kek_id, wrapped.blob, "2999-01-01")
     with pytest.raises(CorruptRecord):
         a.unwrap(moved, "dev", "sess-shared")
+
+
+def test_an_index_from_before_the_ratchet_gains_the_epoch_column_and_keeps_its_keys(
+    tmp_path: Path,
+) -> None:
+    ring_path = tmp_path / "keyring.json"
+    Keyring.create(ring_path)
+    legacy_keyring(ring_path)
+    data_dir = tmp_path / "var"
+    seed(data_dir, Keyring.load(ring_path), Clock(0), {"sess-before": 1})
+    # The index as the previous version left it: no epoch column, user_version 2.
+    conn = sqlite3.connect(data_dir / "index.sqlite3")
+    conn.execute("ALTER TABLE sessions DROP COLUMN epoch")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    # A reader (the CLI, serve not yet upgraded) reads it as it is...
+    assert exported_sessions(export_all(data_dir, ring_path)) == {"sess-before"}
+    # ...and the first writer adds the column: the session keeps its KEK-only key.
+    store = EmbeddedStore(data_dir)
+    assert store.get_session("sess-before").wrapped_key.epoch == ""
+    store.close()
+    conn = sqlite3.connect(data_dir / "index.sqlite3")
+    assert conn.execute("PRAGMA user_version").fetchone() == (3,)
+    conn.close()
+    assert exported_sessions(export_all(data_dir, ring_path)) == {"sess-before"}
