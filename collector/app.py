@@ -88,11 +88,14 @@ async def purge_expired(
 async def advance_ratchet(store: Store, keyring: Keyring) -> None:
     """After a purge. A keyring that cannot be written costs forward security, never data
     and never the collector: the purge is done, and the next one tries again."""
-    oldest = await store.oldest_epoch()
+    in_use = set()
+    for instance, epoch in await store.epochs_in_use():
+        try:
+            in_use.add((instance, date.fromisoformat(epoch)))
+        except ValueError:
+            continue  # not a day: no key was ever wrapped under it
     try:
-        day = await run_in_threadpool(
-            keyring.advance_ratchet, date.fromisoformat(oldest) if oldest else None
-        )
+        changed = await run_in_threadpool(keyring.advance_ratchet, in_use)
     except (OSError, KeyringError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         log.warning(
@@ -102,8 +105,12 @@ async def advance_ratchet(store: Store, keyring: Keyring) -> None:
             why,
         )
         return
-    if day is not None:
-        log.info("retention ratchet advanced to %s", day.isoformat())
+    if changed and keyring.ratchet is not None:
+        log.info(
+            "retention ratchet advanced to %s; it keeps the day keys of %d older day(s) in use",
+            keyring.ratchet.day.isoformat(),
+            len(keyring.ratchet.kept),
+        )
 
 
 async def purge_periodically(

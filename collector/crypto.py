@@ -13,11 +13,13 @@ The audit chain is keyed: HMAC-SHA-256 with a key derived (HKDF, one label per u
 a dedicated audit secret in the keyring, not from a KEK, because `keys rewrap` retires
 every KEK but the active one and the chain must outlive that.
 
-Retention ratchet (docs/adr/0022-retention-ratchet.md): the keyring holds K_day for one
-UTC day; K_(d+1) = HKDF(K_d). A session's DEK is wrapped under a key derived from the KEK
-and K of the session's epoch day. After each purge the keyring keeps only K of the oldest
-day a live session still uses: every earlier day's key is gone, so a backup taken before
-the purge cannot be opened with the live keyring.
+Retention ratchet (docs/adr/0022-retention-ratchet.md): the keyring holds the root K_R
+of one UTC day R; K_(d+1) = HKDF(K_d), one-way. A session's DEK is wrapped under a key
+derived from the KEK and the day key HKDF(K_epoch, instance) of its instance and epoch
+(UTC day of creation). After each purge the root moves to yesterday, and of the days
+before it the keyring keeps only the day keys live sessions use: a purged session's day
+key is gone once its day has no live session left, so a backup taken before the purge
+cannot be opened with the live keyring.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import secrets
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Set
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -54,6 +56,7 @@ KEYRING_FORMAT = "phi-replay-keyring/1"
 AUDIT_CHAIN_LABEL = b"phi-replay/audit-chain/v1"
 AUDIT_ANCHOR_LABEL = b"phi-replay/audit-anchor/v1"
 RATCHET_LABEL = b"phi-replay/retention-ratchet/v1"
+DAY_KEY_LABEL = b"phi-replay/retention-day/v1"
 DEK_WRAP_LABEL = b"phi-replay/dek-wrap/v1"
 # A wrapped key naming a day further ahead of the ratchet than this is not ours: the
 # derivation is one HKDF per day, and an index is not trusted to pick the loop's length.
@@ -207,37 +210,60 @@ class WrappedKey:
 
 @dataclass(frozen=True, repr=False)
 class Ratchet:
-    """K of `day`: it derives every later day's key and no earlier one's."""
+    """The retention ratchet: the root key K of `day`, which derives every later day's
+    root and so every later (instance, day) key, and no earlier one; and `kept`, the
+    (instance, day) keys of days before `day` that a live session still uses. A purge
+    ends a day key's use; the next advance drops it, and it exists nowhere any more."""
 
     day: date
     key: bytes
-    _later: dict[date, bytes] = field(default_factory=dict, compare=False)
+    kept: Mapping[tuple[str, date], bytes] = field(default_factory=dict)
+    _roots: dict[date, bytes] = field(default_factory=dict, compare=False)
 
     def __repr__(self) -> str:
-        return f"Ratchet(day={self.day.isoformat()!r}, key=[secure])"
+        return f"Ratchet(day={self.day.isoformat()!r}, kept={len(self.kept)}, keys=[secure])"
 
-    def key_for(self, day: date) -> bytes:
-        if day < self.day:
-            raise RetentionKeyDestroyed(DESTROYED)
+    def root(self, day: date) -> bytes:
+        """K of `day` (not before `self.day`): one HKDF per day from the stored root."""
         steps = (day - self.day).days
+        if steps < 0:
+            raise RetentionKeyDestroyed(DESTROYED)
         if steps > MAX_RATCHET_STEPS:
             raise CorruptRecord("the data key names a retention day too far in the future")
-        cached = self._later.get(day)
+        cached = self._roots.get(day)
         if cached is not None:
             return cached
         key = self.key
         for _ in range(steps):
             key = _derive(key, RATCHET_LABEL)
-        if len(self._later) > 1024:  # a bounded cache: export walks many sessions of few days
-            self._later.clear()
-        self._later[day] = key
+        if len(self._roots) > 1024:  # bounded: export walks many sessions of few days
+            self._roots.clear()
+        self._roots[day] = key
         return key
 
-    def advanced(self, day: date) -> Ratchet:
-        """The ratchet at `day` (itself if `day` is not later): earlier keys not kept."""
-        if day <= self.day:
-            return self
-        return Ratchet(day, self.key_for(day))
+    def has(self, instance: str, day: date) -> bool:
+        return day >= self.day or (instance, day) in self.kept
+
+    def day_key(self, instance: str, day: date) -> bytes:
+        """The key of sessions of `instance` started on `day`. One per instance, so that a
+        long-retention instance keeps only its own old days' keys, never another's."""
+        if day < self.day:
+            kept = self.kept.get((instance, day))
+            if kept is None:
+                raise RetentionKeyDestroyed(DESTROYED)
+            return kept
+        return _derive(self.root(day), DAY_KEY_LABEL + b"\x00" + instance.encode())
+
+    def advanced(self, day: date, in_use: Set[tuple[str, date]]) -> Ratchet:
+        """The root moved to `day` (never back), keeping exactly the day keys before it
+        that `in_use` names and that still exist. Deterministic: the same ratchet, day
+        and sessions give the same state, however many steps it took to get there."""
+        day = max(day, self.day)
+        kept: dict[tuple[str, date], bytes] = {}
+        for instance, used in sorted(in_use):
+            if used < day and self.has(instance, used):
+                kept[(instance, used)] = self.day_key(instance, used)
+        return Ratchet(day, self.root(day), kept)
 
 
 @dataclass(repr=False)
@@ -286,8 +312,12 @@ class Keyring:
             raw_ratchet = doc.get("ratchet")
             ratchet = None
             if raw_ratchet is not None:
+                kept = {
+                    (str(k["instance"]), date.fromisoformat(k["day"])): _unb64(k["key"])
+                    for k in raw_ratchet.get("kept", [])
+                }
                 ratchet = Ratchet(
-                    date.fromisoformat(raw_ratchet["day"]), _unb64(raw_ratchet["key"])
+                    date.fromisoformat(raw_ratchet["day"]), _unb64(raw_ratchet["key"]), kept
                 )
         except (ValueError, KeyError, TypeError) as exc:
             raise KeyringError(f"keyring {path} is malformed ({type(exc).__name__})") from exc
@@ -297,7 +327,9 @@ class Keyring:
             raise KeyringError(f"keyring {path}: every key must be {KEY_BYTES} bytes")
         if audit_secret is not None and len(audit_secret) != KEY_BYTES:
             raise KeyringError(f"keyring {path}: the audit key must be {KEY_BYTES} bytes")
-        if ratchet is not None and len(ratchet.key) != KEY_BYTES:
+        if ratchet is not None and any(
+            len(k) != KEY_BYTES for k in (ratchet.key, *ratchet.kept.values())
+        ):
             raise KeyringError(f"keyring {path}: the ratchet key must be {KEY_BYTES} bytes")
         return cls(path, active, keys, created, audit_secret, audit_created, ratchet, clock)
 
@@ -334,32 +366,28 @@ class Keyring:
             return False
         return True
 
-    def advance_ratchet(self, oldest_in_use: date | None) -> date | None:
-        """Keep only K of `oldest_in_use` (the oldest epoch a session still uses; None when
-        none does), never of a day after yesterday (UTC): a session whose key was wrapped
-        just before midnight may not have its row yet. Deterministic: the same keyring
-        and the same sessions give the same key, whoever advances it and how often.
-        Returns the new day, or None when nothing changed. OSError when the keyring
-        cannot be written (the ratchet then stays where it was, on disk and here)."""
+    def advance_ratchet(self, in_use: Set[tuple[str, date]]) -> bool:
+        """After a purge: the root moves to yesterday (UTC; not today: a session whose key
+        was wrapped just before midnight may not have its row yet), and of the days
+        before it only the (instance, day) keys in `in_use` (every session still stored)
+        are kept. Whether anything changed. OSError when the keyring cannot be written:
+        the ratchet then stays where it was, on disk and here."""
         if self.ratchet is None:
-            return None
+            return False
         target = self.today() - timedelta(days=1)
-        if oldest_in_use is not None:
-            target = min(target, oldest_in_use)
-        if target <= self.ratchet.day:
-            return None
-        before = self.ratchet.day
+        if self.ratchet.advanced(target, in_use) == self.ratchet:
+            return False
         with self._locked():
             on_disk = Keyring.load(self.path, clock=self.clock)
             current = self.ratchet
-            if on_disk.ratchet is not None and on_disk.ratchet.day > current.day:
-                current = on_disk.ratchet  # another process advanced it already
-            new = current.advanced(target)
-            if new is not on_disk.ratchet:
+            if on_disk.ratchet is not None and on_disk.ratchet.day >= current.day:
+                current = on_disk.ratchet  # the file is the truth under the lock
+            new = current.advanced(target, in_use)
+            if new != on_disk.ratchet:
                 on_disk.ratchet = new
                 on_disk._write(exclusive=False)
             self.ratchet = new
-        return new.day if new.day > before else None
+        return True
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -379,7 +407,7 @@ class Keyring:
         or writing this ring back would bring destroyed keys back."""
         on_disk = Keyring.load(self.path, clock=self.clock)
         if on_disk.ratchet is not None and (
-            self.ratchet is None or on_disk.ratchet.day > self.ratchet.day
+            self.ratchet is None or on_disk.ratchet.day >= self.ratchet.day
         ):
             self.ratchet = on_disk.ratchet
 
@@ -468,7 +496,14 @@ class Keyring:
         if self.audit_secret is not None:
             doc["audit"] = {"created": self.audit_created, "key": _b64(self.audit_secret)}
         if self.ratchet is not None:
-            doc["ratchet"] = {"day": self.ratchet.day.isoformat(), "key": _b64(self.ratchet.key)}
+            doc["ratchet"] = {
+                "day": self.ratchet.day.isoformat(),
+                "key": _b64(self.ratchet.key),
+                "kept": [
+                    {"instance": instance, "day": day.isoformat(), "key": _b64(key)}
+                    for (instance, day), key in sorted(self.ratchet.kept.items())
+                ],
+            }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if exclusive and self.path.exists():
             raise KeyringError(f"keyring {self.path} already exists; not overwriting it")
@@ -512,8 +547,10 @@ class Keyring:
         if ratchet is None:
             aad = _wrap_aad(instance, session_id, dek.dek_id, kek_id)
             return WrappedKey(dek.dek_id, kek_id, _seal(self.keys[kek_id], dek.key, aad))
-        day = max(epoch or self.today(), ratchet.day)
-        key = _derive(self.keys[kek_id] + ratchet.key_for(day), DEK_WRAP_LABEL)
+        day = epoch or self.today()
+        if not ratchet.has(instance, day):
+            day = ratchet.day
+        key = _derive(self.keys[kek_id] + ratchet.day_key(instance, day), DEK_WRAP_LABEL)
         aad = _wrap_aad_epoch(instance, session_id, dek.dek_id, kek_id, day.isoformat())
         return WrappedKey(dek.dek_id, kek_id, _seal(key, dek.key, aad), day.isoformat())
 
@@ -534,6 +571,6 @@ class Keyring:
                 "the data key needs the retention ratchet and this keyring has none:"
                 " is it the right keyring?"
             )
-        key = _derive(kek + ratchet.key_for(day), DEK_WRAP_LABEL)
+        key = _derive(kek + ratchet.day_key(instance, day), DEK_WRAP_LABEL)
         aad = _wrap_aad_epoch(instance, session_id, wrapped.dek_id, wrapped.kek_id, wrapped.epoch)
         return DataKey(wrapped.dek_id, _open(key, wrapped.blob, aad))

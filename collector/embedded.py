@@ -1171,22 +1171,24 @@ class EmbeddedStore:
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return changed
 
-    async def oldest_epoch(self) -> str | None:
-        return await self._run(self._oldest_epoch)
+    async def epochs_in_use(self) -> set[tuple[str, str]]:
+        return await self._run(self._epochs_in_use)
 
-    def _oldest_epoch(self) -> str | None:
-        """The oldest retention day a session's data key still needs: of the index rows,
-        and of the quarantined key files too, which `fsck` may yet restore."""
-        (oldest,) = self._db.execute("SELECT MIN(epoch) FROM sessions WHERE epoch != ''").fetchone()
-        days = [str(oldest)] if oldest else []
+    def _epochs_in_use(self) -> set[tuple[str, str]]:
+        """Each (instance, retention day) a stored data key is wrapped under: of the index
+        rows, and of the quarantined key files too, which `fsck` may yet restore."""
+        rows = self._db.execute(
+            "SELECT DISTINCT instance, epoch FROM sessions WHERE epoch != ''"
+        ).fetchall()
+        used = {(str(instance), str(epoch)) for instance, epoch in rows}
         for path in self.quarantine.glob("keys/*.key"):
             try:
-                epoch = parse_key_document(path.read_bytes()).wrapped_key.epoch
+                session = parse_key_document(path.read_bytes())
             except (OSError, CorruptRecord):
                 continue  # no key anyone could restore
-            if epoch:
-                days.append(epoch)
-        return min(days) if days else None
+            if session.wrapped_key.epoch:
+                used.add((session.instance, session.wrapped_key.epoch))
+        return used
 
     async def aclose(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.close)

@@ -109,9 +109,9 @@ class Store(Protocol):
         """Replace each session's wrapped key with `rewrap(session)` when not None."""
         ...
 
-    async def oldest_epoch(self) -> str | None:
-        """The oldest retention-ratchet day (ISO) any stored session's data key is wrapped
-        under, None when none is: the ratchet never advances past it."""
+    async def epochs_in_use(self) -> set[tuple[str, str]]:
+        """Each (instance, retention day as ISO date) some stored session's data key is
+        wrapped under: the retention ratchet keeps exactly these day keys."""
         ...
 
     def health(self) -> list[str]:

@@ -14,7 +14,7 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -45,6 +45,10 @@ class Clock:
 
 def days_ago(n: float) -> float:
     return time.time() - n * DAY
+
+
+def YESTERDAY() -> date:
+    return utc_day(time.time()) - timedelta(days=1)
 
 
 async def record(
@@ -92,7 +96,10 @@ def test_a_backup_restored_after_a_purge_does_not_open_the_purged_session(
 
     purged = cli("purge", "--data-dir", data_dir, "--keyring", ring_path, "--dev")
     assert "purged 1 expired session(s)" in purged.stdout
-    assert Keyring.load(ring_path).ratchet.day == utc_day(days_ago(2))  # type: ignore[union-attr]
+    ratchet = Keyring.load(ring_path).ratchet
+    assert ratchet is not None
+    assert ratchet.day == YESTERDAY()
+    assert set(ratchet.kept) == {("dev", utc_day(days_ago(2)))}  # the live session's day only
 
     # The disaster: the data directory is restored from the backup, beside the live keyring.
     restored = tmp_path / "restored-var"
@@ -123,40 +130,67 @@ def test_a_backup_restored_after_a_purge_does_not_open_the_purged_session(
     )
 
 
-def test_the_ratchet_stops_at_the_oldest_live_session_and_before_today(tmp_path: Path) -> None:
+def test_a_long_retention_instance_keeps_only_its_own_days_and_the_root_stops_at_yesterday(
+    tmp_path: Path,
+) -> None:
     clock = Clock(days_ago(120))
-    keyring = Keyring.create(tmp_path / "keyring.json", clock=clock)
+    ring_path = tmp_path / "keyring.json"
+    keyring = Keyring.create(ring_path, clock=clock)
     archive = dev_instance().model_copy(update={"name": "archive", "retention_days": 3650})
     settings = Settings(data_dir=tmp_path / "var", instances=(dev_instance(), archive))
+    backup = tmp_path / "backup-var"
 
     async def run() -> None:
-        clock.now = days_ago(110)
         store = EmbeddedStore(settings.data_dir, clock=clock)
-        await record(store, keyring, "sess-dev-old")  # 30-day retention: expired
-        clock.now = days_ago(100)
-        await record(store, keyring, "sess-archive", instance="archive")  # ten years
+        for session_id, instance, age in (
+            ("sess-archive", "archive", 100),  # ten-year retention: kept
+            ("sess-dev-old", "dev", 50),  # 30 days: expired, though younger than the archive
+            ("sess-dev-live", "dev", 20),
+            ("sess-dev-mate", "dev", 50),  # same day as sess-dev-old, also expired
+        ):
+            clock.now = days_ago(age)
+            await record(store, keyring, session_id, instance)
+        await store.aclose()
+        shutil.copytree(settings.data_dir, backup)
+
         clock.now = time.time()
+        store = EmbeddedStore(settings.data_dir)
         registry = InstanceRegistry(store.control, settings)
         registry.import_file(settings.instances, "config file")  # as serve does
-        assert await purge_expired(settings, store, time.time(), registry, keyring) == 1
-        # The archive session keeps its day's key alive: the ratchet stops there.
-        assert keyring.ratchet is not None
-        assert keyring.ratchet.day == utc_day(days_ago(100))
-        assert Keyring.load(keyring.path).ratchet == keyring.ratchet
-        events = [e for _, e in read_session(store, keyring, "sess-archive")]
-        assert events[0]["data"]["payload"]["note"] == CANARY
+        assert await purge_expired(settings, store, time.time(), registry, keyring) == 2
+        # The root goes to yesterday whatever is stored; older days keep a key only where
+        # a live session of that instance and day needs it.
+        ratchet = keyring.ratchet
+        assert ratchet is not None
+        assert ratchet.day == YESTERDAY()
+        assert set(ratchet.kept) == {
+            ("archive", utc_day(days_ago(100))),
+            ("dev", utc_day(days_ago(20))),
+        }
+        assert Keyring.load(ring_path).ratchet == ratchet
+        for session_id in ("sess-archive", "sess-dev-live"):
+            events = [e for _, e in read_session(store, keyring, session_id)]
+            assert events[0]["data"]["payload"]["note"] == CANARY
 
-        # With nothing left, it goes to yesterday, not to today: a session whose key was
-        # wrapped today may not have its row yet.
-        assert len(await store.purge({}, time.time() + 1)) == 1
-        await advance_ratchet(store, keyring)
-        assert keyring.ratchet.day == utc_day(time.time()) - timedelta(days=1)
+        # Not past yesterday: a key wrapped today (its row perhaps not yet written when the
+        # purge looked) opens after another advance with nothing of today in use.
         today = await record(store, keyring, "sess-today")
+        assert today.wrapped_key.epoch == utc_day(time.time()).isoformat()
+        assert len(await store.purge({}, time.time() + 1)) == 3  # everything, then advance
+        await advance_ratchet(store, keyring)
+        assert keyring.ratchet == ratchet.advanced(YESTERDAY(), set())
+        assert keyring.ratchet.kept == {}
         dek = keyring.unwrap(today.wrapped_key, today.instance, today.session_id)
         assert dek.dek_id == today.wrapped_key.dek_id
         await store.aclose()
 
     asyncio.run(run())
+    # A single ratchet held at the archive's day would have kept sess-dev-old's key too.
+    restored = export_all(backup, ring_path)
+    assert restored.returncode == 1
+    assert exported_sessions(restored) == set()
+    assert "session sess-dev-old: its retention key was destroyed" in restored.stderr
+    assert "session sess-archive: its retention key was destroyed" in restored.stderr
 
 
 @contextlib.contextmanager
@@ -231,7 +265,10 @@ def test_a_read_only_keyring_warns_and_the_purge_is_still_done(
             await store.aclose()
 
         asyncio.run(again())
-        assert Keyring.load(keyring.path).ratchet.day == utc_day(days_ago(2))  # type: ignore[union-attr]
+        ratchet = Keyring.load(keyring.path).ratchet
+        assert ratchet is not None
+        assert ratchet.day == YESTERDAY()
+        assert set(ratchet.kept) == {("dev", utc_day(days_ago(2)))}
 
 
 def legacy_keyring(path: Path) -> None:
@@ -287,33 +324,41 @@ def test_legacy_sessions_still_open_and_after_rewrap_a_backup_of_them_is_shredde
 
 def test_two_keyring_copies_advanced_independently_derive_the_same_key(tmp_path: Path) -> None:
     start = days_ago(30)
-    first = Keyring.create(tmp_path / "a.json", clock=Clock(start))
-    first.clock = time.time  # the ratchet was made 30 days ago; it is now today
-    shutil.copy(first.path, tmp_path / "b.json")
-    second = Keyring.load(tmp_path / "b.json")
     day0 = utc_day(start)
+    first = Keyring.create(tmp_path / "a.json", clock=Clock(start))
+    shutil.copy(first.path, tmp_path / "b.json")
+    second = Keyring.load(tmp_path / "b.json", clock=Clock(start))
+    in_use = {("dev", day0 + timedelta(days=3)), ("archive", day0 + timedelta(days=1))}
 
-    # One advances day by day, the other once, straight to the last day.
+    # One purges every day, the other once, ten days on: same sessions, same keys.
     for n in range(1, 11):
-        assert first.advance_ratchet(day0 + timedelta(days=n)) == day0 + timedelta(days=n)
-    assert second.advance_ratchet(day0 + timedelta(days=10)) == day0 + timedelta(days=10)
+        first.clock = Clock(start + (n + 1) * DAY)  # the root goes to the day before
+        assert first.advance_ratchet(in_use)
+    second.clock = Clock(start + 11 * DAY)
+    assert second.advance_ratchet(in_use)
     a, b = Keyring.load(first.path), Keyring.load(second.path)
     assert a.ratchet is not None
     assert b.ratchet is not None
-    assert (a.ratchet.day, a.ratchet.key) == (b.ratchet.day, b.ratchet.key)
+    assert a.ratchet.day == day0 + timedelta(days=10)
+    assert a.ratchet == b.ratchet  # root, its day and every kept day key
+    assert not second.advance_ratchet(in_use)  # nothing new: no rewrite
 
-    # A key wrapped by one copy for a later day opens with the other, and an older day's
-    # does not open with either.
+    # A key wrapped by one copy opens with the other, for a day still in use and a later
+    # day alike; once a day is out of use, neither has its key.
     dek = DataKey.generate()
-    wrapped = a.wrap(dek, "dev", "sess-shared", epoch=day0 + timedelta(days=12))
-    assert b.unwrap(wrapped, "dev", "sess-shared").key == dek.key
-    shutil.copy(first.path, tmp_path / "c.json")
-    third = Keyring.load(tmp_path / "c.json")
-    assert third.advance_ratchet(day0 + timedelta(days=13)) == day0 + timedelta(days=13)
+    for day in (day0 + timedelta(days=3), day0 + timedelta(days=12)):
+        wrapped = a.wrap(dek, "dev", "sess-shared", epoch=day)
+        assert wrapped.epoch == day.isoformat()
+        assert b.unwrap(wrapped, "dev", "sess-shared").key == dek.key
+    kept = a.wrap(dek, "dev", "sess-shared", epoch=day0 + timedelta(days=3))
+    assert b.advance_ratchet({("archive", day0 + timedelta(days=1))})  # the dev day purged
     with pytest.raises(RetentionKeyDestroyed):
-        third.unwrap(wrapped, "dev", "sess-shared")
-    # The epoch is bound: relabelling the day does not open the key under another day's K.
-    moved = type(wrapped)(wrapped.dek_id, wrapped.kek_id, wrapped.blob, "2999-01-01")
+        b.unwrap(kept, "dev", "sess-shared")
+    # Another instance's key of the same day is another key.
+    with pytest.raises(CorruptRecord):
+        a.unwrap(kept, "archive", "sess-shared")
+    # The epoch is bound: relabelling the day does not open the key under another day's.
+    moved = type(kept)(kept.dek_id, kept.kek_id, kept.blob, (day0 + timedelta(days=12)).isoformat())
     with pytest.raises(CorruptRecord):
         a.unwrap(moved, "dev", "sess-shared")
 
