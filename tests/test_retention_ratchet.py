@@ -27,7 +27,7 @@ from collector.exceptions import CorruptRecord, RetentionKeyDestroyed
 from collector.instances import InstanceRegistry
 from collector.records import read_session, seal_batch
 from collector.store import SessionRecord
-from collector.testing import cli
+from collector.testing import cli, running_collector
 from tests.factories import sealed_session
 
 DAY = 86400.0
@@ -387,3 +387,26 @@ def test_an_index_from_before_the_ratchet_gains_the_epoch_column_and_keeps_its_k
     assert conn.execute("PRAGMA user_version").fetchone() == (3,)
     conn.close()
     assert exported_sessions(export_all(data_dir, ring_path)) == {"sess-before"}
+
+
+def test_serve_advances_the_ratchet_at_its_start_up_purge(tmp_path: Path) -> None:
+    clock = Clock(days_ago(40))
+    ring_path = tmp_path / "keyring.json"
+    keyring = Keyring.create(ring_path, clock=clock)
+    data_dir = tmp_path / "var"
+    seed(data_dir, keyring, clock, {"sess-expiring": 40, "sess-keeping": 2})
+    backup = tmp_path / "backup-var"
+    shutil.copytree(data_dir, backup)
+    with running_collector(data_dir, keyring=ring_path) as server:
+        deadline = time.monotonic() + 60
+        while "retention ratchet advanced" not in server.log.read_text():
+            assert time.monotonic() < deadline, server.log.read_text()
+            time.sleep(0.1)
+    assert "retention purged 1 expired session(s)" in server.log.read_text()
+    ratchet = Keyring.load(ring_path).ratchet
+    assert ratchet is not None
+    assert ratchet.day == YESTERDAY()
+    result = export_all(backup, ring_path)
+    assert result.returncode == 1
+    assert exported_sessions(result) == {"sess-keeping"}
+    assert "session sess-expiring: its retention key was destroyed" in result.stderr
