@@ -563,7 +563,10 @@ def cmd_keys_rewrap(args: argparse.Namespace) -> int:
     ring = Keyring.load(settings.keyring_path)
 
     if not ring.ensure_ratchet():
-        raise KeyringError(f"keyring {ring.path} cannot be written: run `keys rewrap` as its owner")
+        raise KeyringError(
+            f"keyring {ring.path} cannot be written (the retention ratchet must be added to"
+            " it first); run `keys rewrap` as the keyring's owner"
+        )
 
     destroyed: list[str] = []
 
