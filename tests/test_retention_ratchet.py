@@ -215,7 +215,9 @@ def read_only_directory(path: Path) -> Iterator[None]:
 def own_directory(path: Path) -> Iterator[Path]:
     path.mkdir()
     if os.geteuid() == 0:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(path)])
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(path)], check=True
+        )
     try:
         yield path
     finally:
