@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
+from datetime import date
 from ipaddress import ip_address
 
 from starlette.applications import Starlette
@@ -30,6 +31,7 @@ from collector.config import Settings, retention_cutoffs
 from collector.console import Console
 from collector.control import AuditQuery
 from collector.crypto import Keyring
+from collector.exceptions import KeyringError
 from collector.http_limits import HttpLimits, LimitsMiddleware
 from collector.ingest import Ingest
 from collector.instances import InstanceRegistry
@@ -53,15 +55,23 @@ Recorder: <a href="/sdk/phi-replay.min.js">/sdk/phi-replay.min.js</a>.</p></body
 
 
 async def purge_expired(
-    settings: Settings, store: Store, now: float, registry: InstanceRegistry | None = None
+    settings: Settings,
+    store: Store,
+    now: float,
+    registry: InstanceRegistry | None = None,
+    keyring: Keyring | None = None,
 ) -> int:
     """Expired recordings go (crypto-shredded); audit records only after their own, much
-    longer retention, and never with the recordings they mention."""
+    longer retention, and never with the recordings they mention. Then the keyring's
+    retention ratchet moves up to the oldest day still in use: the purged sessions' keys
+    are gone from backups of the data directory too."""
     registry = registry or InstanceRegistry(store.control, settings)
     cutoffs = retention_cutoffs(registry.current(), now)
     purged = await store.purge(cutoffs, settings.default_cutoff(now))
     if purged:
         log.info("retention purged %d expired session(s)", len(purged))
+    if keyring is not None:
+        await advance_ratchet(store, keyring)
     audit_cutoff = now - settings.audit_retention_days * 86400
     removed = await run_in_threadpool(store.control.purge_audit, audit_cutoff)
     if removed:
@@ -69,10 +79,40 @@ async def purge_expired(
     return len(purged)
 
 
-async def purge_periodically(settings: Settings, store: Store, registry: InstanceRegistry) -> None:
+async def advance_ratchet(store: Store, keyring: Keyring) -> None:
+    """After a purge. A keyring that cannot be written costs forward security, never data
+    and never the collector: the purge is done, and the next one tries again."""
+    in_use = set()
+    for instance, epoch in await store.epochs_in_use():
+        try:
+            in_use.add((instance, date.fromisoformat(epoch)))
+        except ValueError:
+            continue  # not a day: no key was ever wrapped under it
+    try:
+        changed = await run_in_threadpool(keyring.advance_ratchet, in_use)
+    except (OSError, KeyringError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        log.warning(
+            "cannot advance the retention ratchet: keyring %s cannot be written (%s);"
+            " backups taken before this purge stay readable until the ratchet can advance",
+            keyring.path,
+            why,
+        )
+        return
+    if changed and keyring.ratchet is not None:
+        log.info(
+            "retention ratchet advanced to %s; it keeps the day keys of %d older day(s) in use",
+            keyring.ratchet.day.isoformat(),
+            len(keyring.ratchet.kept),
+        )
+
+
+async def purge_periodically(
+    settings: Settings, store: Store, registry: InstanceRegistry, keyring: Keyring | None = None
+) -> None:
     while True:
         try:
-            await purge_expired(settings, store, time.time(), registry)
+            await purge_expired(settings, store, time.time(), registry, keyring)
         except Exception as exc:  # retention must never take the collector down
             log.error("retention purge failed: %s", type(exc).__name__)
         await asyncio.sleep(PURGE_EVERY_SECONDS)
@@ -143,6 +183,13 @@ def create_app(
 
     # Before anything is audited: the chain is keyed from the keyring (collector.control).
     store.control.key_audit(keyring.audit_key())
+    if not keyring.ensure_ratchet():
+        log.warning(
+            "keyring %s cannot be written: the retention ratchet is not added to it, so new"
+            " sessions are wrapped under the key-encryption key alone and backups of them"
+            " stay readable after their purge (until `keys rewrap` runs as its owner)",
+            keyring.path,
+        )
     registry = InstanceRegistry(store.control, settings)
     changed = registry.import_file(settings.instances, "config file")
     if changed:
@@ -160,7 +207,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        purger = asyncio.create_task(purge_periodically(settings, store, registry))
+        purger = asyncio.create_task(purge_periodically(settings, store, registry, keyring))
         yield
         purger.cancel()
         ingest.stop_workers()

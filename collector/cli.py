@@ -36,7 +36,13 @@ from collector.control import (
 )
 from collector.crypto import Keyring, WrappedKey, hash_password
 from collector.embedded import EmbeddedStore
-from collector.exceptions import CorruptRecord, PhiReplayError, StartupError
+from collector.exceptions import (
+    CorruptRecord,
+    KeyringError,
+    PhiReplayError,
+    RetentionKeyDestroyed,
+    StartupError,
+)
 from collector.fsck import (
     FsckReport,
     ensure_no_writer,
@@ -255,6 +261,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     the session's later batches or the sessions after it."""
     store, settings = _open_reader(args)
     unreadable: set[str] = set()
+    destroyed: set[str] = set()  # purged since: the expected state of an old backup
     bad_records = opened = 0
     try:
         keyring = Keyring.load(settings.keyring_path)
@@ -272,6 +279,11 @@ def cmd_export(args: argparse.Namespace) -> int:
             )
             try:
                 dek = keyring.unwrap(session.wrapped_key, session.instance, session.session_id)
+            except RetentionKeyDestroyed as exc:
+                _unreadable(session_id, None, str(exc))
+                unreadable.add(session_id)
+                destroyed.add(session_id)
+                continue
             except CorruptRecord as exc:
                 _unreadable(session_id, None, f"its data key does not unwrap ({exc})")
                 unreadable.add(session_id)
@@ -301,7 +313,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         out.flush()
     finally:
         store.close()
-    if unreadable and not opened:
+    if unreadable and not opened and not destroyed:
         raise PhiReplayError(
             f"the keyring {settings.keyring_path} opens none of the sessions' data keys:"
             " is it the right --keyring?"
@@ -550,12 +562,31 @@ def cmd_keys_rewrap(args: argparse.Namespace) -> int:
     settings = _settings(args)
     ring = Keyring.load(settings.keyring_path)
 
+    if not ring.ensure_ratchet():
+        raise KeyringError(
+            f"keyring {ring.path} cannot be written (the retention ratchet must be added to"
+            " it first); run `keys rewrap` as the keyring's owner"
+        )
+
+    destroyed: list[str] = []
+
     def rewrap(session: SessionRecord) -> WrappedKey | None:
-        if session.wrapped_key.kek_id == ring.active:
+        key = session.wrapped_key
+        if key.kek_id == ring.active and key.epoch:
             return None
-        return ring.rewrap(session.wrapped_key, session.instance, session.session_id)
+        try:
+            return ring.rewrap(key, session.instance, session.session_id, session.started_at)
+        except RetentionKeyDestroyed:  # a purged session (a restored backup): stays shut
+            destroyed.append(session.session_id)
+            return None
 
     changed = _with_writer(settings, lambda store: store.rewrap(rewrap))
+    if destroyed:
+        print(
+            f"left {len(destroyed)} session key(s) alone: their retention key was destroyed"
+            " (sessions purged since, restored from a backup?); they cannot be read",
+            file=sys.stderr,
+        )
     retired = set(ring.keys) - {ring.active}
     if retired:
         ring.retire(retired)
@@ -568,11 +599,12 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
 
-    audit_key = Keyring.load(settings.keyring_path).audit_key()
+    keyring = Keyring.load(settings.keyring_path)
+    audit_key = keyring.audit_key()
 
     async def purge(store: EmbeddedStore) -> int:
         store.control.key_audit(audit_key)
-        return await purge_expired(settings, store, time.time())
+        return await purge_expired(settings, store, time.time(), keyring=keyring)
 
     purged = _with_writer(settings, purge)
     print(f"purged {purged} expired session(s)")

@@ -79,7 +79,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     last_ts INTEGER,
     event_count INTEGER NOT NULL DEFAULT 0,
     batch_count INTEGER NOT NULL DEFAULT 0,
-    max_seq INTEGER NOT NULL DEFAULT 0
+    max_seq INTEGER NOT NULL DEFAULT 0,
+    epoch TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS sessions_started ON sessions (started_at);
 CREATE TABLE IF NOT EXISTS batches (
@@ -120,11 +121,17 @@ _ORDER = {
 PAGES_TEMPLATED = 1
 # From this user_version on, every session row has its key file (written once at start).
 KEY_FILES_WRITTEN = 2
+# From this user_version on, sessions have an `epoch` column: the retention ratchet's day
+# their data key is wrapped under ("" for keys wrapped before it). Added by ALTER TABLE
+# at the writer's first start, before anything reads a row.
+EPOCHS = 3
 
 _SESSION_COLUMNS = (
     "session_id, instance, user, environment, tab_id, started_at, dek_id, kek_id,"
-    " wrapped_dek, first_ts, last_ts, event_count, batch_count, max_seq"
+    " wrapped_dek, first_ts, last_ts, event_count, batch_count, max_seq, epoch"
 )
+# What a reader (the CLI beside an index no new writer has opened yet) selects instead.
+_LEGACY_SESSION_COLUMNS = _SESSION_COLUMNS.replace(", epoch", ", '' AS epoch")
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -134,6 +141,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA secure_delete=ON")  # a purged data key is overwritten, not freed
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
+
+
+def _has_epoch_column(conn: sqlite3.Connection) -> bool:
+    return any(row[1] == "epoch" for row in conn.execute("PRAGMA table_info(sessions)"))
 
 
 def _session_from_row(row: tuple[Any, ...]) -> SessionRecord:
@@ -152,6 +163,7 @@ def _session_from_row(row: tuple[Any, ...]) -> SessionRecord:
         events,
         batches,
         max_seq,
+        epoch,
     ) = row
     return SessionRecord(
         session_id=str(sid),
@@ -160,7 +172,7 @@ def _session_from_row(row: tuple[Any, ...]) -> SessionRecord:
         environment=str(env),
         tab_id=str(tab),
         started_at=float(started),
-        wrapped_key=WrappedKey(str(dek_id), str(kek_id), bytes(blob)),
+        wrapped_key=WrappedKey(str(dek_id), str(kek_id), bytes(blob), str(epoch)),
         first_ts=first if isinstance(first, int) else None,
         last_ts=last if isinstance(last, int) else None,
         event_count=int(events),
@@ -286,6 +298,7 @@ def key_document(session: SessionRecord) -> bytes:
         "dek_id": key.dek_id,
         "kek_id": key.kek_id,
         "wrapped_dek": base64.b64encode(key.blob).decode("ascii"),
+        "epoch": key.epoch,
     }
     return json.dumps(doc, separators=(",", ":")).encode()
 
@@ -297,7 +310,10 @@ def parse_key_document(raw: bytes) -> SessionRecord:
         if not isinstance(doc, dict) or doc.get("format") != KEY_FILE_FORMAT:
             raise ValueError("not a session key file")
         key = WrappedKey(
-            str(doc["dek_id"]), str(doc["kek_id"]), base64.b64decode(doc["wrapped_dek"])
+            str(doc["dek_id"]),
+            str(doc["kek_id"]),
+            base64.b64decode(doc["wrapped_dek"]),
+            str(doc.get("epoch", "")),  # absent in key files from before the ratchet
         )
         return SessionRecord(
             session_id=str(doc["session_id"]),
@@ -506,6 +522,11 @@ class EmbeddedStore:
             self._db = _connect(data_dir / "index.sqlite3")  # the writer thread's own
             opened.append(self._db)
             self._db.executescript(_SCHEMA)
+            has_epoch = _has_epoch_column(self._db)
+            if writer and not has_epoch:
+                self._db.execute("ALTER TABLE sessions ADD COLUMN epoch TEXT NOT NULL DEFAULT ''")
+                has_epoch = True
+            self._columns = _SESSION_COLUMNS if has_epoch else _LEGACY_SESSION_COLUMNS
             self._reader = _connect(data_dir / "index.sqlite3")  # public reads, any thread
             opened.append(self._reader)
             self._loop_db = _connect(data_dir / "index.sqlite3")  # the event loop's reads
@@ -542,6 +563,7 @@ class EmbeddedStore:
                 self._log_recovery()
                 self._template_old_pages()
                 self._write_missing_key_files()
+                self._mark_epochs()
             except BaseException:
                 self.close()  # the writer lock too: a later attempt must not find it held
                 raise
@@ -749,6 +771,11 @@ class EmbeddedStore:
         self._db.execute(f"PRAGMA user_version = {KEY_FILES_WRITTEN}")
         if written:
             log.info("wrote the key files of %d session(s) indexed before them", written)
+
+    def _mark_epochs(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version < EPOCHS:
+            self._db.execute(f"PRAGMA user_version = {EPOCHS}")
 
     # -- the writer thread -------------------------------------------------------------
 
@@ -1053,7 +1080,8 @@ class EmbeddedStore:
         try:
             self._db.execute(
                 "INSERT INTO sessions (session_id, instance, user, environment, tab_id,"
-                " started_at, dek_id, kek_id, wrapped_dek) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " started_at, dek_id, kek_id, wrapped_dek, epoch)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     new.session_id,
                     new.instance,
@@ -1064,6 +1092,7 @@ class EmbeddedStore:
                     key.dek_id,
                     key.kek_id,
                     key.blob,
+                    key.epoch,
                 ),
             )
         except sqlite3.Error as exc:
@@ -1124,9 +1153,9 @@ class EmbeddedStore:
             new = rewrap(session)
             if new is not None:
                 self._db.execute(
-                    "UPDATE sessions SET dek_id = ?, kek_id = ?, wrapped_dek = ?"
+                    "UPDATE sessions SET dek_id = ?, kek_id = ?, wrapped_dek = ?, epoch = ?"
                     " WHERE session_id = ?",
-                    (new.dek_id, new.kek_id, new.blob, session.session_id),
+                    (new.dek_id, new.kek_id, new.blob, new.epoch, session.session_id),
                 )
                 changed += 1
             # The key file follows, or fsck would restore a key wrapped by a retired KEK;
@@ -1142,6 +1171,25 @@ class EmbeddedStore:
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return changed
 
+    async def epochs_in_use(self) -> set[tuple[str, str]]:
+        return await self._run(self._epochs_in_use)
+
+    def _epochs_in_use(self) -> set[tuple[str, str]]:
+        """Each (instance, retention day) a stored data key is wrapped under: of the index
+        rows, and of the quarantined key files too, which `fsck` may yet restore."""
+        rows = self._db.execute(
+            "SELECT DISTINCT instance, epoch FROM sessions WHERE epoch != ''"
+        ).fetchall()
+        used = {(str(instance), str(epoch)) for instance, epoch in rows}
+        for path in self.quarantine.glob("keys/*.key"):
+            try:
+                session = parse_key_document(path.read_bytes())
+            except (OSError, CorruptRecord):
+                continue  # no key anyone could restore
+            if session.wrapped_key.epoch:
+                used.add((session.instance, session.wrapped_key.epoch))
+        return used
+
     async def aclose(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.close)
 
@@ -1152,20 +1200,18 @@ class EmbeddedStore:
 
     # -- reads -------------------------------------------------------------------------
 
-    @staticmethod
-    def _get_session(conn: sqlite3.Connection, session_id: str) -> SessionRecord:
+    def _get_session(self, conn: sqlite3.Connection, session_id: str) -> SessionRecord:
         row = conn.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ?",  # noqa: S608
+            f"SELECT {self._columns} FROM sessions WHERE session_id = ?",  # noqa: S608
             (session_id,),
         ).fetchone()
         if row is None:
             raise UnknownSession("no session with that id")
         return _session_from_row(row)
 
-    @staticmethod
-    def _list_sessions(conn: sqlite3.Connection) -> list[SessionRecord]:
+    def _list_sessions(self, conn: sqlite3.Connection) -> list[SessionRecord]:
         rows = conn.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions ORDER BY started_at DESC"  # noqa: S608
+            f"SELECT {self._columns} FROM sessions ORDER BY started_at DESC"  # noqa: S608
         ).fetchall()
         return [_session_from_row(r) for r in rows]
 
@@ -1196,7 +1242,7 @@ class EmbeddedStore:
                 params,
             ).fetchone()
             rows = self._reader.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions {where}"  # noqa: S608
+                f"SELECT {self._columns} FROM sessions {where}"  # noqa: S608
                 f" ORDER BY {order} {direction}, session_id {direction} LIMIT ? OFFSET ?",
                 (*params, query.limit, query.offset),
             ).fetchall()

@@ -5,6 +5,7 @@
     ├── StartupError         `serve` cannot start: port, TLS files, data directory (one sentence)
     ├── KeyringError         keyring missing, unreadable, too permissive or malformed
     ├── CorruptRecord        a stored record failed its length, checksum or AEAD check
+    │   └── RetentionKeyDestroyed  its session expired: the ratchet destroyed its key
     ├── UnknownSession       no such session in the store
     ├── StorageFull          the data directory's volume has no space left (ENOSPC, SQLITE_FULL)
     └── Refusal              an ingest frame refused; carries the wire code and close code
@@ -34,6 +35,11 @@ class KeyringError(PhiReplayError):
 
 class CorruptRecord(PhiReplayError):
     pass
+
+
+class RetentionKeyDestroyed(CorruptRecord):
+    """The session's retention day is behind the keyring's ratchet: it expired and was
+    purged, and its data key can never be unwrapped again (a restored backup)."""
 
 
 class UnknownSession(PhiReplayError):

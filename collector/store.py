@@ -109,6 +109,11 @@ class Store(Protocol):
         """Replace each session's wrapped key with `rewrap(session)` when not None."""
         ...
 
+    async def epochs_in_use(self) -> set[tuple[str, str]]:
+        """Each (instance, retention day as ISO date) some stored session's data key is
+        wrapped under: the retention ratchet keeps exactly these day keys."""
+        ...
+
     def health(self) -> list[str]:
         """What keeps the store from taking new data now, one sentence each (no payload,
         no session id); empty when ready. For `/readyz`."""
