@@ -35,6 +35,7 @@ from collector.exceptions import KeyringError
 from collector.http_limits import HttpLimits, LimitsMiddleware
 from collector.ingest import Ingest
 from collector.instances import InstanceRegistry
+from collector.limits import MemoryBudget
 from collector.metrics import Metrics
 from collector.store import Store
 
@@ -199,7 +200,9 @@ def create_app(
     metrics.watch_audit(lambda: _audit_head(store))
     if hasattr(store, "commit_observer"):
         store.commit_observer = metrics.commit
-    ingest = Ingest(settings, store, keyring, registry, workers)
+    # One budget for client input still arriving: socket frames and request bodies.
+    budget = MemoryBudget(settings.max_buffered_bytes)
+    ingest = Ingest(settings, store, keyring, registry, workers, budget=budget)
     console = Console(settings, store, keyring, registry)
 
     async def ingest_endpoint(websocket: WebSocket) -> None:
@@ -230,6 +233,7 @@ def create_app(
                 LimitsMiddleware,
                 limits=HttpLimits.from_settings(settings),
                 metrics=metrics,
+                budget=budget,
             )
         ],
     )

@@ -257,6 +257,10 @@ class Settings(BaseModel):
 
     # HTTP limits (collector/http_limits.py, docs/operations.md "Limits and their defaults").
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=64 << 20, strict=True)
+    # A beacon body: browsers cap one at 64 KiB (the recorder sends at most 60,000 bytes).
+    max_beacon_bytes: int = Field(default=64 * 1024, ge=1024, le=64 << 20, strict=True)
+    # Client input held at once across all connections while it arrives (frames, bodies).
+    max_buffered_bytes: int = Field(default=256 << 20, ge=16 << 20, le=64 << 30, strict=True)
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600, strict=True)
     idle_timeout_seconds: float = Field(default=300.0, gt=0, le=24 * 3600, strict=True)
     max_connections_per_address: int = Field(default=200, ge=1, le=1_000_000, strict=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import logging
+import weakref
 import zlib
 from typing import Any
 
@@ -29,6 +30,7 @@ from hypercorn.protocol import ws_stream
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol
 
+from collector.limits import MemoryBudget
 from collector.protocol import FRAME_HEAD
 
 log = logging.getLogger("phi_replay.ingest")
@@ -36,15 +38,40 @@ log = logging.getLogger("phi_replay.ingest")
 OVERSIZE = "phi_replay.oversize"  # the ASGI receive message's key for that note
 
 
+def _memory(data: str | bytes) -> int:
+    """What a piece of a frame costs held in hypercorn's buffer: a StringIO holds a
+    character in 1 byte while all are ASCII, and in up to 4 otherwise."""
+    return len(data) if isinstance(data, bytes) or data.isascii() else 4 * len(data)
+
+
 class _CappedFrames(ws_stream.WebsocketBuffer):
+    # Set by cap_frames: the collector's one MemoryBudget, across every socket.
+    budget = MemoryBudget(256 << 20)
+
     def __init__(self, max_length: int) -> None:
         super().__init__(max_length)
-        self.head: str | None = None  # set once the frame is over the limit
+        self.head: str | None = None  # set once the frame is over the limit (or the budget)
+        self.busy = False  # the budget was spent: the frame is refused as `busy`
+        self._budget = self.budget
+        # Bytes of the budget this buffer holds, in a list the finalizer can read without
+        # holding the buffer itself.
+        self._held_box = [0]
+        weakref.finalize(self, _CappedFrames._release, self._budget, self._held_box)
+
+    @staticmethod
+    def _release(budget: MemoryBudget, box: list[int]) -> None:
+        """A socket gone mid-frame never calls clear(): give its bytes back anyway."""
+        budget.give(box[0])
+        box[0] = 0
 
     def extend(self, event: Any) -> None:
         if self.head is None and self.length + len(event.data) <= self.max_length:
-            super().extend(event)
-            return
+            cost = _memory(event.data)
+            if self._budget.take(cost):
+                self._held_box[0] += cost
+                super().extend(event)
+                return
+            self.busy = True
         if self.head is None:
             kept = ""
             if isinstance(self.value, io.StringIO):
@@ -54,17 +81,20 @@ class _CappedFrames(ws_stream.WebsocketBuffer):
                 kept = (kept + event.data[:FRAME_HEAD])[:FRAME_HEAD]
             self.head = kept
             self.value = None  # the memory goes now, not when the client is done sending
+            _CappedFrames._release(self._budget, self._held_box)
         self.length += len(event.data)
 
     def clear(self) -> None:
         super().clear()
+        _CappedFrames._release(self._budget, self._held_box)
         self.head = None
+        self.busy = False
 
     def to_message(self) -> dict[str, Any]:
         if self.head is None:
             message: dict[str, Any] = super().to_message()
             return message
-        note = {"size": self.length, "head": self.head}
+        note = {"size": self.length, "head": self.head, "busy": self.busy}
         return {"type": "websocket.receive", "bytes": None, "text": None, OVERSIZE: note}
 
 
@@ -126,7 +156,7 @@ def _whole_characters(data: bytes) -> bytes:
     return data
 
 
-def cap_frames(limit: int) -> bool:
+def cap_frames(limit: int, budget: MemoryBudget) -> bool:
     """Install the capped buffer and inflater in hypercorn (for every WebSocket it serves
     from now on). False, and hypercorn's own limit applies, if its internals are not what
     this expects."""
@@ -142,6 +172,7 @@ def cap_frames(limit: int) -> bool:
         log.warning("hypercorn's frame buffer changed: oversize frames get a bare close 1009")
         return False
     _BoundedInflate.limit = limit
+    _CappedFrames.budget = budget
     ws_stream.WebsocketBuffer = _CappedFrames  # type: ignore[misc]
     setattr(ws_stream, "PerMessageDeflate", _BoundedInflate)  # noqa: B010 (not exported)
     return True

@@ -37,7 +37,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
 from collector.config import IPNetwork, Settings
-from collector.limits import address_key
+from collector.limits import MemoryBudget, address_key
 from collector.metrics import Metrics
 from collector.protocol import CLOSE_IDLE, CLOSE_TOO_MANY
 
@@ -53,6 +53,9 @@ BEACON_PATH = "/v1/beacon"
 DRAIN_FACTOR = 2
 CLOSE_WAIT_SECONDS = 5.0  # how long a refused socket's own close is waited for
 LOG_EVERY_SECONDS = 10.0  # refusals of one kind are logged at most this often
+BUSY_REASON = (
+    "the collector holds as much incoming data as it may (max_buffered_bytes); retry later"
+)
 
 log = logging.getLogger("phi_replay.limits")
 
@@ -70,7 +73,7 @@ class HttpLimits:
     def from_settings(cls, settings: Settings) -> HttpLimits:
         return cls(
             max_body_bytes=settings.max_body_bytes,
-            beacon_body_bytes=settings.max_message_bytes,
+            beacon_body_bytes=settings.max_beacon_bytes,
             body_timeout=settings.body_timeout_seconds,
             idle_timeout=settings.idle_timeout_seconds,
             max_connections_per_address=settings.max_connections_per_address,
@@ -190,10 +193,17 @@ class _BodyRefused(Exception):
 
 
 class LimitsMiddleware:
-    def __init__(self, app: ASGIApp, limits: HttpLimits, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limits: HttpLimits,
+        metrics: Metrics | None = None,
+        budget: MemoryBudget | None = None,
+    ) -> None:
         self.app = app
         self.limits = limits
         self.metrics = metrics or Metrics()
+        self.budget = budget or MemoryBudget(256 << 20)
         self._open: Counter[str] = Counter()  # per address_key: sockets and requests open
         self._logged: dict[str, tuple[float, int]] = {}  # code: (last logged, since then)
 
@@ -243,8 +253,15 @@ class LimitsMiddleware:
     # -- HTTP ---------------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        held = [0]  # bytes of this body counted in the budget, until the route is done
         try:
-            body = await self._read_body(scope, receive)
+            await self._http_held(scope, receive, send, held)
+        finally:
+            self.budget.give(held[0])
+
+    async def _http_held(self, scope: Scope, receive: Receive, send: Send, held: list[int]) -> None:
+        try:
+            body = await self._read_body(scope, receive, held)
         except _BodyRefused as refused:
             self.metrics.refused(refused.code)
             self._log(refused.code, refused.reason)
@@ -282,7 +299,7 @@ class LimitsMiddleware:
 
         return watched
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+    async def _read_body(self, scope: Scope, receive: Receive, held: list[int]) -> bytes | None:
         """The whole body, or None if the client went away first.
 
         A body a little over the limit (at most twice it) is read to its end and thrown
@@ -312,10 +329,15 @@ class LimitsMiddleware:
                     size += len(chunk)
                     if size > limit:
                         chunks.clear()  # refused: what came is not kept
+                        self.budget.give(held[0])
+                        held[0] = 0
                         if size > drain:
                             raise _BodyRefused(413, "too_large", _too_large(limit, None))
-                    else:
+                    elif self.budget.take(len(chunk)):
+                        held[0] += len(chunk)
                         chunks.append(chunk)
+                    else:
+                        raise _BodyRefused(503, "busy", BUSY_REASON)
                     if not message.get("more_body", False):
                         if size > limit:
                             raise _BodyRefused(413, "too_large", _too_large(limit, size))

@@ -36,7 +36,7 @@ from collector.exceptions import Refusal, StorageFull
 from collector.exclusions import ExcludedRoutes
 from collector.frames import OVERSIZE, cap_frames
 from collector.instances import InstanceRegistry
-from collector.limits import AddressBuckets, TokenBucket
+from collector.limits import AddressBuckets, MemoryBudget, TokenBucket
 from collector.origins import OriginPattern, origin_allowed
 from collector.paths import RouteTable, path_of, template_path
 from collector.protocol import (
@@ -355,6 +355,8 @@ class Ingest:
         keyring: Keyring,
         registry: InstanceRegistry,
         workers: ProcessPoolExecutor | None = None,
+        *,
+        budget: MemoryBudget | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -364,7 +366,7 @@ class Ingest:
         self._workers = workers  # validation workers (start_workers), or the loop validates
         self._holders: dict[str, _Holder] = {}  # session id → the page whose socket writes it
         self._beacons = AddressBuckets(settings.beacons_per_second, settings.beacon_burst)
-        cap_frames(settings.max_message_bytes)
+        cap_frames(settings.max_message_bytes, budget or MemoryBudget(settings.max_buffered_bytes))
         # Shutdown (drain): set once; every socket then finishes the batch it is storing,
         # acks it and is closed with 1012, and `_live` (the open handlers) runs empty.
         # Plain futures made on the loop that waits, never an asyncio.Event made here:
@@ -517,6 +519,13 @@ class Ingest:
             frame = message.get("bytes")
         oversize = message.get(OVERSIZE)
         limit = self.settings.max_message_bytes
+        if isinstance(oversize, dict) and oversize.get("busy"):
+            raise Refusal(
+                "busy",
+                CLOSE_TRY_AGAIN,
+                "the collector holds as much incoming data as it may; retry later",
+                seq=seq_of_head(str(oversize["head"])),
+            )
         if isinstance(oversize, dict):  # _CappedFrames kept only its size and first characters
             # The size is a lower bound: an inflated frame's excess is not counted.
             raise Refusal(

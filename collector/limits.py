@@ -116,3 +116,26 @@ class AddressBuckets:
             bucket.take(0.0)
             missing = cost - bucket.tokens
             return 0.0 if missing <= 0 else missing / self.rate if self.rate > 0 else float("inf")
+
+
+class MemoryBudget:
+    """Bytes of not-yet-checked client input the collector holds at once, across every
+    connection: frames still arriving and request bodies being read. A client may stop
+    half-way through a frame or a body and hold what it sent; per-connection limits
+    alone multiply by the number of connections (200 per address, any number of
+    addresses). Past the budget, the input that would exceed it is refused as `busy`
+    (retry later) and its bytes are dropped at once. Only the event loop's thread uses it.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, size: int) -> bool:
+        if self.held + size > self.limit:
+            return False
+        self.held += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.held = max(0, self.held - size)

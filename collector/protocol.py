@@ -183,6 +183,7 @@ HTTP_STATUS = {
     "rate_limited": 429,
     "internal": 500,
     "storage_full": 503,
+    "busy": 503,
 }
 
 
