@@ -151,7 +151,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"configuration ok: would listen on {scheme}://{host}:{port}")
         return 0
     app = open_collector(settings)
-    addresses = bind(config)
+    addresses = bind(config, settings.send_timeout_seconds)
     if warning:
         print(warning, file=sys.stderr, flush=True)
     scheme = "https" if tls else "http"

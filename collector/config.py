@@ -55,6 +55,7 @@ from collector.rules import RouteTemplate
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8700
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 10.0  # systemd's TimeoutStopSec (90 s) leaves ample margin
+DEFAULT_SEND_TIMEOUT_SECONDS = 30.0  # TCP_USER_TIMEOUT: a client that stops reading is reset
 DEFAULT_DATA_DIR = Path("./var")
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one batch; a full snapshot is ~300 KB
 DEV_INSTANCE = "dev"
@@ -263,6 +264,11 @@ class Settings(BaseModel):
     max_buffered_bytes: int = Field(default=256 << 20, ge=16 << 20, le=64 << 30, strict=True)
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600, strict=True)
     idle_timeout_seconds: float = Field(default=300.0, gt=0, le=24 * 3600, strict=True)
+    # Data the collector sent that stays unacknowledged this long (a client that stops
+    # reading, a vanished network) resets the connection (TCP_USER_TIMEOUT).
+    send_timeout_seconds: float = Field(
+        default=DEFAULT_SEND_TIMEOUT_SECONDS, ge=1, le=3600, strict=True
+    )
     max_connections_per_address: int = Field(default=200, ge=1, le=1_000_000, strict=True)
     # Addresses (CIDR) whose X-Forwarded-For / X-Forwarded-Proto are believed; no one's by
     # default. Who may scrape /metrics (the client address, after trusted proxies).

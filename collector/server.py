@@ -26,7 +26,12 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
 from collector.app import create_app
-from collector.config import DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_SECONDS, Settings
+from collector.config import (
+    DEFAULT_PORT,
+    DEFAULT_SEND_TIMEOUT_SECONDS,
+    DEFAULT_SHUTDOWN_GRACE_SECONDS,
+    Settings,
+)
 from collector.crypto import Keyring
 from collector.embedded import EmbeddedStore
 from collector.exceptions import PhiReplayError, StartupError
@@ -166,13 +171,21 @@ def _create_sockets(config: HypercornConfig) -> list[socket.socket]:
     return [*sockets.secure_sockets, *sockets.insecure_sockets]
 
 
-def bind(config: HypercornConfig) -> list[str]:
+def bind(config: HypercornConfig, send_timeout: float = DEFAULT_SEND_TIMEOUT_SECONDS) -> list[str]:
     """Bind and listen on `config.bind` now, so that a port in use is a sentence before
     anything is served and "listening" is printed only once it is true. Hypercorn is
     handed the bound sockets as `fd://` binds; connections arriving meanwhile wait in
-    the backlog. Returns the addresses, as `host:port`."""
+    the backlog. Returns the addresses, as `host:port`.
+
+    Every connection gets TCP_USER_TIMEOUT = `send_timeout` (accepted sockets inherit
+    it from the listener): a client that stops reading leaves what the collector sends
+    it unacknowledged, and the kernel then resets the connection after this long. Without
+    it such a client holds its socket (and its buffers) past the idle timeout, whose
+    close waits for the send, and past the shutdown deadline."""
     addresses, fds = [], []
     for sock in _create_sockets(config):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(send_timeout * 1000))
         sock.listen(config.backlog)
         host, port = sock.getsockname()[:2]
         addresses.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
@@ -254,10 +267,13 @@ async def serve_apps(
     loop = asyncio.get_running_loop()
     draining: list[asyncio.Task[None]] = []
 
+    deadline: list[asyncio.TimerHandle] = []
+
     def on_signal(sig: signal.Signals) -> None:
         if not stop.is_set():  # a second signal changes nothing: the deadline holds
             stop.set()
             draining.append(loop.create_task(_drain(configs, sig, grace_seconds, stopped)))
+            deadline.append(loop.call_later(grace_seconds + EXIT_MARGIN_SECONDS, _exit_now))
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
@@ -274,10 +290,29 @@ async def serve_apps(
         )
         await asyncio.gather(*draining)
     finally:
+        for timer in deadline:
+            timer.cancel()
         loop.set_exception_handler(handler)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     log.info("stopped")
+
+
+# After the grace period, hypercorn cancels what is left; a connection whose client
+# stopped reading still waits to flush its last bytes (until TCP_USER_TIMEOUT resets it).
+# This long past the grace period the process exits anyway: everything acknowledged is
+# durable already (fsync before ack), exactly as after a crash.
+EXIT_MARGIN_SECONDS = 5.0
+
+
+def _exit_now() -> None:
+    log.warning(
+        "stopped with connection(s) still open %g s after the grace period (clients that"
+        " stopped reading); everything acknowledged is durable",
+        EXIT_MARGIN_SECONDS,
+    )
+    logging.shutdown()
+    os._exit(0)
 
 
 async def _drain(

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,10 +27,14 @@ CLIENTS = 40
 NOISE = ("Traceback", "ExceptionGroup", "never awaited", "CancelledError", "ERROR")
 
 
-def start_serve(tmp_path: Path, grace_seconds: float) -> tuple[subprocess.Popen[str], int, Path]:
+def start_serve(
+    tmp_path: Path, grace_seconds: float, settings: str = ""
+) -> tuple[subprocess.Popen[str], int, Path]:
     port = free_port()
     config = tmp_path / "phi-replay.toml"
-    config.write_text(f"[listen]\nshutdown_grace_seconds = {grace_seconds}\n", encoding="utf-8")
+    config.write_text(
+        f"{settings}[listen]\nshutdown_grace_seconds = {grace_seconds}\n", encoding="utf-8"
+    )
     log = tmp_path / "serve.log"
     argv = [sys.executable, "-m", "collector", "serve", "--dev", "--port", str(port)]
     argv += ["--config", str(config), "--data-dir", str(tmp_path / "var")]
@@ -123,9 +129,13 @@ def _ring(tmp_path: Path) -> Path:
     return tmp_path / "var.keyring.json"
 
 
-def _silent_client(port: int) -> socket.socket:
+def _silent_client(port: int, rcvbuf: int | None = None) -> socket.socket:
     """A WebSocket client that says hello and then never reads or answers again."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock = socket.socket()
+    if rcvbuf is not None:  # before connecting: the window it offers stays that small
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
         (
@@ -164,3 +174,61 @@ def test_a_client_that_never_answers_does_not_hold_the_collector_past_its_deadli
         assert noise not in text
     assert "1 ingest socket(s) still open after 1 s are reset" in text
     assert text.count("phi_replay.server: stopped") == 1
+
+
+def _unread_client(port: int) -> socket.socket:
+    """A client that says hello, then sends pings and never reads: each ping makes the
+    collector write a pong, until both sides' buffers are full."""
+    sock = _silent_client(port, rcvbuf=1024)
+    sock.setblocking(False)
+    ping = bytes([0x89, 0x80 | 125]) + b"\0\0\0\0" + b"p" * 125
+    with contextlib.suppress(BlockingIOError):
+        for _ in range(50_000):
+            sock.send(ping)
+    return sock
+
+
+def _established(port: int) -> int:
+    """Server-side TCP connections on `port` in state ESTABLISHED (IPv4)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for r in rows if r.split()[1].endswith(f":{port:04X}") and r.split()[3] == "01")
+
+
+def test_a_client_that_stops_reading_does_not_hold_the_collector_past_its_deadline(
+    tmp_path: Path,
+) -> None:
+    """Outside review: such a client held the process 56 s past SIGTERM (until it left)."""
+    settings = "idle_timeout_seconds = 1\nsend_timeout_seconds = 60\n"
+    proc, port, log = start_serve(tmp_path, grace_seconds=1, settings=settings)
+    stuck = [_unread_client(port) for _ in range(5)]
+    try:
+        time.sleep(3)  # their idle timeouts have fired: each close waits on a full socket
+        proc.send_signal(signal.SIGTERM)
+        # The grace period, then EXIT_MARGIN_SECONDS (5 s); the send timeout is far later.
+        assert proc.wait(timeout=1 + 5 + 5) == 0
+    finally:
+        for sock in stuck:
+            sock.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    for noise in NOISE:
+        assert noise not in text
+    assert "still open 5 s after the grace period" in text
+
+
+def test_a_client_that_stops_reading_is_reset_after_the_send_timeout(tmp_path: Path) -> None:
+    """The idle timeout's close waits on a full socket; the send timeout ends it."""
+    settings = "idle_timeout_seconds = 1\nsend_timeout_seconds = 2\n"
+    proc, port, _ = start_serve(tmp_path, grace_seconds=1, settings=settings)
+    stuck = _unread_client(port)
+    try:
+        deadline = time.monotonic() + 1 + 2 + 10
+        while _established(port) and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert _established(port) == 0, "the collector still holds the connection"
+    finally:
+        stuck.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)

@@ -79,7 +79,7 @@ Press Ctrl-C to stop.
 """
     configs = [(collector, planned[0]), (sample, planned[1])]
     for _, config in configs:
-        bind(config)  # before the banner says "running"
+        bind(config, settings.send_timeout_seconds)  # before the banner says "running"
     print(banner, flush=True)
     asyncio.run(serve_apps(configs, grace_seconds=settings.listen.shutdown_grace_seconds))
     return 0
