@@ -12,18 +12,21 @@ reads is what was stored.
 
 from __future__ import annotations
 
-import re
 
-# C0 and C1 controls and DEL; the Unicode line and paragraph separators; the bidirectional
-# overrides and isolates, which reorder what is shown ("Trojan Source", CVE-2021-42574).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape(found: re.Match[str]) -> str:
-    code = ord(found.group())
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def safe(text: str) -> str:
-    """`text` with each control, separator or bidi character shown as `\\xNN`/`\\uNNNN`."""
-    return _UNSAFE.sub(_escape, text)
+    """`text` with every character that is not printable shown as `\\xNN`/`\\uNNNN`.
+
+    Default-deny, by Python's `str.isprintable`: controls (C0, C1, DEL), format
+    characters (bidi marks, overrides and isolates: "Trojan Source", CVE-2021-42574;
+    zero-width characters; BOM), line and paragraph separators, spaces other than the
+    ASCII one, surrogates, private-use and unassigned code points all show as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escape(char) for char in text)

@@ -110,3 +110,22 @@ def test_export_writes_recorder_text_as_json_escapes_not_terminal_commands(
         assert bad not in result.stdout
     [line] = result.stdout.splitlines()
     assert json.loads(line)["event"]["data"]["payload"] == text
+
+
+def test_invisible_characters_are_escaped_by_default_not_by_a_list() -> None:
+    # Bidi marks, the Arabic letter mark, zero-width space and joiner, BOM, a tag
+    # character, non-ASCII spaces: none is a control, and none may reach a terminal raw.
+    for char in ("\u200e", "\u200f", "\u061c", "\u200b", "\u200d", "\ufeff", "\U000e0041"):
+        assert char not in safe(f"a{char}b")
+    assert safe("a\u00a0b\u2003c") == "a\\xa0b\\u2003c"
+
+
+def test_no_invisible_character_can_hide_a_formula_sign_from_the_csv_rule() -> None:
+    from collector.spreadsheet import FORMULA_STARTS, cell
+
+    for lead in ("", " ", "  ", "\u00a0", "\u2003", "\u3000", "\u200b", "\ufeff", "\u2060"):
+        for sign in "=+-@\uff1d\uff0b\uff0d\uff20":
+            shown = cell(f"{lead}{sign}HYPERLINK(1)")
+            first = shown.lstrip(" ")[:1]
+            assert shown.startswith("'") or first not in FORMULA_STARTS, (lead, sign, shown)
+            assert shown.lstrip("' ")[:1] not in ("\u00a0", "\u200b", "\ufeff")
