@@ -282,6 +282,9 @@ async def serve_apps(
     http_log = logging.getLogger("phi_replay.http")
     if not any(isinstance(f, _SaidAlready) for f in http_log.filters):
         http_log.addFilter(_SaidAlready())
+    asyncio_log = logging.getLogger("asyncio")
+    if not any(isinstance(f, _PeerGone) for f in asyncio_log.filters):
+        asyncio_log.addFilter(_PeerGone())
     handler = loop.get_exception_handler()
     loop.set_exception_handler(_quiet_after_deadline)
     try:
@@ -347,6 +350,15 @@ class _SaidAlready(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("Running on ")
+
+
+class _PeerGone(logging.Filter):
+    """asyncio warns "socket.send() raised exception." for every write to a connection
+    its peer already reset (hypercorn still answering pings queued before the reset):
+    one client could write thousands of lines, and there is nothing to act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "socket.send() raised exception."
 
 
 def _ingest_of(app: ASGIApp) -> Any:

@@ -4,11 +4,13 @@ a bare script would send is refused with a 403 that says why, and nothing is aud
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from starlette.testclient import TestClient
 
 from collector.control import AuditQuery
-from tests.test_console import NAVIGATION, TRIALS_SESSION, Console, sign_in
+from tests.test_console import NAVIGATION, TRIALS_SESSION, Console, sign_in, throttled_console
 from tests.test_console import console as console  # the fixture, for this module too
 
 EXPORT = f"/console/sessions/{TRIALS_SESSION}/export"
@@ -107,3 +109,22 @@ def test_pages_that_write_nothing_open_from_anywhere(admin: TestClient) -> None:
     assert listed.status_code == 403
     assert '<a href="/console/sessions?user=a%22b">Continue in the console</a>' in listed.text
     assert admin.get("/console/sessions?user=a%22b", headers=NAVIGATION).status_code == 200
+
+
+def test_refusals_are_logged_escaped_and_not_one_line_each(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The path is the client's text: a newline in it must not forge a log line (outside
+    review: `%0a… ERROR phi_replay.audit: audit chain BROKEN`), nor may a flood of
+    refusals become a flood of lines."""
+    forged = "/console/sessions/x%0a2026-12-04 ERROR phi_replay.audit: BROKEN%1b[2J/export"
+    cross = fetch_metadata("cross-site", "navigate", "document")
+    app, _ = throttled_console(tmp_path)  # its own middleware: nothing logged before
+    with caplog.at_level("WARNING", logger="phi_replay.console"), TestClient(app) as client:
+        for _ in range(50):
+            assert client.get(forged, headers=cross).status_code == 403
+    lines = [r.getMessage() for r in caplog.records if r.name == "phi_replay.console"]
+    assert len(lines) == 1
+    assert "\n" not in lines[0]
+    assert "\x1b" not in lines[0]
+    assert "\\x0a2026-12-04 ERROR" in lines[0]

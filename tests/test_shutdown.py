@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -232,3 +233,18 @@ def test_a_client_that_stops_reading_is_reset_after_the_send_timeout(tmp_path: P
         stuck.close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+def test_a_reset_after_unread_pings_writes_no_log_flood(tmp_path: Path) -> None:
+    """Outside review: one such client added 177 lines of asyncio's send warning."""
+    proc, port, log = start_serve(tmp_path, grace_seconds=1)
+    try:
+        sock = _unread_client(port)
+        time.sleep(0.5)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # a reset, with the pongs still queued
+        time.sleep(2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    assert "socket.send() raised exception" not in log.read_text()
