@@ -643,3 +643,16 @@ def test_a_full_volume_refuses_sockets_clearly_and_loses_nothing_acked(tmp_path:
     assert exported == {(first, s, _note(first, s)) for s in (1, 2, 3)} | {
         (later, 1, _note(later, 1))
     }
+
+
+def test_export_says_when_the_quarantine_holds_what_it_did_not_export(tmp_path: Path) -> None:
+    """Between a damaged start and `fsck --repair`, an export is incomplete: it says so."""
+    keyring = Keyring.create(tmp_path / "k.json")
+    data_dir = tmp_path / "var"
+    EmbeddedStore(data_dir).close()
+    tails = data_dir / "quarantine" / "tails"
+    tails.mkdir(parents=True)
+    (tails / "sess-lost00001.16.tail").write_bytes(b"\0" * 32)
+    result = cli("export", "--data-dir", data_dir, "--keyring", keyring.path, "--all", check=False)
+    assert "holds 1 file(s) start-up set aside, not exported" in result.stderr
+    assert "phi-replay fsck --repair" in result.stderr
