@@ -5,10 +5,7 @@ the collector hold its limit times its connections (an outside review held 3.8 G
 
 from __future__ import annotations
 
-import base64
-import os
 import socket
-import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +15,11 @@ import pytest
 from collector.testing import RunningServer, running_collector
 from tests.test_http_limits import read_response, rss_bytes, with_config
 from tests.wsclient import (
-    ALLOWED_ORIGIN,
     batch,
     custom,
-    hello,
+    frame,
     new_id,
+    raw_socket,
     receive,
     refused,
     start_session,
@@ -41,39 +38,6 @@ def budgeted(tmp_path: Path) -> Iterator[RunningServer]:
         yield server
 
 
-def raw_socket(server: RunningServer) -> socket.socket:
-    """A WebSocket past its handshake and hello, driven frame by frame."""
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET /v1/ingest HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Origin: {ALLOWED_ORIGIN}\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(4096)
-    assert b" 101 " in head.split(b"\r\n")[0]
-    sock.sendall(frame(hello(new_id("sess")).encode()))
-    assert b"welcome" in sock.recv(4096)
-    return sock
-
-
-def frame(payload: bytes, fin: bool = True) -> bytes:
-    """A masked text frame (mask key 0: the payload goes as it is)."""
-    first = (0x80 if fin else 0) | 0x1
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", first, 0x80 | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", first, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", first, 0x80 | 127, n)
-    return head + b"\0\0\0\0" + payload
-
-
 def test_unfinished_frames_on_many_sockets_stay_within_the_budget(
     budgeted: RunningServer,
 ) -> None:
@@ -84,7 +48,7 @@ def test_unfinished_frames_on_many_sockets_stay_within_the_budget(
     stalled = []
     try:
         for _ in range(30):
-            sock = raw_socket(budgeted)
+            sock = raw_socket(budgeted.port)
             sock.sendall(frame(start, fin=False))
             stalled.append(sock)
         time.sleep(1.0)

@@ -6,7 +6,6 @@ no traceback. Every batch acknowledged before the close is in the store."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import os
@@ -22,7 +21,7 @@ import pytest
 import websockets
 
 from collector.testing import export_events, free_port, wait_for_http
-from tests.wsclient import ALLOWED_ORIGIN, hello, new_id
+from tests.wsclient import ALLOWED_ORIGIN, frame, hello, new_id, raw_socket
 
 CLIENTS = 40
 NOISE = ("Traceback", "ExceptionGroup", "never awaited", "CancelledError", "ERROR")
@@ -130,38 +129,11 @@ def _ring(tmp_path: Path) -> Path:
     return tmp_path / "var.keyring.json"
 
 
-def _silent_client(port: int, rcvbuf: int | None = None) -> socket.socket:
-    """A WebSocket client that says hello and then never reads or answers again."""
-    sock = socket.socket()
-    if rcvbuf is not None:  # before connecting: the window it offers stays that small
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    sock.settimeout(10)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET /v1/ingest HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Origin: {ALLOWED_ORIGIN}\r\n\r\n"
-        ).encode()
-    )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += sock.recv(4096)
-    assert response.startswith(b"HTTP/1.1 101")
-    payload = hello(new_id("sess")).encode()
-    mask = os.urandom(4)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    sock.sendall(bytes([0x81, 0x80 | 126]) + len(payload).to_bytes(2, "big") + mask + masked)
-    assert b"welcome" in sock.recv(4096)
-    return sock
-
-
 def test_a_client_that_never_answers_does_not_hold_the_collector_past_its_deadline(
     tmp_path: Path,
 ) -> None:
     proc, port, log = start_serve(tmp_path, grace_seconds=1)
-    silent = _silent_client(port)
+    silent = raw_socket(port)
     try:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=1 + 20) == 0
@@ -180,9 +152,9 @@ def test_a_client_that_never_answers_does_not_hold_the_collector_past_its_deadli
 def _unread_client(port: int) -> socket.socket:
     """A client that says hello, then sends pings and never reads: each ping makes the
     collector write a pong, until both sides' buffers are full."""
-    sock = _silent_client(port, rcvbuf=1024)
+    sock = raw_socket(port, rcvbuf=1024)
     sock.setblocking(False)
-    ping = bytes([0x89, 0x80 | 125]) + b"\0\0\0\0" + b"p" * 125
+    ping = frame(b"p" * 125, opcode=0x9)
     with contextlib.suppress(BlockingIOError):
         for _ in range(50_000):
             sock.send(ping)

@@ -1,10 +1,16 @@
-"""A small protocol client on the `websockets` library, for tests and benchmarks."""
+"""A small protocol client on the `websockets` library, for tests and benchmarks; and a raw
+one (`raw_socket`, `frame`) for clients no library lets you write: frames left unfinished,
+sockets that never read."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import os
 import secrets
+import socket
+import struct
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed
@@ -80,3 +86,41 @@ def refused(ws: ClientConnection) -> tuple[dict[str, Any], int, str]:
         raise AssertionError(f"expected a close after the error, got {extra!r}")
     assert rcvd is not None
     return error, rcvd.code, rcvd.reason
+
+
+def frame(payload: bytes, fin: bool = True, opcode: int = 0x1) -> bytes:
+    """A masked client frame (mask key 0: the payload goes as it is); text by default."""
+    first = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", first, 0x80 | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", first, 0x80 | 126, n)
+    else:
+        head = struct.pack("!BBQ", first, 0x80 | 127, n)
+    return head + b"\0\0\0\0" + payload
+
+
+def raw_socket(port: int, rcvbuf: int | None = None) -> socket.socket:
+    """A WebSocket past its handshake and hello (welcomed), driven byte by byte.
+    `rcvbuf` is set before connecting, so the window it offers stays that small."""
+    sock = socket.socket()
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /v1/ingest HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: {ALLOWED_ORIGIN}\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 101"), head[:40]
+    sock.sendall(frame(hello(new_id("sess")).encode()))
+    assert b"welcome" in sock.recv(4096)
+    return sock
