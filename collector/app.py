@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import date
-from ipaddress import ip_address
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -32,7 +31,7 @@ from collector.console import Console
 from collector.control import AuditQuery
 from collector.crypto import Keyring
 from collector.exceptions import KeyringError
-from collector.http_limits import HttpLimits, LimitsMiddleware
+from collector.http_limits import HttpLimits, LimitsMiddleware, address_in
 from collector.ingest import Ingest
 from collector.instances import InstanceRegistry
 from collector.limits import MemoryBudget
@@ -119,14 +118,6 @@ async def purge_periodically(
         await asyncio.sleep(PURGE_EVERY_SECONDS)
 
 
-def _allowed(host: str, settings: Settings) -> bool:
-    try:
-        address = ip_address(host)
-    except ValueError:
-        return False
-    return any(address in network for network in settings.metrics_allow)
-
-
 def _audit_head(store: Store) -> int:
     records, _ = store.control.audit_records(AuditQuery(limit=1))
     return records[0].seq if records else 0
@@ -161,7 +152,7 @@ def create_app(
 
     async def metrics_endpoint(request: Request) -> Response:
         client = request.client.host if request.client else ""
-        if not _allowed(client, settings):
+        if not address_in(client, settings.metrics_allow):
             text = "metrics are served only to the addresses in metrics_allow\n"
             return PlainTextResponse(text, status_code=403, headers=SECURITY_HEADERS)
         body, content_type = await run_in_threadpool(metrics.render)

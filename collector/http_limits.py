@@ -26,7 +26,6 @@ give sizes and limits, never content.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -37,9 +36,16 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
 from collector.config import IPNetwork, Settings
+from collector.exceptions import Refusal
 from collector.limits import MemoryBudget, address_key
 from collector.metrics import Metrics
-from collector.protocol import CLOSE_IDLE, CLOSE_TOO_MANY
+from collector.protocol import (
+    CLOSE_IDLE,
+    CLOSE_TOO_MANY,
+    close_reason,
+    error_message,
+    until_disconnect,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -51,7 +57,6 @@ BEACON_PATH = "/v1/beacon"
 # A refused body up to this many times the limit is read (and dropped) before the 413, so
 # that clients which send before they read see it; larger ones are cut off at once.
 DRAIN_FACTOR = 2
-CLOSE_WAIT_SECONDS = 5.0  # how long a refused socket's own close is waited for
 LOG_EVERY_SECONDS = 10.0  # refusals of one kind are logged at most this often
 BUSY_REASON = (
     "the collector holds as much incoming data as it may (max_buffered_bytes); retry later"
@@ -96,6 +101,11 @@ def _address(text: str) -> IPv4Address | IPv6Address | None:
 
 def _trusted(address: IPv4Address | IPv6Address | None, networks: tuple[IPNetwork, ...]) -> bool:
     return address is not None and any(address in network for network in networks)
+
+
+def address_in(host: str, networks: tuple[IPNetwork, ...]) -> bool:
+    """Whether a client address (an IPv4-mapped one as IPv4) is in one of `networks`."""
+    return _trusted(_address(host), networks)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -148,7 +158,7 @@ def _code_of(body: bytes) -> str:
 
 
 def _error(code: str, reason: str) -> str:
-    return json.dumps({"type": "error", "code": code, "reason": reason})
+    return json.dumps(error_message(Refusal(code, 0, reason)))
 
 
 async def _respond(send: Send, status: int, code: str, reason: str) -> None:
@@ -176,14 +186,12 @@ def _too_large(limit: int, size: int | None) -> str:
     return f"a body of {size} bytes is over the limit of {limit}"
 
 
-async def _until_disconnect(receive: Receive) -> None:
-    """After our close, read on until the client's: hypercorn queues at most 10 frames
-    for the application, and a client still sending would fill the queue, so that its
-    disconnect never arrived and the connection stayed open."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(CLOSE_WAIT_SECONDS):
-            while (await receive())["type"] != "websocket.disconnect":
-                pass
+async def _close_socket(receive: Receive, send: Send, refusal: Refusal) -> None:
+    """The refusal's error message, its close frame, then the client's close."""
+    await send({"type": "websocket.send", "text": json.dumps(error_message(refusal))})
+    close = {"type": "websocket.close", "code": refusal.close_code, "reason": close_reason(refusal)}
+    await send(close)
+    await until_disconnect(receive)
 
 
 class _BodyRefused(Exception):
@@ -358,9 +366,7 @@ class LimitsMiddleware:
         if message["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
-        await send({"type": "websocket.send", "text": _error(code, reason)})
-        await send({"type": "websocket.close", "code": CLOSE_TOO_MANY, "reason": reason[:123]})
-        await _until_disconnect(receive)
+        await _close_socket(receive, send, Refusal(code, CLOSE_TOO_MANY, reason))
 
     def _observe_sent(self, text: str | None) -> bool:
         """Count a protocol message the endpoint sends (welcome, ack, error); True for
@@ -418,9 +424,7 @@ class LimitsMiddleware:
             self._log("idle_timeout", f"a socket sent nothing for {idle:g} s")
             reason = f"nothing received for {idle:g} s; reconnect when there is more to send"
             closed = True
-            await send({"type": "websocket.send", "text": _error("idle_timeout", reason)})
-            await send({"type": "websocket.close", "code": CLOSE_IDLE, "reason": reason[:123]})
-            await _until_disconnect(receive)
+            await _close_socket(receive, send, Refusal("idle_timeout", CLOSE_IDLE, reason))
             return {"type": "websocket.disconnect", "code": CLOSE_IDLE}
 
         await self.app(scope, idle_receive, watched_send)

@@ -62,6 +62,7 @@ from collector.protocol import (
     parse_hello,
     seq_of_head,
     text_of,
+    until_disconnect,
 )
 from collector.records import (
     META,
@@ -75,7 +76,6 @@ from collector.store import SessionRecord, Store
 log = logging.getLogger("phi_replay.ingest")
 
 SHUTTING_DOWN = "shutting_down"  # the refusal a drain sends: reconnect (to this or a peer)
-CLOSE_WAIT_SECONDS = 5.0  # after our close frame, how long the client gets to answer it
 
 
 @dataclass(frozen=True)
@@ -744,12 +744,6 @@ class Ingest:
         try:
             await websocket.send_json(error_message(refusal))
             await websocket.close(code=refusal.close_code, reason=close_reason(refusal))
-            # Read on until the client's close arrives: hypercorn queues at most 10
-            # frames for the app, and a client still sending fills that queue, so its
-            # disconnect could never be delivered and the connection (and, on shutdown,
-            # the drain) would hang until the peer gave up.
-            with anyio.move_on_after(CLOSE_WAIT_SECONDS):
-                while (await websocket.receive())["type"] != "websocket.disconnect":
-                    pass
+            await until_disconnect(websocket.receive)
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the client already went away

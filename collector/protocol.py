@@ -6,8 +6,11 @@ Parsing never echoes input: error reasons carry field paths and pydantic's messa
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -255,6 +258,21 @@ def error_message(refusal: Refusal) -> dict[str, Any]:
     if refusal.seq is not None:
         out["seq"] = refusal.seq
     return out
+
+
+# After the collector's close frame, how long the client gets to answer it.
+CLOSE_WAIT_SECONDS = 5.0
+
+
+async def until_disconnect(receive: Callable[[], Awaitable[Mapping[str, Any]]]) -> None:
+    """After our close, read on until the client's (at most CLOSE_WAIT_SECONDS): hypercorn
+    queues at most 10 frames for the application, and a client still sending would fill
+    that queue, so that its disconnect could never be delivered and the connection (and,
+    on shutdown, the drain) would hang until the peer gave up."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(CLOSE_WAIT_SECONDS):
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
 
 
 def close_reason(refusal: Refusal) -> str:

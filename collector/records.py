@@ -42,10 +42,19 @@ class Compressed:
     paths: tuple[str, ...] = ()
 
 
+def _paths(hrefs: list[object]) -> tuple[str, ...]:
+    """The distinct paths of Meta events' URLs, in order, as they arrived."""
+    return tuple(dict.fromkeys(p for p in map(path_of, hrefs) if p is not None))
+
+
+def _pages(paths: tuple[str, ...], routes: RouteTable) -> tuple[str, ...]:
+    # No more than the index keeps: a hostile 2 KB path of escapes takes 1 ms to template.
+    return templated_pages(paths[:MAX_PAGES_PER_SESSION], routes)
+
+
 def _compress(seq: int, plaintext: bytes, timestamps: list[int], hrefs: list[object]) -> Compressed:
     data = brotli.compress(plaintext, mode=brotli.MODE_TEXT, quality=BROTLI_QUALITY)
-    paths = tuple(dict.fromkeys(p for p in map(path_of, hrefs) if p is not None))
-    return Compressed(seq, len(timestamps), min(timestamps), max(timestamps), data, paths)
+    return Compressed(seq, len(timestamps), min(timestamps), max(timestamps), data, _paths(hrefs))
 
 
 def compress_frame(frame: str) -> Compressed:
@@ -71,8 +80,7 @@ def seal(
     (without them, by the vocabulary alone): the index never holds a path as received."""
     aad = record_aad(session.instance, session.session_id, batch.seq, dek.dek_id)
     sealed = dek.seal(batch.data, aad)
-    # No more than the index keeps: a hostile 2 KB path of escapes takes 1 ms to template.
-    pages = templated_pages(batch.paths[:MAX_PAGES_PER_SESSION], routes)
+    pages = _pages(batch.paths, routes)
     return SealedBatch(batch.seq, batch.event_count, batch.first_ts, batch.last_ts, sealed, pages)
 
 
@@ -118,13 +126,12 @@ def restored_batch(
     times = [t for t in stamps if isinstance(t, int) and not isinstance(t, bool)]
     if not events or len(times) != len(events):
         raise CorruptRecord(f"record seq {seq} holds an event without a timestamp")
-    hrefs = [
+    hrefs: list[object] = [
         e["data"].get("href")
         for e in events
         if e.get("type") == META and isinstance(e.get("data"), dict)
     ]
-    paths = list(dict.fromkeys(p for p in map(path_of, hrefs) if p is not None))
-    pages = templated_pages(paths[:MAX_PAGES_PER_SESSION], routes)
+    pages = _pages(_paths(hrefs), routes)
     return SealedBatch(seq, len(events), min(times), max(times), sealed, pages)
 
 
