@@ -40,6 +40,7 @@ from collector.exceptions import Refusal
 from collector.limits import MemoryBudget, address_key
 from collector.metrics import Metrics
 from collector.protocol import (
+    BUSY_REASON,
     CLOSE_IDLE,
     CLOSE_TOO_MANY,
     close_reason,
@@ -58,9 +59,6 @@ BEACON_PATH = "/v1/beacon"
 # that clients which send before they read see it; larger ones are cut off at once.
 DRAIN_FACTOR = 2
 LOG_EVERY_SECONDS = 10.0  # refusals of one kind are logged at most this often
-BUSY_REASON = (
-    "the collector holds as much incoming data as it may (max_buffered_bytes); retry later"
-)
 
 log = logging.getLogger("phi_replay.limits")
 

@@ -17,12 +17,12 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sized
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import anyio
 from starlette.requests import Request
@@ -40,6 +40,7 @@ from collector.limits import AddressBuckets, MemoryBudget, TokenBucket
 from collector.origins import OriginPattern, origin_allowed
 from collector.paths import RouteTable, path_of, template_path
 from collector.protocol import (
+    BUSY_REASON,
     CLOSE_CONFLICT,
     CLOSE_DISABLED,
     CLOSE_INTERNAL,
@@ -127,6 +128,8 @@ def _compress(frame: str) -> Compressed:
 # the round trip would cost more than the work.
 
 OFFLOAD_AT = 64 * 1024  # frames at least this long are validated in a worker process
+T = TypeVar("T", bound=Sized)  # what a worker validates: a frame or a beacon body
+R = TypeVar("R")
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 RefusalFields = tuple[str, int, str, int | None]  # a Refusal's fields: it pickles badly
@@ -391,36 +394,33 @@ class Ingest:
             self._workers = None
 
     async def _validate(self, frame: str) -> Compressed:
-        pool = self._workers
-        if pool is None or len(frame) < OFFLOAD_AT:
-            return _compress(frame)
-        try:
-            outcome = await asyncio.get_running_loop().run_in_executor(
-                pool, _compress_in_worker, frame
-            )
-        except BrokenProcessPool:
-            log.error("a validation worker died; validating on the event loop from now on")
-            self.stop_workers()
-            return _compress(frame)
-        if isinstance(outcome, Compressed):
-            return outcome
-        raise _refusal(outcome)
+        return await self._offload(frame, _compress, _compress_in_worker, Compressed)
 
     async def _check_beacon(self, body: bytes) -> CheckedBeacon:
+        return await self._offload(body, check_beacon, _check_beacon_in_worker, CheckedBeacon)
+
+    async def _offload(
+        self,
+        data: T,
+        check: Callable[[T], R],
+        in_worker: Callable[[T], R | RefusalFields],
+        result: type[R],
+    ) -> R:
+        """`check(data)` here for small data, else `in_worker(data)` in a validation
+        worker (the same check, its refusal returned as fields: a Refusal pickles badly).
+        A worker that died leaves the event loop to validate from then on."""
         pool = self._workers
-        if pool is None or len(body) < OFFLOAD_AT:
-            return check_beacon(body)
+        if pool is None or len(data) < OFFLOAD_AT:
+            return check(data)
         try:
-            outcome = await asyncio.get_running_loop().run_in_executor(
-                pool, _check_beacon_in_worker, body
-            )
+            outcome = await asyncio.get_running_loop().run_in_executor(pool, in_worker, data)
         except BrokenProcessPool:
             log.error("a validation worker died; validating on the event loop from now on")
             self.stop_workers()
-            return check_beacon(body)
-        if isinstance(outcome, CheckedBeacon):
+            return check(data)
+        if isinstance(outcome, result):
             return outcome
-        raise _refusal(outcome)
+        raise _refusal(cast(RefusalFields, outcome))
 
     @property
     def live_sockets(self) -> int:
@@ -523,7 +523,7 @@ class Ingest:
             raise Refusal(
                 "busy",
                 CLOSE_TRY_AGAIN,
-                "the collector holds as much incoming data as it may; retry later",
+                BUSY_REASON,
                 seq=seq_of_head(str(oversize["head"])),
             )
         if isinstance(oversize, dict):  # _CappedFrames kept only its size and first characters
@@ -711,7 +711,9 @@ class Ingest:
             return JSONResponse(error_message(refusal), status_code=HTTP_STATUS[refusal.code])
         except StorageFull as exc:
             log.warning("beacon refused session=%s code=storage_full: %s", session_id or "-", exc)
-            return JSONResponse(error_message(_storage_full()), status_code=503)
+            return JSONResponse(
+                error_message(_storage_full()), status_code=HTTP_STATUS["storage_full"]
+            )
         except Exception as exc:
             log.error("beacon failed session=%s error=%s", session_id or "-", type(exc).__name__)
             failed = Refusal("internal", CLOSE_INTERNAL, "the collector could not store it")

@@ -260,6 +260,11 @@ def error_message(refusal: Refusal) -> dict[str, Any]:
     return out
 
 
+# The reason of `busy`, on the socket and over HTTP: MemoryBudget is spent.
+BUSY_REASON = (
+    "the collector holds as much incoming data as it may (max_buffered_bytes); retry later"
+)
+
 # After the collector's close frame, how long the client gets to answer it.
 CLOSE_WAIT_SECONDS = 5.0
 
