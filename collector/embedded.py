@@ -59,6 +59,23 @@ SEGMENT_MAGIC = b"PHIRSEG1"
 HEADER = struct.Struct(">IIQ")  # body length, crc32(body), seq
 KEY_FILE_FORMAT = "phi-replay-session/1"
 QUARANTINE = "quarantine"
+WRITER_LOCK = "writer.lock"  # held (flock) by the one process writing the directory
+
+
+def writer_active(data_dir: Path) -> bool:
+    """Whether a process holds `data_dir`'s writer lock now (a probe: released at once)."""
+    lock = data_dir / WRITER_LOCK
+    if not lock.exists():
+        return False
+    fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the probe's lock, if it got it
+    return False
+
 
 log = logging.getLogger("phi_replay.store")
 
@@ -507,7 +524,7 @@ class EmbeddedStore:
         self._lock_fd: int | None = None
         if writer:
             self._segments.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = os.open(data_dir / "writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            self._lock_fd = os.open(data_dir / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

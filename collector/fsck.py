@@ -12,7 +12,6 @@ once every record in it is indexed again. It runs as the data directory's one wr
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 import time
@@ -26,6 +25,7 @@ from collector.embedded import (
     EmbeddedStore,
     parse_key_document,
     scan_records,
+    writer_active,
 )
 from collector.exceptions import CorruptRecord, PhiReplayError, UnknownSession
 from collector.paths import RouteTable
@@ -57,18 +57,10 @@ def open_failure(seq: int, exc: CorruptRecord) -> str:
 
 def ensure_no_writer(data_dir: Path) -> None:
     """Refuse while `serve` (or another tool) holds the data directory."""
-    lock = data_dir / "writer.lock"
-    if not lock.exists():
-        return
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if writer_active(data_dir):
         raise PhiReplayError(
             f"data directory {data_dir} is in use by another collector: stop `serve` first"
-        ) from None
-    finally:
-        os.close(fd)  # closing releases the lock: the store takes it again
+        )
 
 
 def index_damage(data_dir: Path) -> str | None:

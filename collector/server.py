@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import fcntl
 import gc
 import logging
 import os
@@ -33,7 +32,7 @@ from collector.config import (
     Settings,
 )
 from collector.crypto import Keyring
-from collector.embedded import EmbeddedStore
+from collector.embedded import EmbeddedStore, writer_active
 from collector.exceptions import PhiReplayError, StartupError
 from collector.ingest import start_workers, worker_count
 
@@ -129,19 +128,11 @@ def check_data_dir(data_dir: Path) -> None:
             f"the data directory {data_dir} is not writable by this user{where}:"
             " fix its owner or mode, or give another --data-dir"
         )
-    lock = data_dir / "writer.lock"
-    if not lock.exists():
-        return
-    fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if writer_active(data_dir):
         raise StartupError(
             f"the data directory {data_dir} is in use by another collector: stop that"
             " one first, or give this one its own --data-dir"
-        ) from None
-    finally:
-        os.close(fd)  # closing drops the probe's lock, if it got it
+        )
 
 
 def _nearest_existing(path: Path) -> Path:
