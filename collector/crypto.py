@@ -357,7 +357,7 @@ class Keyring:
             return True
         try:
             with self._locked():
-                on_disk = Keyring.load(self.path, clock=self.clock)
+                on_disk = self._on_disk()
                 if on_disk.ratchet is None:
                     on_disk.ratchet = on_disk._new_ratchet()
                     on_disk._write(exclusive=False)
@@ -378,11 +378,9 @@ class Keyring:
         if self.ratchet.advanced(target, in_use) == self.ratchet:
             return False
         with self._locked():
-            on_disk = Keyring.load(self.path, clock=self.clock)
-            current = self.ratchet
-            if on_disk.ratchet is not None and on_disk.ratchet.day >= current.day:
-                current = on_disk.ratchet  # the file is the truth under the lock
-            new = current.advanced(target, in_use)
+            on_disk = self._on_disk()
+            self._adopt_newer_ratchet(on_disk)
+            new = self.ratchet.advanced(target, in_use)
             if new != on_disk.ratchet:
                 on_disk.ratchet = new
                 on_disk._write(exclusive=False)
@@ -402,10 +400,13 @@ class Keyring:
         finally:
             os.close(fd)  # releases the lock
 
-    def _adopt_newer_ratchet(self) -> None:
+    def _on_disk(self) -> Keyring:
+        """The keyring file as it is now (inside `_locked`: the truth under the lock)."""
+        return Keyring.load(self.path, clock=self.clock)
+
+    def _adopt_newer_ratchet(self, on_disk: Keyring) -> None:
         """Inside `_locked`: a ratchet advanced on disk since this ring was loaded wins,
         or writing this ring back would bring destroyed keys back."""
-        on_disk = Keyring.load(self.path, clock=self.clock)
         if on_disk.ratchet is not None and (
             self.ratchet is None or on_disk.ratchet.day >= self.ratchet.day
         ):
@@ -440,7 +441,7 @@ class Keyring:
     def rotate(self) -> str:
         """A new KEK becomes active for new sessions; older ones stay until `retire`."""
         with self._locked():
-            self._adopt_newer_ratchet()
+            self._adopt_newer_ratchet(self._on_disk())
             self.active = self._new_key()
             self._write(exclusive=False)
         return self.active
@@ -450,7 +451,7 @@ class Keyring:
         if self.active in kek_ids:
             raise KeyringError("the active key cannot be retired; rotate first")
         with self._locked():
-            self._adopt_newer_ratchet()
+            self._adopt_newer_ratchet(self._on_disk())
             for kek_id in kek_ids:
                 self.keys.pop(kek_id, None)
                 self.created.pop(kek_id, None)
@@ -476,11 +477,11 @@ class Keyring:
         """Under a lock beside the keyring, so that two processes upgrading at once end
         with one secret: the second finds the first's on disk and takes it."""
         with self._locked():
-            on_disk = Keyring.load(self.path, clock=self.clock)
+            on_disk = self._on_disk()
             if on_disk.audit_secret is not None:
                 self.audit_secret, self.audit_created = on_disk.audit_secret, on_disk.audit_created
                 return
-            self._adopt_newer_ratchet()
+            self._adopt_newer_ratchet(on_disk)
             self._new_audit_secret()
             self._write(exclusive=False)
 
