@@ -53,7 +53,6 @@ from collector.fsck import (
 )
 from collector.instances import InstanceRegistry
 from collector.logs import use_format
-from collector.paths import NO_ROUTES, RouteTable
 from collector.records import open_batch, shown_event
 from collector.store import SessionQuery, SessionRecord, SessionSummary
 from collector.terminal import safe
@@ -143,18 +142,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         keyfile=keyfile,
     )
     probe(config)
+    scheme = "https" if tls else "http"
     if args.check:
         check_data_dir(settings.data_dir)
         if not settings.dev:
             Keyring.load(settings.keyring_path)
-        scheme = "https" if tls else "http"
         print(f"configuration ok: would listen on {scheme}://{host}:{port}")
         return 0
     app = open_collector(settings)
     addresses = bind(config, settings.send_timeout_seconds)
     if warning:
         print(warning, file=sys.stderr, flush=True)
-    scheme = "https" if tls else "http"
     urls = ", ".join(f"{scheme}://{address}" for address in addresses)
     print(f"phi-replay collector listening on {urls}", flush=True)
     asyncio.run(serve_apps([(app, config)], grace_seconds=listen.shutdown_grace_seconds))
@@ -272,8 +270,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         for session_id in ids:
             # An unknown id is an error, not an audit record.
             session = store.get_session(session_id)
-            instance = registry.get(session.instance)
-            routes = instance.route_table() if instance is not None else NO_ROUTES
+            routes = registry.routes(session.instance)
             store.control.audit(
                 AuditEntry(_operator(), "session.export", session_id, "cli", "ok", {"via": "cli"})
             )
@@ -384,12 +381,7 @@ def cmd_fsck(args: argparse.Namespace) -> int:
 
     async def run(store: EmbeddedStore) -> FsckReport:
         registry = InstanceRegistry(store.control, settings)
-
-        def routes_for(name: str) -> RouteTable:
-            instance = registry.get(name)
-            return instance.route_table() if instance is not None else NO_ROUTES
-
-        return await fsck(store, keyring, repair=args.repair, routes_for=routes_for)
+        return await fsck(store, keyring, repair=args.repair, routes_for=registry.routes)
 
     report = _with_writer(settings, run)
     for kind, lines in (

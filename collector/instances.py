@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from collector.config import DEV_INSTANCE, InstanceConfig, Settings, describe_error
 from collector.control import AuditEntry, Control
+from collector.paths import NO_ROUTES, RouteTable
 
 log = logging.getLogger("phi_replay.config")
 
@@ -72,6 +73,12 @@ class InstanceRegistry:
 
     def get(self, name: str) -> InstanceConfig | None:
         return next((i for i in self.current() if i.name == name), None)
+
+    def routes(self, name: str) -> RouteTable:
+        """The routes instance `name` declared, for templating its paths (an instance no
+        longer configured: the vocabulary alone)."""
+        instance = self.get(name)
+        return instance.route_table() if instance is not None else NO_ROUTES
 
 
 def to_doc(instance: InstanceConfig) -> dict[str, object]:

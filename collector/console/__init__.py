@@ -60,7 +60,6 @@ from collector.control import ROLES, USERNAME, AuditEntry, AuditQuery, Role, Use
 from collector.crypto import Keyring, hash_password
 from collector.exceptions import ConfigError, PhiReplayError, UnknownSession
 from collector.instances import InstanceRegistry
-from collector.paths import NO_ROUTES
 from collector.records import shown_session
 from collector.spreadsheet import rows_to_csv
 from collector.store import SORT_KEYS, SessionQuery, SessionRecord, Store
@@ -376,8 +375,7 @@ class Console:
         )
 
     def _events(self, session: SessionRecord) -> Iterator[dict[str, Any]]:
-        instance = self.registry.get(session.instance)
-        routes = instance.route_table() if instance is not None else NO_ROUTES
+        routes = self.registry.routes(session.instance)
         for _, event in shown_session(self.store, self.keyring, session.session_id, routes):
             yield event
 
