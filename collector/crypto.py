@@ -32,7 +32,6 @@ import json
 import os
 import secrets
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Set
 from contextlib import contextmanager
@@ -47,6 +46,7 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from collector.exceptions import CorruptRecord, KeyringError, RetentionKeyDestroyed
+from collector.files import write_new_file
 
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12  # 96-bit GCM nonce, fresh for every seal
@@ -151,14 +151,6 @@ class DataKey:
 
     def open(self, blob: bytes, aad: bytes) -> bytes:
         return _open(self.key, blob, aad)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _derive(secret: bytes, label: bytes) -> bytes:
@@ -505,26 +497,10 @@ class Keyring:
                     for (instance, day), key in sorted(self.ratchet.kept.items())
                 ],
             }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         if exclusive and self.path.exists():
             raise KeyringError(f"keyring {self.path} already exists; not overwriting it")
         self._remove_stale_tmp()
-        # A fresh random name, created O_EXCL with mode 0600 by mkstemp: nothing that was
-        # already there (a symlink planted beside the keyring, a file left world-readable)
-        # is ever opened, so key material goes only into a file this call made.
-        fd, tmp_name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        tmp = Path(tmp_name)
-        try:
-            try:
-                os.write(fd, json.dumps(doc, indent=2).encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.path.parent)
+        write_new_file(self.path, json.dumps(doc, indent=2).encode(), sync=True)
 
     def _remove_stale_tmp(self) -> None:
         """Earlier versions wrote through a fixed `KEYRING.tmp`; one left by a crash holds

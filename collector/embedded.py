@@ -30,7 +30,6 @@ import logging
 import os
 import queue
 import resource
-import secrets
 import sqlite3
 import struct
 import threading
@@ -46,6 +45,7 @@ from typing import Any, TypeVar
 from collector.control import Control, sql_filter
 from collector.crypto import WrappedKey
 from collector.exceptions import CorruptRecord, PhiReplayError, StorageFull, UnknownSession
+from collector.files import fsync_path, write_new_file
 from collector.paths import NO_ROUTES, templated_pages
 from collector.store import (
     MAX_PAGES_PER_SESSION,
@@ -220,14 +220,6 @@ def _max_open_segments() -> int:
     return max(64, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 4)
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 SQLITE_FULL = 13  # sqlite3's result code for "database or disk is full"
 # While full, space counts as back once the volume has this much free: a batch or two.
 FREE_SPACE_TO_RESUME = 8 * 1024 * 1024
@@ -345,27 +337,6 @@ def parse_key_document(raw: bytes) -> SessionRecord:
         raise CorruptRecord("the session key file is not valid") from exc
 
 
-def _write_new_file(path: Path, data: bytes, *, sync: bool) -> None:
-    """Write `data` under `path` whole or not at all (a fresh temporary, renamed over)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        if sync:
-            os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    if sync:
-        _fsync_path(path.parent)
-
-
 def _zero(path: Path, *, sync: bool) -> None:
     """Overwrite a file with zeros in place: what secure_delete does for an index row
     holding a wrapped key. (On copy-on-write filesystems neither reaches the old blocks.)"""
@@ -420,7 +391,7 @@ def _copy_tail(f: Any, start: int, target: Path) -> int:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, target)
-    _fsync_path(target.parent)
+    fsync_path(target.parent)
     return whole
 
 
@@ -610,8 +581,8 @@ class EmbeddedStore:
         directory = self._quarantine_dir(kind)
         target = _free_name(directory, path.stem, path.suffix)
         os.replace(path, target)  # same filesystem: atomic, the bytes never copied
-        _fsync_path(directory)
-        _fsync_path(path.parent)
+        fsync_path(directory)
+        fsync_path(path.parent)
 
     def _remove_partial_copies(self) -> None:
         """Temporary files a crash left half-written: their originals were never replaced
@@ -782,7 +753,7 @@ class EmbeddedStore:
         for session in self._list_sessions(self._db):
             path = self.key_path(session.session_id)
             if not path.exists():
-                _write_new_file(path, key_document(session), sync=False)
+                write_new_file(path, key_document(session), sync=False)
                 written += 1
         self._flush_all()  # durable before the index says it was done
         self._db.execute(f"PRAGMA user_version = {KEY_FILES_WRITTEN}")
@@ -884,9 +855,9 @@ class EmbeddedStore:
             return
         paths = {self.segment_path(job.session_id) for job in group}
         for path in paths:
-            _fsync_path(path)
+            fsync_path(path)
         for directory in {p.parent for p in paths} | {self._segments}:
-            _fsync_path(directory)
+            fsync_path(directory)
 
     def _flush_all(self) -> None:
         """Make every change to the data directory durable (unlinks and renames too)."""
@@ -899,7 +870,7 @@ class EmbeddedStore:
             *self._keys.glob("*"),
         ]:
             with contextlib.suppress(OSError):
-                _fsync_path(directory)
+                fsync_path(directory)
 
     def _index(self, rows: list[tuple[str, SealedBatch, int]]) -> None:
         """One transaction for the whole group, in two statements (each statement is one
@@ -1090,7 +1061,7 @@ class EmbeddedStore:
         # Before the row: a row never exists without its key file. It needs no flush of
         # its own: the group that makes the session's first batch durable flushes it too.
         try:
-            _write_new_file(self.key_path(new.session_id), key_document(row), sync=False)
+            write_new_file(self.key_path(new.session_id), key_document(row), sync=False)
         except OSError as exc:
             self._check_full(exc)
             raise
@@ -1119,7 +1090,7 @@ class EmbeddedStore:
 
     def write_key_file(self, session: SessionRecord) -> None:
         """`fsck --repair`: the key file of a session indexed before key files existed."""
-        _write_new_file(self.key_path(session.session_id), key_document(session), sync=True)
+        write_new_file(self.key_path(session.session_id), key_document(session), sync=True)
 
     async def purge(self, cutoffs: Mapping[str, float], default_cutoff: float) -> list[str]:
         purged = await self._run(lambda: self._purge(cutoffs, default_cutoff))
@@ -1184,7 +1155,7 @@ class EmbeddedStore:
             except (OSError, CorruptRecord):
                 current = False
             if not current:
-                _write_new_file(path, key_document(row), sync=True)
+                write_new_file(path, key_document(row), sync=True)
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return changed
 
