@@ -49,6 +49,7 @@ from collector.fsck import (
     fsck,
     index_damage,
     open_failure,
+    quarantined,
     set_aside_index,
 )
 from collector.instances import InstanceRegistry
@@ -308,6 +309,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                     # C1 or bidi character), and the JSON reads back the same.
                     out.write(json.dumps(line, separators=(",", ":")) + "\n")
         out.flush()
+        held = sum(len(q.keys) + len(q.data) for q in quarantined(store).values())
     finally:
         store.close()
     if unreadable and not opened and not destroyed:
@@ -315,14 +317,13 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"the keyring {settings.keyring_path} opens none of the sessions' data keys:"
             " is it the right --keyring?"
         )
-    quarantined = _quarantined(settings.data_dir)
-    if quarantined:
+    if held:
         # Records the index lost (or a crash's unacknowledged tails) are not exported
         # until fsck restores them: the export may be incomplete, and says so. Not an
         # exit code of its own: what fsck cannot restore stays there until the operator
         # removes it, and every later export would fail for it.
         print(
-            f"phi-replay: export: {settings.data_dir / QUARANTINE} holds {quarantined}"
+            f"phi-replay: export: {settings.data_dir / QUARANTINE} holds {held}"
             " file(s) start-up set aside, not exported: run `phi-replay fsck --repair`"
             " (serve stopped) to restore what they hold, then export again",
             file=sys.stderr,
@@ -335,16 +336,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
-
-
-def _quarantined(data_dir: Path) -> int:
-    """Files in the quarantine fsck could still restore (segments, tails, key files)."""
-    root = data_dir / QUARANTINE
-    return sum(
-        1
-        for path in root.rglob("*")
-        if path.is_file() and not path.relative_to(root).parts[0].startswith("index-")
-    )
 
 
 def cmd_fsck(args: argparse.Namespace) -> int:

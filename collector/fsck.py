@@ -101,7 +101,9 @@ class _Quarantined:
     data: list[Path] = field(default_factory=list)  # whole segments and cut tails
 
 
-def _quarantined(store: EmbeddedStore) -> dict[str, _Quarantined]:
+def quarantined(store: EmbeddedStore) -> dict[str, _Quarantined]:
+    """Per session id, the quarantined files fsck can restore from (key files, whole
+    segments, cut tails); a set-aside index is not among them."""
     found: dict[str, _Quarantined] = {}
     for path in store.quarantined_files():
         kind = path.parent.name
@@ -207,7 +209,7 @@ async def restore_quarantined(
     routes_for: Callable[[str], RouteTable],
     report: FsckReport,
 ) -> None:
-    for session_id, files in sorted(_quarantined(store).items()):
+    for session_id, files in sorted(quarantined(store).items()):
         sid = safe(session_id)
         keys: list[SessionRecord] = []
         key_files: list[Path] = []  # the ones that parse: spent once the row is back
