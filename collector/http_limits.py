@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from typing import Any
 from collector.config import IPNetwork, Settings
 from collector.exceptions import Refusal
 from collector.limits import MemoryBudget, address_key
+from collector.logs import Throttle
 from collector.metrics import Metrics
 from collector.protocol import (
     BUSY_REASON,
@@ -211,17 +211,14 @@ class LimitsMiddleware:
         self.metrics = metrics or Metrics()
         self.budget = budget or MemoryBudget(256 << 20)
         self._open: Counter[str] = Counter()  # per address_key: sockets and requests open
-        self._logged: dict[str, tuple[float, int]] = {}  # code: (last logged, since then)
+        self._throttle = Throttle(LOG_EVERY_SECONDS)
 
     def _log(self, code: str, what: str) -> None:
         """One line per code every LOG_EVERY_SECONDS at most: a flood of refusals must not
         become a flood of log lines. No address: a client's address identifies a person."""
-        now = time.monotonic()
-        last, suppressed = self._logged.get(code, (-LOG_EVERY_SECONDS, 0))
-        if now - last < LOG_EVERY_SECONDS:
-            self._logged[code] = (last, suppressed + 1)
+        suppressed = self._throttle.due(code)
+        if suppressed is None:
             return
-        self._logged[code] = (now, 0)
         more = f" (and {suppressed} more like it since the last line)" if suppressed else ""
         log.info("refused (%s): %s%s", code, what, more)
 

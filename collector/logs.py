@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 from datetime import UTC, datetime
 
@@ -35,3 +36,22 @@ def use_format(log_format: str) -> None:
         return
     for handler in logging.getLogger().handlers:
         handler.setFormatter(JsonFormatter())
+
+
+class Throttle:
+    """At most one log line per `every` seconds for each kind of event, so that a flood
+    (of refusals, say) is one line and a count, not a line per request."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self._last: dict[str, tuple[float, int]] = {}  # kind: (last logged, held back since)
+
+    def due(self, kind: str = "") -> int | None:
+        """None when this one is held back; else how many were held back since the last."""
+        now = time.monotonic()
+        last, held = self._last.get(kind, (-self.every, 0))
+        if now - last < self.every:
+            self._last[kind] = (last, held + 1)
+            return None
+        self._last[kind] = (now, 0)
+        return held

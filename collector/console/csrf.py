@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import html
 import logging
-import time
 
 from starlette.datastructures import Headers
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from collector.logs import Throttle
 from collector.terminal import safe
 
 log = logging.getLogger("phi_replay.console")
@@ -82,19 +82,16 @@ LOG_EVERY_SECONDS = 10.0  # refusals are logged at most this often, with a count
 class OwnRequestsOnly:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._logged_at = -LOG_EVERY_SECONDS
-        self._suppressed = 0
+        self._throttle = Throttle(LOG_EVERY_SECONDS)
 
     def _log(self, scope: Scope, why: str) -> None:
         """One WARNING every LOG_EVERY_SECONDS at most (a page can send any number of
         these), the path as shown by collector.terminal.safe and cut short: it is the
         client's text, and a newline in it would forge a log line."""
-        now = time.monotonic()
-        if now - self._logged_at < LOG_EVERY_SECONDS:
-            self._suppressed += 1
+        suppressed = self._throttle.due()
+        if suppressed is None:
             return
-        more = f" (and {self._suppressed} more since the last line)" if self._suppressed else ""
-        self._logged_at, self._suppressed = now, 0
+        more = f" (and {suppressed} more since the last line)" if suppressed else ""
         path = safe(str(scope.get("path", "")))[:120]
         log.warning("console refused %s %s: %s%s", scope["method"], path, why, more)
 
